@@ -1,0 +1,234 @@
+//! Backup: streams each table from the database into a version "1.1" file, written atomically.
+
+use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
+use std::io::{BufReader, Write};
+use std::path::{Path, PathBuf};
+
+use dba_core::{DatabaseClient, Filter, Query};
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+
+use crate::engine::quoted_list;
+use crate::error::BackupError;
+use crate::file::{AtomicFile, TempFile, io_err};
+use crate::format::{UtcTime, build_metadata, is_gzip_name, key_text};
+use crate::progress::{NoProgress, Phase, Progress, ProgressUpdate};
+use crate::schema::{BackupSchema, METADATA_KEY};
+
+/// What to back up and where.
+#[derive(Clone, Debug, Default)]
+pub struct BackupOptions {
+    /// Scope every table by its user field to this value; `None` backs up every user's rows.
+    pub user_id: Option<Value>,
+    /// Extra equality filters per table (the original's `table_filters`).
+    pub table_filters: HashMap<String, Filter>,
+    /// Caller metadata merged after the standard keys; `version`, `tables` and `{table}_count` are
+    /// refused.
+    pub metadata: Map<String, Value>,
+    /// Compress with gzip. Also implied by an output path ending in `.gz`.
+    pub gzip: bool,
+}
+
+/// What a backup wrote.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BackupReport {
+    /// The file written.
+    pub path: PathBuf,
+    /// Rows written per table, in schema order.
+    pub counts: Vec<(String, u64)>,
+}
+
+/// Backs up the tables of `schema` from `client` into `path`, with the Python original's version "1.1"
+/// layout: `metadata` first (with a time-zone-aware `created_at` and `{table}_count` keys), then one array of
+/// rows per table in schema order.
+///
+/// Rows are streamed table by table and written as they arrive, so memory does not grow with the row
+/// count; only the primary keys of tables that others reference are kept, to limit child rows to those
+/// whose parent was backed up (rows with a NULL parent reference are kept). The file appears under `path`
+/// only when complete: it is written to a temporary file in the same directory, fsynced and renamed. When
+/// the client has transactions and raw SQL, every table is read in one repeatable-read snapshot.
+///
+/// A schema made by [`BackupSchema::subset`] produces a subset backup: its metadata lists its `tables`.
+pub async fn backup(
+    client: &dyn DatabaseClient,
+    schema: &BackupSchema,
+    path: &Path,
+    options: &BackupOptions,
+    progress: &dyn Progress,
+) -> Result<BackupReport, BackupError> {
+    schema.validate()?;
+    let subset = schema.is_subset();
+    let created_at = UtcTime::now().rfc3339();
+    let mut metadata = build_metadata(
+        schema,
+        options.user_id.as_ref(),
+        &created_at,
+        &options.metadata,
+        subset,
+    )?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+    }
+
+    let caps = client.capabilities();
+    let snapshot = if caps.transactions {
+        let tx = client.begin().await?;
+        if caps.raw_sql {
+            tx.execute(
+                "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY",
+                &[],
+            )
+            .await?;
+        }
+        Some(tx)
+    } else {
+        None
+    };
+    let reader: &dyn DatabaseClient = match &snapshot {
+        Some(tx) => &**tx,
+        None => client,
+    };
+
+    // The rows go to a spool first: the metadata, which comes first in the file, needs their counts.
+    let mut spool = TempFile::create(path, "rows")?;
+    let mut kept_pks: HashMap<String, HashSet<String>> = HashMap::new();
+    let mut counts = Vec::new();
+    for def in &schema.tables {
+        let mut filter = Filter::new();
+        if let (Some(user), Some(field)) = (&options.user_id, &def.user_field) {
+            filter = filter.eq(field, user.clone());
+        }
+        if let Some(extra) = options.table_filters.get(&def.name) {
+            for c in extra.conditions() {
+                filter = filter.push(&c.column, c.op, c.value.clone());
+            }
+        }
+        // Only a progress total, but a failed count (a user_field that does not exist) aborts the snapshot
+        // transaction and hid its cause behind "current transaction is aborted": it is the error.
+        let total = Some(reader.count(&def.name, &filter).await?);
+        let query = Query::new()
+            .filter(filter)
+            .order_by(&quoted_list(&[def.pk.as_str()]));
+        let mut rows = reader.select_json_stream(&def.name, &query).await?;
+        let keep = schema.is_referenced(&def.name);
+        let inspect = keep || !def.parents.is_empty();
+        let mut own = HashSet::new();
+        let spool_path = spool.path().to_owned();
+        let w = spool.writer();
+        write!(w, ",\n  {}: [", json_string(&def.name)).map_err(io_err(&spool_path))?;
+        let mut n = 0u64;
+        let mut seen = 0u64;
+        while let Some(text) = std::future::poll_fn(|cx| rows.as_mut().poll_next(cx)).await {
+            let text = text?;
+            seen += 1;
+            // The row is copied as the backend wrote it; only the keys that decide whether it is kept are
+            // read.
+            if inspect {
+                let fields: HashMap<Cow<'_, str>, &RawValue> = serde_json::from_str(&text)
+                    .map_err(|e| BackupError::Json {
+                        path: spool_path.clone(),
+                        reason: format!("{} row {seen}: {e}", def.name),
+                    })?;
+                let field = |name: &str| -> Option<Value> {
+                    fields
+                        .get(name)
+                        .and_then(|raw| serde_json::from_str(raw.get()).ok())
+                };
+                if !parents_backed_up(schema, def, &field, &kept_pks, &own) {
+                    continue;
+                }
+                if keep && let Some(pk) = field(&def.pk) {
+                    own.insert(key_text(&pk));
+                }
+            }
+            let w = spool.writer();
+            w.write_all(if n == 0 { b"\n    " } else { b",\n    " })
+                .map_err(io_err(&spool_path))?;
+            w.write_all(text.as_bytes()).map_err(io_err(&spool_path))?;
+            n += 1;
+            if seen.is_multiple_of(10_000) {
+                progress.update(&ProgressUpdate {
+                    phase: Phase::Backup,
+                    table: &def.name,
+                    done: seen,
+                    total,
+                    finished: false,
+                });
+            }
+        }
+        let w = spool.writer();
+        w.write_all(if n == 0 { b"]" } else { b"\n  ]" })
+            .map_err(io_err(&spool_path))?;
+        progress.update(&ProgressUpdate {
+            phase: Phase::Backup,
+            table: &def.name,
+            done: seen,
+            total,
+            finished: true,
+        });
+        if keep {
+            kept_pks.insert(def.name.clone(), own);
+        }
+        metadata.insert(format!("{}_count", def.name), Value::from(n));
+        counts.push((def.name.clone(), n));
+    }
+    drop(snapshot);
+
+    let gzip = options.gzip || is_gzip_name(path);
+    let mut out = AtomicFile::create(path, gzip)?;
+    let meta_text =
+        serde_json::to_string_pretty(&Value::Object(metadata)).map_err(|e| BackupError::Json {
+            path: path.to_owned(),
+            reason: e.to_string(),
+        })?;
+    out.write_all(format!("{{\n  {}: ", json_string(METADATA_KEY)).as_bytes())?;
+    out.write_all(meta_text.replace('\n', "\n  ").as_bytes())?;
+    let spool_file = spool.reopen()?;
+    out.copy_from(&mut BufReader::new(spool_file))?;
+    out.write_all(b"\n}\n")?;
+    out.commit()?;
+    Ok(BackupReport {
+        path: path.to_owned(),
+        counts,
+    })
+}
+
+/// [`backup`] without progress reports.
+pub async fn backup_quiet(
+    client: &dyn DatabaseClient,
+    schema: &BackupSchema,
+    path: &Path,
+    options: &BackupOptions,
+) -> Result<BackupReport, BackupError> {
+    backup(client, schema, path, options, &NoProgress).await
+}
+
+/// Whether every required parent of `row` was backed up (a NULL reference, or one to a table outside the
+/// backup, counts as backed up).
+fn parents_backed_up(
+    schema: &BackupSchema,
+    def: &crate::schema::TableDef,
+    field: &dyn Fn(&str) -> Option<Value>,
+    kept: &HashMap<String, HashSet<String>>,
+    own: &HashSet<String>,
+) -> bool {
+    def.parents.iter().all(|p| {
+        let Some(v) = field(&p.field).filter(|v| !v.is_null()) else {
+            return true;
+        };
+        if schema.is_external(&p.table) {
+            return true;
+        }
+        let text = key_text(&v);
+        if p.table == def.name {
+            own.contains(&text)
+        } else {
+            kept.get(&p.table).is_some_and(|s| s.contains(&text))
+        }
+    })
+}
+
+fn json_string(s: &str) -> String {
+    Value::String(s.to_owned()).to_string()
+}

@@ -1,0 +1,312 @@
+//! What restore and inference need from PostgreSQL's catalog, read through `DatabaseClient::query`.
+//!
+//! This is a small private stand-in for dba-schema's foreign-key graph, which is not published yet; swap
+//! it for that once it is.
+
+use std::collections::{BTreeMap, HashMap};
+
+use dba_core::{DatabaseClient, TableName, Value};
+
+use crate::engine::PkInfo;
+use crate::error::BackupError;
+use crate::schema::{BackupSchema, ForeignKey, TableDef};
+
+/// Facts about a table's primary-key column; without raw SQL the key is assumed to have a default.
+pub(crate) async fn pk_info(
+    client: &dyn DatabaseClient,
+    def: &TableDef,
+) -> Result<PkInfo, BackupError> {
+    if !client.capabilities().raw_sql {
+        return Ok(PkInfo { has_default: true });
+    }
+    let table = TableName::parse(&def.name)?.to_string();
+    let rows = client
+        .query(
+            "SELECT (a.atthasdef OR a.attidentity <> '') AS has_default FROM pg_attribute a \
+             WHERE a.attrelid = $1::regclass AND a.attname = $2 AND NOT a.attisdropped",
+            &[Value::String(table), Value::String(def.pk.clone())],
+        )
+        .await?;
+    let has_default = rows
+        .first()
+        .and_then(|r| r.get("has_default"))
+        .and_then(Value::as_bool)
+        .ok_or_else(|| {
+            BackupError::Schema(format!(
+                "table '{}' has no column '{}' (its pk)",
+                def.name, def.pk
+            ))
+        })?;
+    Ok(PkInfo { has_default })
+}
+
+/// Moves the sequence behind `def.pk` (serial or identity) past the largest key in the table; never
+/// backwards. Does nothing for a key without a sequence. Returns whether a sequence was set.
+pub(crate) async fn advance_sequence(
+    client: &dyn DatabaseClient,
+    def: &TableDef,
+) -> Result<bool, BackupError> {
+    if !client.capabilities().raw_sql {
+        return Ok(false);
+    }
+    let parsed = TableName::parse(&def.name)?;
+    let table = parsed.to_string();
+    let seq = client
+        .query(
+            "SELECT pg_get_serial_sequence($1, $2) AS seq",
+            &[Value::String(table.clone()), Value::String(def.pk.clone())],
+        )
+        .await?;
+    let Some(seq) = seq
+        .first()
+        .and_then(|r| r.get("seq"))
+        .and_then(Value::as_str)
+    else {
+        return Ok(false);
+    };
+    let pk = dba_core::Ident::exact(&def.pk)?;
+    let sql = format!(
+        "SELECT setval($1::regclass, GREATEST(m.v, coalesce(pg_sequence_last_value($1::regclass), 0))) AS v \
+         FROM (SELECT max({pk})::bigint AS v FROM {table}) m WHERE m.v IS NOT NULL"
+    );
+    client.query(&sql, &[Value::String(seq.to_owned())]).await?;
+    Ok(true)
+}
+
+/// What [`infer_schema`] derived, table by table, and what it could not use.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct InferenceReport {
+    /// One line per table: its pk, natural key, user field and references, and where each came from.
+    pub tables: Vec<String>,
+    /// Tables or references left out, and why.
+    pub notes: Vec<String>,
+}
+
+const COLUMNS_SQL: &str = "SELECT c.relname AS table_name, a.attname AS column_name, a.attnotnull AS not_null \
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+    JOIN pg_attribute a ON a.attrelid = c.oid \
+    WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped \
+    ORDER BY c.relname, a.attnum";
+
+const CONSTRAINTS_SQL: &str = "SELECT con.conname AS name, con.contype::text AS kind, c.relname AS table_name, \
+    f.relname AS ref_table, \
+    ARRAY(SELECT a.attname::text FROM unnest(con.conkey) WITH ORDINALITY k(n, o) \
+          JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.n ORDER BY k.o) AS columns \
+    FROM pg_constraint con JOIN pg_class c ON c.oid = con.conrelid \
+    JOIN pg_namespace n ON n.oid = c.relnamespace LEFT JOIN pg_class f ON f.oid = con.confrelid \
+    WHERE n.nspname = current_schema() AND con.contype IN ('p', 'u', 'f') \
+    ORDER BY c.relname, con.contype, con.conname";
+
+#[derive(Default)]
+struct TableFacts {
+    columns: Vec<(String, bool)>,
+    pk: Vec<String>,
+    uniques: Vec<(String, Vec<String>)>,
+    fks: Vec<(String, String, Vec<String>)>,
+}
+
+/// Derives a backup schema from the foreign-key graph of the current schema: each table's single-column
+/// primary key, a natural key (a unique constraint, preferring one with `slug`, without the user column;
+/// else a `slug` column), `user_id` as user field when present, NOT NULL single-column foreign keys as
+/// parents and nullable ones as optional references, in dependency order. `tables` limits the result
+/// (references to tables left out pass through unchanged). Needs raw SQL.
+pub async fn infer_schema(
+    client: &dyn DatabaseClient,
+    tables: Option<&[&str]>,
+) -> Result<(BackupSchema, InferenceReport), BackupError> {
+    if !client.capabilities().raw_sql {
+        return Err(BackupError::Schema(
+            "cannot infer a backup schema without raw SQL; give one explicitly".into(),
+        ));
+    }
+    let mut facts: BTreeMap<String, TableFacts> = BTreeMap::new();
+    for row in client.query(COLUMNS_SQL, &[]).await? {
+        let t = str_of(&row, "table_name");
+        let not_null = row
+            .get("not_null")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        facts
+            .entry(t)
+            .or_default()
+            .columns
+            .push((str_of(&row, "column_name"), not_null));
+    }
+    for row in client.query(CONSTRAINTS_SQL, &[]).await? {
+        let Some(f) = facts.get_mut(&str_of(&row, "table_name")) else {
+            continue;
+        };
+        let columns: Vec<String> = row
+            .get("columns")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        match str_of(&row, "kind").as_str() {
+            "p" => f.pk = columns,
+            "u" => f.uniques.push((str_of(&row, "name"), columns)),
+            _ => f
+                .fks
+                .push((str_of(&row, "name"), str_of(&row, "ref_table"), columns)),
+        }
+    }
+    let mut report = InferenceReport::default();
+    let wanted = |name: &str| tables.is_none_or(|list| list.contains(&name));
+    let mut defs: HashMap<String, TableDef> = HashMap::new();
+    for (name, f) in &facts {
+        if !wanted(name) {
+            continue;
+        }
+        let [pk] = f.pk.as_slice() else {
+            report.notes.push(format!(
+                "{name}: left out, it has no single-column primary key"
+            ));
+            continue;
+        };
+        let has = |c: &str| f.columns.iter().any(|(n, _)| n == c);
+        let user = has("user_id").then(|| "user_id".to_owned());
+        let mut candidates: Vec<(String, Vec<String>)> = f
+            .uniques
+            .iter()
+            .map(|(n, cols)| {
+                let cols: Vec<String> = cols
+                    .iter()
+                    .filter(|c| Some(*c) != user.as_ref())
+                    .cloned()
+                    .collect();
+                (n.clone(), cols)
+            })
+            .filter(|(_, cols)| !cols.is_empty())
+            .collect();
+        candidates.sort_by_key(|(_, cols)| (!cols.iter().any(|c| c == "slug"), cols.len()));
+        let (natural, natural_from) = match candidates.first() {
+            Some((n, cols)) => (cols.clone(), format!("unique constraint {n}")),
+            None if has("slug") => (vec!["slug".to_owned()], "column slug".to_owned()),
+            None => (
+                Vec::new(),
+                "none found: every row is restored as new".to_owned(),
+            ),
+        };
+        let mut def = TableDef::new(name).pk(pk).user_field(user.as_deref());
+        def.natural_key = natural;
+        let mut refs = Vec::new();
+        for (cname, target, cols) in &f.fks {
+            let [col] = cols.as_slice() else {
+                report.notes.push(format!(
+                    "{name}: foreign key {cname} has several columns and is not remapped"
+                ));
+                continue;
+            };
+            let not_null = f.columns.iter().any(|(n, nn)| n == col && *nn);
+            if not_null {
+                def.parents.push(ForeignKey::new(target, col));
+            } else {
+                def.optional_refs.push(ForeignKey::new(target, col));
+            }
+            refs.push(format!(
+                "{} {target} via {col}",
+                if not_null { "parent" } else { "optional ref" }
+            ));
+        }
+        report.tables.push(format!(
+            "{name}: pk {pk}, natural key {} ({natural_from}), user field {}, {}",
+            if def.natural_key.is_empty() {
+                "-".to_owned()
+            } else {
+                def.natural_key.join("+")
+            },
+            def.user_field.as_deref().unwrap_or("-"),
+            if refs.is_empty() {
+                "no references".to_owned()
+            } else {
+                refs.join(", ")
+            }
+        ));
+        defs.insert(name.clone(), def);
+    }
+    let ordered = order(defs, &mut report)?;
+    let names: Vec<String> = ordered.iter().map(|t| t.name.clone()).collect();
+    let all = BackupSchema::new(ordered);
+    // References to tables outside the result pass through unchanged, like a subset's.
+    let mut everything = all.tables.clone();
+    for name in facts.keys() {
+        if !names.contains(name) {
+            everything.push(TableDef::new(name).natural_key(&[]));
+        }
+    }
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let mut full = BackupSchema::new(everything);
+    full.tables.sort_by_key(|t| !names.contains(&t.name));
+    let schema = if full.tables.len() == all.tables.len() {
+        all
+    } else {
+        full.subset(&refs)?
+    };
+    Ok((schema, report))
+}
+
+/// Topological order, parents first, ties by name; a cycle through optional references is broken by
+/// dropping those references (noted), one through required parents is an error.
+fn order(
+    mut defs: HashMap<String, TableDef>,
+    report: &mut InferenceReport,
+) -> Result<Vec<TableDef>, BackupError> {
+    let mut out: Vec<TableDef> = Vec::new();
+    while !defs.is_empty() {
+        let placed: Vec<String> = out.iter().map(|t| t.name.clone()).collect();
+        let ready = |t: &TableDef, with_optional: bool| {
+            t.parents
+                .iter()
+                .chain(if with_optional {
+                    &t.optional_refs[..]
+                } else {
+                    &[]
+                })
+                .all(|r| {
+                    r.table == t.name || placed.contains(&r.table) || !defs.contains_key(&r.table)
+                })
+        };
+        let mut names: Vec<&String> = defs.keys().collect();
+        names.sort();
+        let next = names
+            .iter()
+            .find(|n| ready(&defs[**n], true))
+            .or_else(|| names.iter().find(|n| ready(&defs[**n], false)))
+            .map(|n| (*n).clone());
+        let Some(name) = next else {
+            let mut cycle: Vec<&String> = defs.keys().collect();
+            cycle.sort();
+            return Err(BackupError::Schema(format!(
+                "required foreign keys form a cycle among {}",
+                cycle
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        };
+        let mut def = defs.remove(&name).expect("picked from the map");
+        let before = def.optional_refs.len();
+        def.optional_refs.retain(|r| {
+            r.table == def.name || placed.contains(&r.table) || !defs.contains_key(&r.table)
+        });
+        if def.optional_refs.len() < before {
+            report.notes.push(format!(
+                "{}: optional references that close a cycle are not remapped",
+                def.name
+            ));
+        }
+        out.push(def);
+    }
+    Ok(out)
+}
+
+fn str_of(row: &dba_core::Row, key: &str) -> String {
+    row.get(key)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
+}

@@ -1,0 +1,645 @@
+//! The write engine shared by restore and sync: remaps references, matches existing rows by natural key in
+//! batches, and writes in batches, each inside a savepoint when the destination is a transaction.
+
+use std::collections::{HashMap, HashSet};
+use std::future::poll_fn;
+
+use dba_core::{DatabaseClient, ErrorKind, Filter, Query, Row, RowStream};
+use serde_json::Value;
+
+use crate::error::{BackupError, Conflict, FailedRow};
+use crate::format::key_text;
+use crate::progress::{Phase, Progress, ProgressUpdate};
+use crate::reader::BackupFile;
+use crate::schema::{BackupSchema, TableDef};
+use crate::summary::{RestoreSummary, RowFailure};
+
+/// What to do with a row whose natural key already exists in the destination (the original's modes).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RestoreMode {
+    /// Leave the existing row alone (`skip`, the default).
+    #[default]
+    Skip,
+    /// Overwrite the existing row with the backup's values (`overwrite`).
+    Overwrite,
+    /// Refuse: report every existing row and commit nothing (`fail`).
+    Fail,
+}
+
+impl std::str::FromStr for RestoreMode {
+    type Err = BackupError;
+
+    fn from_str(s: &str) -> Result<RestoreMode, BackupError> {
+        match s {
+            "skip" => Ok(RestoreMode::Skip),
+            "overwrite" => Ok(RestoreMode::Overwrite),
+            "fail" => Ok(RestoreMode::Fail),
+            other => Err(BackupError::Schema(format!(
+                "unknown restore mode {other:?} (expected skip, overwrite or fail)"
+            ))),
+        }
+    }
+}
+
+/// Where a table's rows come from: a backup file or a source database.
+pub(crate) enum Source<'a> {
+    File(&'a mut BackupFile),
+    Stream(RowStream),
+}
+
+impl Source<'_> {
+    pub(crate) async fn next(&mut self) -> Result<Option<Value>, BackupError> {
+        match self {
+            Source::File(f) => f.next_row(),
+            Source::Stream(s) => match poll_fn(|cx| s.as_mut().poll_next(cx)).await {
+                None => Ok(None),
+                Some(row) => Ok(Some(Value::Object(row?))),
+            },
+        }
+    }
+}
+
+/// A new id, or, in a dry run, the promise of one.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Mapped {
+    Known(Value),
+    Pending,
+}
+
+/// Old primary key (as key text) to new id, per table.
+pub(crate) type IdMaps = HashMap<String, HashMap<String, Mapped>>;
+
+/// How the engine runs.
+#[derive(Clone, Debug)]
+pub(crate) struct Config {
+    pub(crate) mode: RestoreMode,
+    pub(crate) dry_run: bool,
+    /// Re-own every row to this user (the original always does).
+    pub(crate) user_id: Option<Value>,
+    /// Keep the source primary keys even when the destination could generate them.
+    pub(crate) keep_ids: bool,
+    /// Remap parent and optional references through the ids written in this run, and match existing rows
+    /// by parent too (false: the original's direct sync, rows copied as they are).
+    pub(crate) remap: bool,
+    pub(crate) continue_on_error: bool,
+    /// The destination is a transaction, so batches run in savepoints.
+    pub(crate) savepoints: bool,
+    pub(crate) batch_size: usize,
+}
+
+/// Facts about a destination table's primary key.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct PkInfo {
+    /// The column has a default or is an identity: the destination can generate it.
+    pub(crate) has_default: bool,
+}
+
+struct Prepared {
+    index: u64,
+    old_pk: Value,
+    row: Row,
+    /// Natural key + user, the part every match needs; `None` when the row cannot match anything.
+    group: Option<String>,
+}
+
+/// What an engine run produced.
+pub(crate) struct Outcome {
+    pub(crate) summary: RestoreSummary,
+    pub(crate) conflicts: Vec<Conflict>,
+    pub(crate) written: u64,
+    pub(crate) kept_ids: Vec<String>,
+}
+
+/// Restores tables one after another into `dest`.
+pub(crate) struct Engine<'a> {
+    pub(crate) dest: &'a dyn DatabaseClient,
+    pub(crate) schema: &'a BackupSchema,
+    pub(crate) config: Config,
+    pub(crate) progress: &'a dyn Progress,
+    pub(crate) summary: RestoreSummary,
+    pub(crate) conflicts: Vec<Conflict>,
+    /// Rows written so far (to say what a non-atomic failure left behind).
+    pub(crate) written: u64,
+    /// Set after the first conflict under `mode=fail`: keep checking, stop writing.
+    stop_writing: bool,
+    id_maps: IdMaps,
+    /// Tables whose ids were kept: their sequences must be moved past the data.
+    pub(crate) kept_ids: Vec<String>,
+}
+
+impl<'a> Engine<'a> {
+    pub(crate) fn new(
+        dest: &'a dyn DatabaseClient,
+        schema: &'a BackupSchema,
+        config: Config,
+        progress: &'a dyn Progress,
+    ) -> Engine<'a> {
+        let summary = RestoreSummary {
+            dry_run: config.dry_run,
+            tables: schema
+                .tables
+                .iter()
+                .map(|t| (t.name.clone(), Default::default()))
+                .collect(),
+        };
+        Engine {
+            dest,
+            schema,
+            config,
+            progress,
+            summary,
+            conflicts: Vec::new(),
+            written: 0,
+            stop_writing: false,
+            id_maps: HashMap::new(),
+            kept_ids: Vec::new(),
+        }
+    }
+
+    /// What the run produced, detached from the destination borrow.
+    pub(crate) fn into_outcome(self) -> Outcome {
+        Outcome {
+            summary: self.summary,
+            conflicts: self.conflicts,
+            written: self.written,
+            kept_ids: self.kept_ids,
+        }
+    }
+
+    /// Carries the id mappings over from an earlier engine (sync with one transaction per table).
+    pub(crate) fn set_maps(&mut self, maps: IdMaps) {
+        self.id_maps = maps;
+    }
+
+    /// The id mappings, for the next engine.
+    pub(crate) fn take_maps(&mut self) -> IdMaps {
+        std::mem::take(&mut self.id_maps)
+    }
+
+    /// Restores one table from `source`.
+    pub(crate) async fn table(
+        &mut self,
+        def: &TableDef,
+        pk_info: &PkInfo,
+        mut source: Source<'_>,
+        total: Option<u64>,
+    ) -> Result<(), BackupError> {
+        let drop_pk = self.config.remap && !self.config.keep_ids && pk_info.has_default;
+        if !drop_pk && !self.config.dry_run {
+            self.kept_ids.push(def.name.clone());
+        }
+        let mut chunk: Vec<Prepared> = Vec::new();
+        let mut groups: HashSet<String> = HashSet::new();
+        let mut done = 0u64;
+        self.report(def, 0, total, false);
+        while let Some(value) = source.next().await? {
+            let index = done;
+            done += 1;
+            let Value::Object(row) = value else {
+                let t = self.summary.table_mut(&def.name);
+                t.failed += 1;
+                t.failure_details.push(RowFailure {
+                    row_index: index,
+                    old_pk: Value::String("<unknown>".into()),
+                    error: "row is not an object".into(),
+                });
+                continue;
+            };
+            let Some(prepared) = self.prepare(def, index, row) else {
+                continue;
+            };
+            if let Some(g) = &prepared.group
+                && !groups.insert(g.clone())
+            {
+                // The same natural key twice: flush first, so the second occurrence finds the first as
+                // the original's row-by-row restore would.
+                self.flush(def, drop_pk, std::mem::take(&mut chunk)).await?;
+                groups.clear();
+                groups.insert(g.clone());
+            }
+            chunk.push(prepared);
+            if chunk.len() >= self.config.batch_size {
+                self.flush(def, drop_pk, std::mem::take(&mut chunk)).await?;
+                groups.clear();
+                self.report(def, done, total, false);
+            }
+        }
+        self.flush(def, drop_pk, chunk).await?;
+        self.report(def, done, total, true);
+        Ok(())
+    }
+
+    fn report(&self, def: &TableDef, done: u64, total: Option<u64>, finished: bool) {
+        self.progress.update(&ProgressUpdate {
+            phase: Phase::Restore,
+            table: &def.name,
+            done,
+            total,
+            finished,
+        });
+    }
+
+    /// Re-owns the row and remaps its references; `None` when a required parent is missing (skipped).
+    fn prepare(&mut self, def: &TableDef, index: u64, mut row: Row) -> Option<Prepared> {
+        let old_pk = row
+            .get(&def.pk)
+            .cloned()
+            .unwrap_or_else(|| Value::String("<unknown>".into()));
+        if let (Some(user), Some(field)) = (&self.config.user_id, &def.user_field) {
+            row.insert(field.clone(), user.clone());
+        }
+        let mut pending = false;
+        if self.config.remap {
+            for parent in &def.parents {
+                match self.lookup(&parent.table, row.get(&parent.field)) {
+                    Lookup::PassThrough => {}
+                    Lookup::Found(Mapped::Known(id)) => {
+                        row.insert(parent.field.clone(), id);
+                    }
+                    Lookup::Found(Mapped::Pending) => pending = true,
+                    Lookup::Missing => {
+                        self.summary.table_mut(&def.name).skipped += 1;
+                        return None;
+                    }
+                }
+            }
+            for opt in &def.optional_refs {
+                match self.lookup(&opt.table, row.get(&opt.field)) {
+                    Lookup::PassThrough | Lookup::Found(Mapped::Pending) => {}
+                    Lookup::Found(Mapped::Known(id)) => {
+                        row.insert(opt.field.clone(), id);
+                    }
+                    Lookup::Missing => {
+                        row.insert(opt.field.clone(), Value::Null);
+                    }
+                }
+            }
+        }
+        let group = if pending {
+            // Its parent is new in this dry run, so the row cannot exist yet.
+            None
+        } else {
+            group_key(def, &row)
+        };
+        Some(Prepared {
+            index,
+            old_pk,
+            row,
+            group,
+        })
+    }
+
+    fn lookup(&self, table: &str, value: Option<&Value>) -> Lookup {
+        let Some(value) = value.filter(|v| !v.is_null()) else {
+            return Lookup::PassThrough;
+        };
+        if self.schema.table(table).is_none() || self.schema.is_external(table) {
+            return Lookup::PassThrough;
+        }
+        match self
+            .id_maps
+            .get(table)
+            .and_then(|m| m.get(&key_text(value)))
+        {
+            Some(m) => Lookup::Found(m.clone()),
+            None => Lookup::Missing,
+        }
+    }
+
+    fn remember(&mut self, def: &TableDef, old_pk: &Value, new: Mapped) {
+        if self.schema.is_referenced(&def.name) {
+            self.id_maps
+                .entry(def.name.clone())
+                .or_default()
+                .insert(key_text(old_pk), new);
+        }
+    }
+
+    async fn flush(
+        &mut self,
+        def: &TableDef,
+        drop_pk: bool,
+        chunk: Vec<Prepared>,
+    ) -> Result<(), BackupError> {
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        let existing = self.find_existing(def, &chunk).await?;
+        let mut inserts = Vec::new();
+        let mut updates = Vec::new();
+        for (p, found) in chunk.into_iter().zip(existing) {
+            match found {
+                Some(pk) => {
+                    self.remember(def, &p.old_pk, Mapped::Known(pk.clone()));
+                    match self.config.mode {
+                        RestoreMode::Skip => self.summary.table_mut(&def.name).skipped += 1,
+                        RestoreMode::Fail => {
+                            self.stop_writing = true;
+                            self.conflicts.push(Conflict {
+                                table: def.name.clone(),
+                                row_index: p.index,
+                                old_pk: p.old_pk.clone(),
+                                natural_key: def.natural_key_of(&p.row),
+                            });
+                        }
+                        RestoreMode::Overwrite => {
+                            let mut p = p;
+                            p.row.insert(def.pk.clone(), pk);
+                            updates.push(p);
+                        }
+                    }
+                }
+                None => {
+                    let mut p = p;
+                    if drop_pk {
+                        p.row.remove(&def.pk);
+                    }
+                    inserts.push(p);
+                }
+            }
+        }
+        if self.config.dry_run || self.stop_writing {
+            for p in &inserts {
+                let new = if drop_pk {
+                    Mapped::Pending
+                } else {
+                    Mapped::Known(p.row.get(&def.pk).cloned().unwrap_or(Value::Null))
+                };
+                self.remember(def, &p.old_pk, new);
+            }
+            let t = self.summary.table_mut(&def.name);
+            t.inserted += inserts.len() as u64;
+            t.updated += updates.len() as u64;
+            return Ok(());
+        }
+        if !inserts.is_empty() {
+            let written = self.write(def, inserts, Write::Insert).await?;
+            for (p, stored) in &written {
+                let new = stored.get(&def.pk).cloned().unwrap_or(Value::Null);
+                self.remember(def, &p.old_pk, Mapped::Known(new));
+            }
+            self.summary.table_mut(&def.name).inserted += written.len() as u64;
+        }
+        if !updates.is_empty() {
+            let written = self.write(def, updates, Write::Update).await?;
+            self.summary.table_mut(&def.name).updated += written.len() as u64;
+        }
+        Ok(())
+    }
+
+    /// For each row, the primary key of the destination row it matches, looked up with one select per
+    /// chunk (`in` filters on the natural key and user, exact matching in memory).
+    async fn find_existing(
+        &self,
+        def: &TableDef,
+        chunk: &[Prepared],
+    ) -> Result<Vec<Option<Value>>, BackupError> {
+        let mut out = vec![None; chunk.len()];
+        if chunk.iter().all(|p| p.group.is_none()) {
+            return Ok(out);
+        }
+        let mut match_cols: Vec<&str> = def.natural_key.iter().map(String::as_str).collect();
+        if let Some(u) = &def.user_field
+            && !match_cols.contains(&u.as_str())
+        {
+            match_cols.push(u);
+        }
+        let mut filter = Filter::new();
+        for col in &match_cols {
+            let mut values: Vec<Value> = Vec::new();
+            let mut seen = HashSet::new();
+            for p in chunk.iter().filter(|p| p.group.is_some()) {
+                if let Some(v) = p.row.get(*col)
+                    && seen.insert(key_text(v))
+                {
+                    values.push(v.clone());
+                }
+            }
+            filter = filter.is_in(col, values);
+        }
+        let parent_cols: Vec<&str> = if self.config.remap {
+            def.parents.iter().map(|p| p.field.as_str()).collect()
+        } else {
+            Vec::new()
+        };
+        let mut columns = vec![def.pk.as_str()];
+        columns.extend(match_cols.iter().copied());
+        columns.extend(parent_cols.iter().copied());
+        let mut unique: Vec<&str> = Vec::new();
+        for c in columns {
+            if !unique.contains(&c) {
+                unique.push(c);
+            }
+        }
+        let columns = unique;
+        let query = Query::new()
+            .columns(&quoted_list(&columns))
+            .filter(filter)
+            .order_by(&quoted_list(&[def.pk.as_str()]));
+        let rows = self.dest.select(&def.name, &query).await?;
+        let mut by_group: HashMap<String, Vec<Row>> = HashMap::new();
+        for r in rows {
+            if let Some(g) = group_key(def, &r) {
+                by_group.entry(g).or_default().push(r);
+            }
+        }
+        for (slot, p) in out.iter_mut().zip(chunk) {
+            let Some(g) = &p.group else { continue };
+            let Some(candidates) = by_group.get(g) else {
+                continue;
+            };
+            // As in the original, a parent reference takes part in the match only when it is not null.
+            *slot = candidates
+                .iter()
+                .find(|c| {
+                    parent_cols.iter().all(|f| match p.row.get(*f) {
+                        None | Some(Value::Null) => true,
+                        Some(v) => c.get(*f) == Some(v),
+                    })
+                })
+                .and_then(|c| c.get(&def.pk).cloned());
+        }
+        Ok(out)
+    }
+
+    /// Writes a batch; on failure, finds the bad rows one by one (each in its own savepoint when the
+    /// destination is a transaction). Returns the rows written with what the database stored.
+    async fn write(
+        &mut self,
+        def: &TableDef,
+        rows: Vec<Prepared>,
+        kind: Write,
+    ) -> Result<Vec<(Prepared, Row)>, BackupError> {
+        let batch: Vec<Row> = rows.iter().map(|p| p.row.clone()).collect();
+        match self.attempt(def, &batch, kind).await {
+            Ok(stored) => {
+                self.written += rows.len() as u64;
+                return Ok(rows.into_iter().zip(stored).collect());
+            }
+            // A lost connection, a timeout or an aborted transaction is no row's fault: hunting for the bad
+            // row would blame the first row retried (and, continuing past bad rows, every row after it).
+            Err(e) if !row_specific(&e) => return Err(e.into()),
+            Err(e) if rows.len() == 1 && !self.config.continue_on_error => {
+                let p = rows.into_iter().next().expect("one row");
+                return Err(self.row_failed(def, &p, e));
+            }
+            Err(_) => {}
+        }
+        let mut out = Vec::new();
+        for p in rows {
+            match self.attempt(def, std::slice::from_ref(&p.row), kind).await {
+                Ok(mut stored) => {
+                    self.written += 1;
+                    let row = stored.pop().unwrap_or_default();
+                    out.push((p, row));
+                }
+                Err(e) if self.config.continue_on_error => {
+                    let t = self.summary.table_mut(&def.name);
+                    t.failed += 1;
+                    t.failure_details.push(RowFailure {
+                        row_index: p.index,
+                        old_pk: p.old_pk.clone(),
+                        error: e.to_string(),
+                    });
+                }
+                Err(e) => return Err(self.row_failed(def, &p, e)),
+            }
+        }
+        Ok(out)
+    }
+
+    fn row_failed(&self, def: &TableDef, p: &Prepared, source: dba_core::Error) -> BackupError {
+        let outcome = if self.config.savepoints {
+            "nothing was committed".to_owned()
+        } else {
+            format!(
+                "{} row(s) were already written (non-atomic run)",
+                self.written
+            )
+        };
+        BackupError::RowFailed(Box::new(FailedRow {
+            table: def.name.clone(),
+            row_index: p.index,
+            old_pk: p.old_pk.clone(),
+            natural_key: (!def.natural_key.is_empty()).then(|| def.natural_key_of(&p.row)),
+            reason: source.message().to_owned(),
+            outcome,
+            source,
+        }))
+    }
+
+    /// One batch, atomically: inside a savepoint on a transaction, as one statement list otherwise.
+    async fn attempt(
+        &self,
+        def: &TableDef,
+        rows: &[Row],
+        kind: Write,
+    ) -> Result<Vec<Row>, dba_core::Error> {
+        if !self.config.savepoints {
+            return run(self.dest, def, rows, kind).await;
+        }
+        let sp = self.dest.begin().await?;
+        match run(&*sp, def, rows, kind).await {
+            Ok(stored) => {
+                sp.commit().await?;
+                Ok(stored)
+            }
+            Err(e) => {
+                sp.rollback().await?;
+                Err(e)
+            }
+        }
+    }
+}
+
+enum Lookup {
+    /// No reference, or one to a table outside this run: the value stays as it is.
+    PassThrough,
+    Found(Mapped),
+    Missing,
+}
+
+#[derive(Clone, Copy)]
+enum Write {
+    Insert,
+    Update,
+}
+
+async fn run(
+    client: &dyn DatabaseClient,
+    def: &TableDef,
+    rows: &[Row],
+    kind: Write,
+) -> Result<Vec<Row>, dba_core::Error> {
+    match kind {
+        Write::Insert => {
+            // Only the new keys come back: that is all remapping needs.
+            let stored = client
+                .insert_many_returning(&def.name, rows, &quoted_list(&[def.pk.as_str()]))
+                .await?;
+            if stored.len() != rows.len() {
+                return Err(dba_core::Error::new(
+                    dba_core::ErrorKind::Decode,
+                    format!(
+                        "insert into {} returned {} rows for {}",
+                        def.name,
+                        stored.len(),
+                        rows.len()
+                    ),
+                ));
+            }
+            Ok(stored)
+        }
+        Write::Update => {
+            let pk = quoted_list(&[def.pk.as_str()]);
+            client.upsert_many(&def.name, rows, &pk, false).await?;
+            Ok(vec![Row::new(); rows.len()])
+        }
+    }
+}
+
+/// The natural key and user of a row as one text, or `None` when the table has no natural key or a part
+/// of it is missing or null (such a row never matches, as `slug = NULL` never matched in the original).
+pub(crate) fn group_key(def: &TableDef, row: &Row) -> Option<String> {
+    if def.natural_key.is_empty() {
+        return None;
+    }
+    let mut parts = Vec::new();
+    for col in &def.natural_key {
+        match row.get(col) {
+            None | Some(Value::Null) => return None,
+            Some(v) => parts.push(v.clone()),
+        }
+    }
+    if let Some(u) = &def.user_field
+        && !def.natural_key.contains(u)
+    {
+        parts.push(row.get(u).cloned().unwrap_or(Value::Null));
+    }
+    Some(Value::Array(parts).to_string())
+}
+
+/// Exact column names as a quoted list that [`Query::columns`] reads back unchanged.
+pub(crate) fn quoted_list(columns: &[&str]) -> String {
+    columns
+        .iter()
+        .map(|c| format!("\"{}\"", c.replace('"', "\"\"")))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Whether a failed write can be blamed on the rows it carried (a constraint, a bad value), rather than on
+/// the connection or the transaction.
+fn row_specific(e: &dba_core::Error) -> bool {
+    !matches!(
+        e.kind(),
+        ErrorKind::Connection
+            | ErrorKind::Timeout
+            | ErrorKind::TransactionAborted
+            | ErrorKind::Unsupported
+    )
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,39 @@
+//! The pure parts of the engine: match keys and quoted column lists.
+
+use serde_json::json;
+
+use crate::engine::{group_key, quoted_list};
+use crate::schema::TableDef;
+
+#[test]
+fn group_keys_combine_natural_key_and_user() {
+    let row = json!({"id": 1, "slug": "a", "user_id": "u1"})
+        .as_object()
+        .cloned()
+        .unwrap();
+    let def = TableDef::new("t");
+    assert_eq!(group_key(&def, &row).unwrap(), r#"["a","u1"]"#);
+    let no_user = TableDef::new("t").user_field(None);
+    assert_eq!(group_key(&no_user, &row).unwrap(), r#"["a"]"#);
+    assert_eq!(group_key(&TableDef::new("t").natural_key(&[]), &row), None);
+    let null_slug = json!({"slug": null}).as_object().cloned().unwrap();
+    assert_eq!(
+        group_key(&def, &null_slug),
+        None,
+        "a NULL key never matches"
+    );
+}
+
+#[test]
+fn column_lists_are_quoted_exactly() {
+    assert_eq!(
+        quoted_list(&["id", "Mixed \"q\""]),
+        r#""id", "Mixed ""q""""#
+    );
+    let parsed = dba_core::Columns::parse(&quoted_list(&["Id", "x y"])).unwrap();
+    let dba_core::Columns::List(list) = parsed else {
+        panic!("a list")
+    };
+    assert_eq!(list[0].as_str(), "Id");
+    assert_eq!(list[1].as_str(), "x y");
+}

@@ -1,0 +1,172 @@
+//! Files written atomically (temporary file in the same directory, fsync, rename) and read through gzip
+//! when they start with its magic bytes.
+
+use std::fs::{self, File};
+use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use flate2::Compression;
+use flate2::read::MultiGzDecoder;
+use flate2::write::GzEncoder;
+
+use crate::error::BackupError;
+
+const BUFFER: usize = 64 * 1024;
+
+pub(crate) fn io_err(path: &Path) -> impl FnOnce(io::Error) -> BackupError + '_ {
+    move |source| BackupError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// A temporary file beside its final path; removed on drop unless [`AtomicFile::commit`] renamed it.
+pub(crate) struct TempFile {
+    path: PathBuf,
+    file: Option<BufWriter<File>>,
+}
+
+impl TempFile {
+    /// Creates `.{name}.{tag}-{pid}-{nanos}.tmp` in the directory of `beside`.
+    pub(crate) fn create(beside: &Path, tag: &str) -> Result<TempFile, BackupError> {
+        let dir = match beside.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
+            _ => PathBuf::from("."),
+        };
+        let name = beside
+            .file_name()
+            .map_or_else(|| "backup".into(), |n| n.to_string_lossy().into_owned());
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let path = dir.join(format!(".{name}.{tag}-{}-{nanos}.tmp", std::process::id()));
+        let file = fs::OpenOptions::new()
+            .write(true)
+            .read(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(io_err(&path))?;
+        Ok(TempFile {
+            path,
+            file: Some(BufWriter::with_capacity(BUFFER, file)),
+        })
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub(crate) fn writer(&mut self) -> &mut BufWriter<File> {
+        self.file
+            .as_mut()
+            .expect("the file is only taken by finish or drop")
+    }
+
+    /// Flushes and fsyncs the file and returns it for reading from the start.
+    pub(crate) fn reopen(&mut self) -> Result<File, BackupError> {
+        let path = self.path.clone();
+        let w = self.writer();
+        w.flush().map_err(io_err(&path))?;
+        w.get_ref().sync_all().map_err(io_err(&path))?;
+        File::open(&path).map_err(io_err(&path))
+    }
+
+    /// Flushes, fsyncs and renames the file to `dest`, then fsyncs the directory (best effort).
+    fn persist(mut self, dest: &Path) -> Result<(), BackupError> {
+        let path = self.path.clone();
+        let mut w = self
+            .file
+            .take()
+            .expect("the file is only taken by persist or drop");
+        w.flush().map_err(io_err(&path))?;
+        let file = w.into_inner().map_err(|e| BackupError::Io {
+            path: path.clone(),
+            source: e.into_error(),
+        })?;
+        file.sync_all().map_err(io_err(&path))?;
+        drop(file);
+        fs::rename(&path, dest).map_err(io_err(dest))?;
+        if let Some(dir) = dest.parent().filter(|d| !d.as_os_str().is_empty())
+            && let Ok(d) = File::open(dir)
+        {
+            // Makes the rename durable; some platforms cannot fsync a directory, which is harmless.
+            let _ = d.sync_all();
+        }
+        Ok(())
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if self.file.take().is_some() {
+            let _ = fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// The output of a backup: plain or gzip, landing under its final name only when complete.
+pub(crate) struct AtomicFile {
+    dest: PathBuf,
+    temp: TempFile,
+    gzip: Option<GzEncoder<Vec<u8>>>,
+}
+
+impl AtomicFile {
+    pub(crate) fn create(dest: &Path, gzip: bool) -> Result<AtomicFile, BackupError> {
+        Ok(AtomicFile {
+            dest: dest.to_owned(),
+            temp: TempFile::create(dest, "part")?,
+            gzip: gzip.then(|| GzEncoder::new(Vec::with_capacity(BUFFER), Compression::default())),
+        })
+    }
+
+    pub(crate) fn write_all(&mut self, bytes: &[u8]) -> Result<(), BackupError> {
+        let path = self.temp.path().to_owned();
+        match &mut self.gzip {
+            None => self.temp.writer().write_all(bytes).map_err(io_err(&path)),
+            Some(gz) => {
+                gz.write_all(bytes).map_err(io_err(&path))?;
+                // Keeps the compressed buffer small: whatever deflate produced goes to disk now.
+                let out = std::mem::take(gz.get_mut());
+                self.temp.writer().write_all(&out).map_err(io_err(&path))
+            }
+        }
+    }
+
+    /// Copies everything from `reader` into the file.
+    pub(crate) fn copy_from(&mut self, reader: &mut impl Read) -> Result<(), BackupError> {
+        let mut buf = vec![0; BUFFER];
+        loop {
+            let n = reader.read(&mut buf).map_err(io_err(&self.dest))?;
+            if n == 0 {
+                return Ok(());
+            }
+            self.write_all(&buf[..n])?;
+        }
+    }
+
+    pub(crate) fn commit(mut self) -> Result<(), BackupError> {
+        if let Some(gz) = self.gzip.take() {
+            let path = self.temp.path().to_owned();
+            let rest = gz.finish().map_err(io_err(&path))?;
+            self.temp.writer().write_all(&rest).map_err(io_err(&path))?;
+        }
+        self.temp.persist(&self.dest)
+    }
+}
+
+/// Opens a backup for reading, through gzip when the file starts with the gzip magic bytes.
+pub(crate) fn open_read(path: &Path) -> Result<Box<dyn BufRead + Send>, BackupError> {
+    let file = File::open(path).map_err(io_err(path))?;
+    let mut reader = BufReader::with_capacity(BUFFER, file);
+    let head = reader.fill_buf().map_err(io_err(path))?;
+    if head.starts_with(&[0x1f, 0x8b]) {
+        Ok(Box::new(BufReader::with_capacity(
+            BUFFER,
+            MultiGzDecoder::new(reader),
+        )))
+    } else {
+        Ok(Box::new(reader))
+    }
+}

@@ -1,0 +1,52 @@
+//! Progress reporting: the library never prints; callers (the CLI's bars) observe through this trait.
+
+/// What is being done to a table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Phase {
+    /// Rows are read from the database and written to a backup file.
+    Backup,
+    /// Rows are written to the destination (restore, or the write side of a sync).
+    Restore,
+    /// Natural keys are compared between source and destination.
+    Compare,
+    /// Destination rows the source no longer has are deleted (sync in mirror mode).
+    Delete,
+}
+
+/// One progress report: `done` rows of `table` so far, out of `total` when known.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProgressUpdate<'a> {
+    /// What is being done.
+    pub phase: Phase,
+    /// The table.
+    pub table: &'a str,
+    /// Rows handled so far in this table.
+    pub done: u64,
+    /// The table's row count, when known up front.
+    pub total: Option<u64>,
+    /// True on the table's last report.
+    pub finished: bool,
+}
+
+/// Receives progress reports; called from the task running the operation, so keep it cheap.
+///
+/// Any `Fn(&ProgressUpdate<'_>) + Send + Sync` closure is a `Progress`.
+pub trait Progress: Send + Sync {
+    /// Called at the start of each table, after each batch, and when the table is finished.
+    fn update(&self, update: &ProgressUpdate<'_>);
+}
+
+impl<F: Fn(&ProgressUpdate<'_>) + Send + Sync> Progress for F {
+    fn update(&self, update: &ProgressUpdate<'_>) {
+        self(update);
+    }
+}
+
+/// A [`Progress`] that ignores every report.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoProgress;
+
+impl Progress for NoProgress {
+    fn update(&self, _: &ProgressUpdate<'_>) {}
+}

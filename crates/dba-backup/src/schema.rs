@@ -1,0 +1,363 @@
+//! The backup schema: which tables to back up, in which order, and how their rows relate.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use serde::de::{self, Deserializer};
+use serde::ser::Serializer;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::error::BackupError;
+
+/// The top-level key that holds the metadata object; no table may take it.
+pub const METADATA_KEY: &str = "metadata";
+
+/// A reference from a child table's column to a parent table's primary key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ForeignKey {
+    /// The referenced (parent) table.
+    pub table: String,
+    /// The referencing column in the child table.
+    pub field: String,
+}
+
+impl ForeignKey {
+    /// A reference through `field` to `table`.
+    pub fn new(table: &str, field: &str) -> ForeignKey {
+        ForeignKey {
+            table: table.to_owned(),
+            field: field.to_owned(),
+        }
+    }
+}
+
+/// One table of a backup schema, in the Python original's `TableDef` shape.
+///
+/// The JSON keys are the original's: `name`, `pk` (default `"id"`), `slug_field` (the natural key; default
+/// `"slug"`, a list for a composite key, `""` or `null` for none), `user_field` (default `"user_id"`, `""` or
+/// `null` for none), `parent` (an object, or a list for several required parents) and `optional_refs`.
+/// Unknown keys are ignored, as in the original.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableDef {
+    /// The table name, read like a SQL table reference (`items`, `public.items`, `"Mixed"`).
+    pub name: String,
+    /// The primary-key column (single column).
+    #[serde(default = "default_pk")]
+    pub pk: String,
+    /// The natural key: the columns that identify a row across databases (the original's `slug_field`).
+    #[serde(
+        rename = "slug_field",
+        default = "default_natural_key",
+        deserialize_with = "de_natural_key",
+        serialize_with = "ser_natural_key"
+    )]
+    pub natural_key: Vec<String>,
+    /// The column holding the owning user, used to scope backups and re-own restored rows.
+    #[serde(
+        default = "default_user_field",
+        deserialize_with = "de_optional_name",
+        serialize_with = "ser_optional_name"
+    )]
+    pub user_field: Option<String>,
+    /// Required parents: a row whose parent was not backed up or restored is skipped.
+    #[serde(
+        rename = "parent",
+        default,
+        deserialize_with = "de_parents",
+        serialize_with = "ser_parents"
+    )]
+    pub parents: Vec<ForeignKey>,
+    /// Nullable references: set to null when the referenced row is missing.
+    #[serde(default)]
+    pub optional_refs: Vec<ForeignKey>,
+}
+
+fn default_pk() -> String {
+    "id".to_owned()
+}
+
+fn default_natural_key() -> Vec<String> {
+    vec!["slug".to_owned()]
+}
+
+fn default_user_field() -> Option<String> {
+    Some("user_id".to_owned())
+}
+
+fn de_natural_key<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    match Value::deserialize(d)? {
+        Value::Null => Ok(Vec::new()),
+        Value::String(s) if s.is_empty() => Ok(Vec::new()),
+        Value::String(s) => Ok(vec![s]),
+        Value::Array(items) => items
+            .into_iter()
+            .map(|v| match v {
+                Value::String(s) if !s.is_empty() => Ok(s),
+                other => Err(de::Error::custom(format!(
+                    "slug_field entries must be non-empty strings, got {other}"
+                ))),
+            })
+            .collect(),
+        other => Err(de::Error::custom(format!(
+            "slug_field must be a string or a list of strings, got {other}"
+        ))),
+    }
+}
+
+fn ser_natural_key<S: Serializer>(key: &[String], s: S) -> Result<S::Ok, S::Error> {
+    match key {
+        [] => s.serialize_str(""),
+        [one] => s.serialize_str(one),
+        many => many.serialize(s),
+    }
+}
+
+fn de_optional_name<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(Option::<String>::deserialize(d)?.filter(|s| !s.is_empty()))
+}
+
+fn ser_optional_name<S: Serializer>(name: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(name.as_deref().unwrap_or(""))
+}
+
+fn de_parents<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ForeignKey>, D::Error> {
+    // Through a Value rather than an untagged enum, whose only message is "data did not match any variant".
+    let one = |v: Value| {
+        ForeignKey::deserialize(v).map_err(|e| de::Error::custom(format!("parent: {e}")))
+    };
+    match Option::<Value>::deserialize(d)? {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Array(list)) => list.into_iter().map(one).collect(),
+        Some(v @ Value::Object(_)) => Ok(vec![one(v)?]),
+        Some(other) => Err(de::Error::custom(format!(
+            "parent must be an object {{\"table\": ..., \"field\": ...}} or a list of them, got {other}"
+        ))),
+    }
+}
+
+fn ser_parents<S: Serializer>(parents: &[ForeignKey], s: S) -> Result<S::Ok, S::Error> {
+    match parents {
+        [] => s.serialize_none(),
+        [one] => one.serialize(s),
+        many => many.serialize(s),
+    }
+}
+
+impl TableDef {
+    /// A table with the original's defaults: pk `id`, natural key `slug`, user field `user_id`, no references.
+    pub fn new(name: &str) -> TableDef {
+        TableDef {
+            name: name.to_owned(),
+            pk: default_pk(),
+            natural_key: default_natural_key(),
+            user_field: default_user_field(),
+            parents: Vec::new(),
+            optional_refs: Vec::new(),
+        }
+    }
+
+    /// Sets the natural key columns (empty for none).
+    pub fn natural_key(mut self, columns: &[&str]) -> TableDef {
+        self.natural_key = columns.iter().map(|c| (*c).to_owned()).collect();
+        self
+    }
+
+    /// Sets the user field (`None` for a table that is not scoped by user).
+    pub fn user_field(mut self, field: Option<&str>) -> TableDef {
+        self.user_field = field.map(str::to_owned);
+        self
+    }
+
+    /// Sets the primary-key column.
+    pub fn pk(mut self, column: &str) -> TableDef {
+        column.clone_into(&mut self.pk);
+        self
+    }
+
+    /// Adds a required parent reference.
+    pub fn parent(mut self, table: &str, field: &str) -> TableDef {
+        self.parents.push(ForeignKey::new(table, field));
+        self
+    }
+
+    /// Adds an optional (nullable) reference.
+    pub fn optional_ref(mut self, table: &str, field: &str) -> TableDef {
+        self.optional_refs.push(ForeignKey::new(table, field));
+        self
+    }
+
+    /// Every reference, required parents first.
+    pub fn references(&self) -> impl Iterator<Item = &ForeignKey> {
+        self.parents.iter().chain(&self.optional_refs)
+    }
+
+    /// The natural key of `row` for messages: the single value, or an object for a composite key, or
+    /// `"unknown"` when the row has none (the original's wording).
+    pub fn natural_key_of(&self, row: &serde_json::Map<String, Value>) -> Value {
+        match self.natural_key.as_slice() {
+            [] => Value::String("unknown".to_owned()),
+            [one] => row
+                .get(one)
+                .cloned()
+                .unwrap_or_else(|| Value::String("unknown".to_owned())),
+            many => Value::Object(
+                many.iter()
+                    .map(|c| (c.clone(), row.get(c).cloned().unwrap_or(Value::Null)))
+                    .collect(),
+            ),
+        }
+    }
+}
+
+/// Tables in dependency order (parents before children), the original's `BackupSchema`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackupSchema {
+    /// The tables, parents before children.
+    pub tables: Vec<TableDef>,
+    /// Tables left out by [`BackupSchema::subset`]: references to them pass through unchanged.
+    #[serde(skip)]
+    external: Vec<String>,
+}
+
+impl BackupSchema {
+    /// A schema of `tables`; call [`BackupSchema::validate`] before use (the entry points do).
+    pub fn new(tables: Vec<TableDef>) -> BackupSchema {
+        BackupSchema {
+            tables,
+            external: Vec::new(),
+        }
+    }
+
+    /// Parses the original's backup-schema JSON and validates it.
+    pub fn from_json(text: &str) -> Result<BackupSchema, BackupError> {
+        let schema: BackupSchema = serde_json::from_str(text).map_err(|e| BackupError::Json {
+            path: "<backup schema>".into(),
+            reason: e.to_string(),
+        })?;
+        schema.validate()?;
+        Ok(schema)
+    }
+
+    /// Reads and validates a backup-schema JSON file.
+    pub fn from_file(path: &Path) -> Result<BackupSchema, BackupError> {
+        let text = std::fs::read_to_string(path).map_err(|source| BackupError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        let schema: BackupSchema = serde_json::from_str(&text).map_err(|e| BackupError::Json {
+            path: path.to_owned(),
+            reason: e.to_string(),
+        })?;
+        schema.validate()?;
+        Ok(schema)
+    }
+
+    /// The table named `name`.
+    pub fn table(&self, name: &str) -> Option<&TableDef> {
+        self.tables.iter().find(|t| t.name == name)
+    }
+
+    /// Checks that names are present and unique, that no table is named `metadata`, and that every
+    /// referenced table is in the schema and listed before the table that references it (a table may
+    /// reference itself).
+    pub fn validate(&self) -> Result<(), BackupError> {
+        let err = |msg: String| Err(BackupError::Schema(msg));
+        if self.tables.is_empty() {
+            return err("no tables".to_owned());
+        }
+        let mut position = HashMap::new();
+        for (i, t) in self.tables.iter().enumerate() {
+            if t.name.is_empty() {
+                return err(format!("table #{} has an empty name", i + 1));
+            }
+            if t.name == METADATA_KEY {
+                return err(format!(
+                    "table name {METADATA_KEY:?} is reserved by the backup file format"
+                ));
+            }
+            if t.pk.is_empty() {
+                return err(format!("table '{}' has an empty pk", t.name));
+            }
+            if position.insert(t.name.as_str(), i).is_some() {
+                return err(format!("table '{}' is listed twice", t.name));
+            }
+            for r in t.references() {
+                if r.field.is_empty() {
+                    return err(format!(
+                        "table '{}' references '{}' through an empty field",
+                        t.name, r.table
+                    ));
+                }
+                if r.table == t.name && r.field == t.pk {
+                    // Every row would be its own parent: the backup would keep none of them.
+                    return err(format!(
+                        "table '{}' references itself through its own pk '{}'; name the column holding the parent's key",
+                        t.name, t.pk
+                    ));
+                }
+                match position.get(r.table.as_str()) {
+                    Some(_) => {}
+                    None if self.is_external(&r.table) => {}
+                    None if self.table(&r.table).is_some() => {
+                        return err(format!(
+                            "table '{}' references '{}', which is listed after it; list parents before children",
+                            t.name, r.table
+                        ));
+                    }
+                    None => {
+                        return err(format!(
+                            "table '{}' references '{}', which is not in the schema",
+                            t.name, r.table
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The schema restricted to `names` (in schema order). References to tables left out stay: their
+    /// values pass through backup and restore unchanged.
+    pub fn subset(&self, names: &[&str]) -> Result<BackupSchema, BackupError> {
+        for n in names {
+            if self.table(n).is_none() {
+                return Err(BackupError::Schema(format!(
+                    "table '{n}' is not in the schema"
+                )));
+            }
+        }
+        let (kept, left): (Vec<&TableDef>, Vec<&TableDef>) = self
+            .tables
+            .iter()
+            .partition(|t| names.contains(&t.name.as_str()));
+        Ok(BackupSchema {
+            tables: kept.into_iter().cloned().collect(),
+            external: left
+                .into_iter()
+                .map(|t| t.name.clone())
+                .chain(self.external.iter().cloned())
+                .collect(),
+        })
+    }
+
+    /// Whether some table references `name` (so restore must remember its id mapping).
+    pub(crate) fn is_referenced(&self, name: &str) -> bool {
+        self.tables
+            .iter()
+            .any(|t| t.references().any(|r| r.table == name))
+    }
+
+    /// Whether this schema was made by [`BackupSchema::subset`] and left tables out.
+    pub fn is_subset(&self) -> bool {
+        !self.external.is_empty()
+    }
+
+    /// Whether `name` was left out by [`BackupSchema::subset`]: references to it pass through unchanged.
+    pub fn is_external(&self, name: &str) -> bool {
+        self.external.iter().any(|t| t == name)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,458 @@
+//! Sync between two clients: compare by natural key within the user scope, then copy rows in one
+//! destination transaction (or one per table), streaming from the source.
+
+use std::collections::HashSet;
+
+use dba_core::{DatabaseClient, Filter, Query, Row, Transaction, Value};
+use serde::Serialize;
+use serde::ser::{SerializeMap, Serializer};
+
+use crate::catalog::{advance_sequence, pk_info};
+use crate::engine::{Config, Engine, RestoreMode, Source, group_key, quoted_list};
+use crate::error::BackupError;
+use crate::progress::{Phase, Progress, ProgressUpdate};
+use crate::restore::DEFAULT_BATCH_SIZE;
+use crate::schema::{BackupSchema, TableDef};
+
+/// How rows that exist on both sides are treated.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SyncMode {
+    /// Insert rows the destination lacks; leave existing ones alone (the original's behaviour).
+    #[default]
+    InsertOnly,
+    /// Insert new rows and overwrite existing ones with the source's values.
+    Upsert,
+    /// Like `Upsert`, and delete destination rows (within the user scope, matched by natural key) that the
+    /// source no longer has.
+    Mirror,
+}
+
+/// How to sync.
+#[derive(Clone, Debug)]
+pub struct SyncOptions {
+    /// Insert only, upsert, or mirror.
+    pub mode: SyncMode,
+    /// Scope every table by its user field; `None` syncs every user's rows.
+    pub user_id: Option<Value>,
+    /// Remap parent and optional references to the destination's ids through the schema, letting the
+    /// destination generate keys that have defaults (like restore). When false, rows are copied as they
+    /// are, primary keys included (the original's direct path), and sequences are moved past them.
+    pub fk_aware: bool,
+    /// One destination transaction per table instead of one for the whole run.
+    pub per_table_transactions: bool,
+    /// Compare only.
+    pub dry_run: bool,
+    /// Accept a destination without transactions (see [`crate::RestoreOptions::allow_non_atomic`]).
+    pub allow_non_atomic: bool,
+    /// Rows per batch.
+    pub batch_size: usize,
+    /// Names shown as `source_profile` and `dest_profile` in the result.
+    pub source_name: String,
+    /// See `source_name`.
+    pub dest_name: String,
+}
+
+impl Default for SyncOptions {
+    fn default() -> SyncOptions {
+        SyncOptions {
+            mode: SyncMode::InsertOnly,
+            user_id: None,
+            fk_aware: true,
+            per_table_transactions: false,
+            dry_run: false,
+            allow_non_atomic: false,
+            batch_size: DEFAULT_BATCH_SIZE,
+            source_name: String::new(),
+            dest_name: String::new(),
+        }
+    }
+}
+
+/// New and existing rows of one table, by natural key.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct PlanEntry {
+    /// Source rows the destination lacks.
+    pub new: u64,
+    /// Source rows the destination has.
+    pub update: u64,
+}
+
+/// Per-table values in table order, serialized as a JSON object.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PerTable<T>(pub Vec<(String, T)>);
+
+impl<T> PerTable<T> {
+    /// The value of `table`.
+    pub fn get(&self, table: &str) -> Option<&T> {
+        self.0.iter().find(|(n, _)| n == table).map(|(_, v)| v)
+    }
+}
+
+impl<T: Serialize> Serialize for PerTable<T> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in &self.0 {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
+    }
+}
+
+/// The original's `SyncResult`: success, per-table counts, the plan, what was synced, and errors.
+///
+/// `synced_count` (inserted + updated), `skipped_count` and `deleted_count` count what was committed.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct SyncResult {
+    /// True when the comparison (and the sync, unless a dry run) completed.
+    pub success: bool,
+    /// The source's name, for reports.
+    pub source_profile: String,
+    /// The destination's name, for reports.
+    pub dest_profile: String,
+    /// Rows per table in the source (within the user scope).
+    pub source_counts: PerTable<u64>,
+    /// Rows per table in the destination (within the user scope), before the sync.
+    pub dest_counts: PerTable<u64>,
+    /// New and existing rows per table.
+    pub sync_plan: PerTable<PlanEntry>,
+    /// Rows inserted or overwritten and committed.
+    pub synced_count: u64,
+    /// Rows left alone (existing rows in insert-only mode, rows whose parent is missing).
+    pub skipped_count: u64,
+    /// Rows deleted in mirror mode (dba's addition).
+    pub deleted_count: u64,
+    /// What went wrong; nothing of a failed transaction was committed.
+    pub errors: Vec<String>,
+}
+
+fn user_filter(def: &TableDef, user: Option<&Value>) -> Filter {
+    match (user, &def.user_field) {
+        (Some(u), Some(f)) => Filter::new().eq(f, u.clone()),
+        _ => Filter::new(),
+    }
+}
+
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
+/// Refuses to sync a database into itself: the same client, or the same server (start time and port)
+/// and database name.
+async fn same_database(
+    source: &dyn DatabaseClient,
+    dest: &dyn DatabaseClient,
+) -> Result<bool, BackupError> {
+    if std::ptr::addr_eq(
+        source as *const dyn DatabaseClient,
+        dest as *const dyn DatabaseClient,
+    ) {
+        return Ok(true);
+    }
+    if !(source.capabilities().raw_sql && dest.capabilities().raw_sql) {
+        return Ok(false);
+    }
+    const SQL: &str = "SELECT current_database() AS db, pg_postmaster_start_time()::text AS started, \
+                       inet_server_port() AS port";
+    let a = source.query(SQL, &[]).await?;
+    let b = dest.query(SQL, &[]).await?;
+    Ok(a == b)
+}
+
+/// Compares source and destination: counts per table and, by natural key within the user scope, how many
+/// source rows are new or already in the destination. Streams the source's keys; one existence query per
+/// batch. Rows are counted (the original counted distinct slugs); a row without a natural key counts as new.
+pub async fn compare(
+    source: &dyn DatabaseClient,
+    dest: &dyn DatabaseClient,
+    schema: &BackupSchema,
+    options: &SyncOptions,
+    progress: &dyn Progress,
+) -> SyncResult {
+    let mut result = SyncResult {
+        source_profile: options.source_name.clone(),
+        dest_profile: options.dest_name.clone(),
+        ..SyncResult::default()
+    };
+    match compare_into(source, dest, schema, options, progress, &mut result).await {
+        Ok(()) => result.success = true,
+        Err(e) => result
+            .errors
+            .push(format!("Failed to compare profiles: {}", chain(&e))),
+    }
+    result
+}
+
+async fn compare_into(
+    source: &dyn DatabaseClient,
+    dest: &dyn DatabaseClient,
+    schema: &BackupSchema,
+    options: &SyncOptions,
+    progress: &dyn Progress,
+    result: &mut SyncResult,
+) -> Result<(), BackupError> {
+    schema.validate()?;
+    if same_database(source, dest).await? {
+        return Err(BackupError::SameDatabase);
+    }
+    let user = options.user_id.as_ref();
+    for def in &schema.tables {
+        let filter = user_filter(def, user);
+        let total = source.count(&def.name, &filter).await?;
+        result.source_counts.0.push((def.name.clone(), total));
+        result
+            .dest_counts
+            .0
+            .push((def.name.clone(), dest.count(&def.name, &filter).await?));
+        let mut entry = PlanEntry::default();
+        if def.natural_key.is_empty() {
+            entry.new = total;
+        } else {
+            let mut cols: Vec<&str> = def.natural_key.iter().map(String::as_str).collect();
+            if let Some(u) = &def.user_field
+                && !cols.contains(&u.as_str())
+            {
+                cols.push(u);
+            }
+            let query = Query::new()
+                .columns(&quoted_list(&cols))
+                .filter(filter.clone());
+            let mut stream = Source::Stream(source.select_stream(&def.name, &query).await?);
+            let mut chunk: Vec<Row> = Vec::new();
+            let mut done = 0;
+            loop {
+                let next = stream.next().await?;
+                let end = next.is_none();
+                if let Some(Value::Object(row)) = next {
+                    chunk.push(row);
+                }
+                if chunk.len() >= options.batch_size.max(1) || (end && !chunk.is_empty()) {
+                    let found = existing_keys(dest, def, &cols, &chunk).await?;
+                    for row in chunk.drain(..) {
+                        match group_key(def, &row) {
+                            Some(g) if found.contains(&g) => entry.update += 1,
+                            _ => entry.new += 1,
+                        }
+                        done += 1;
+                    }
+                    progress.update(&ProgressUpdate {
+                        phase: Phase::Compare,
+                        table: &def.name,
+                        done,
+                        total: Some(total),
+                        finished: end,
+                    });
+                }
+                if end {
+                    break;
+                }
+            }
+        }
+        result.sync_plan.0.push((def.name.clone(), entry));
+    }
+    Ok(())
+}
+
+/// The natural-key groups of `rows` that exist in `client`.
+async fn existing_keys(
+    client: &dyn DatabaseClient,
+    def: &TableDef,
+    cols: &[&str],
+    rows: &[Row],
+) -> Result<HashSet<String>, BackupError> {
+    let mut filter = Filter::new();
+    for col in cols {
+        let mut seen = HashSet::new();
+        let values: Vec<Value> = rows
+            .iter()
+            .filter_map(|r| r.get(*col))
+            .filter(|v| !v.is_null() && seen.insert(v.to_string()))
+            .cloned()
+            .collect();
+        filter = filter.is_in(col, values);
+    }
+    let query = Query::new().columns(&quoted_list(cols)).filter(filter);
+    Ok(client
+        .select(&def.name, &query)
+        .await?
+        .iter()
+        .filter_map(|r| group_key(def, r))
+        .collect())
+}
+
+/// Syncs the tables of `schema` from `source` into `dest`: compares first, then (unless a dry run) copies
+/// rows in schema order, streaming each table from the source and writing in batches inside one destination
+/// transaction (or one per table). Existing rows are matched by natural key within the user scope (and by
+/// remapped parent when foreign-key aware); in mirror mode, destination rows the source no longer has are
+/// then deleted, children first. Deletions happen only in mirror mode. Syncing a database into itself is
+/// refused.
+pub async fn sync(
+    source: &dyn DatabaseClient,
+    dest: &dyn DatabaseClient,
+    schema: &BackupSchema,
+    options: &SyncOptions,
+    progress: &dyn Progress,
+) -> SyncResult {
+    let mut result = compare(source, dest, schema, options, progress).await;
+    if !result.success || options.dry_run {
+        return result;
+    }
+    if let Err(e) = run_sync(source, dest, schema, options, progress, &mut result).await {
+        result.success = false;
+        result.errors.push(format!("Sync failed: {}", chain(&e)));
+    }
+    result
+}
+
+async fn run_sync(
+    source: &dyn DatabaseClient,
+    dest: &dyn DatabaseClient,
+    schema: &BackupSchema,
+    options: &SyncOptions,
+    progress: &dyn Progress,
+    result: &mut SyncResult,
+) -> Result<(), BackupError> {
+    let transactional = dest.capabilities().transactions;
+    if !transactional && !options.allow_non_atomic {
+        return Err(BackupError::NotAtomic("sync"));
+    }
+    let config = Config {
+        mode: match options.mode {
+            SyncMode::InsertOnly => RestoreMode::Skip,
+            SyncMode::Upsert | SyncMode::Mirror => RestoreMode::Overwrite,
+        },
+        dry_run: false,
+        user_id: options.user_id.clone(),
+        keep_ids: !options.fk_aware,
+        remap: options.fk_aware,
+        continue_on_error: false,
+        savepoints: transactional,
+        batch_size: options.batch_size.max(1),
+    };
+    let groups: Vec<Vec<&TableDef>> = if options.per_table_transactions {
+        schema.tables.iter().map(|t| vec![t]).collect()
+    } else {
+        vec![schema.tables.iter().collect()]
+    };
+    let mut maps = Default::default();
+    let mut deletes_pending = options.mode == SyncMode::Mirror;
+    for (gi, group) in groups.iter().enumerate() {
+        let tx: Option<Box<dyn Transaction>> = if transactional {
+            Some(dest.begin().await?)
+        } else {
+            None
+        };
+        let target: &dyn DatabaseClient = match &tx {
+            Some(tx) => &**tx,
+            None => dest,
+        };
+        let mut engine = Engine::new(target, schema, config.clone(), progress);
+        engine.set_maps(std::mem::take(&mut maps));
+        for def in group {
+            let info = pk_info(target, def).await?;
+            let query = Query::new()
+                .filter(user_filter(def, options.user_id.as_ref()))
+                .order_by(&quoted_list(&[def.pk.as_str()]));
+            let stream = source.select_stream(&def.name, &query).await?;
+            let total = result.source_counts.get(&def.name).copied();
+            engine
+                .table(def, &info, Source::Stream(stream), total)
+                .await?;
+        }
+        let mut deleted = 0;
+        // Deletions run in the last transaction, children first.
+        if deletes_pending && gi + 1 == groups.len() {
+            for def in schema.tables.iter().rev() {
+                deleted += mirror_deletes(source, target, def, options, progress).await?;
+            }
+            deletes_pending = false;
+        }
+        let kept = std::mem::take(&mut engine.kept_ids);
+        let summary = std::mem::take(&mut engine.summary);
+        maps = engine.take_maps();
+        drop(engine);
+        for name in &kept {
+            if let Some(def) = schema.table(name) {
+                advance_sequence(target, def).await?;
+            }
+        }
+        if let Some(tx) = tx {
+            tx.commit().await?;
+        }
+        let totals = summary.totals();
+        result.synced_count += totals.inserted + totals.updated;
+        result.skipped_count += totals.skipped;
+        result.deleted_count += deleted;
+    }
+    Ok(())
+}
+
+/// Deletes destination rows of `def` (within the user scope) whose natural key the source lacks.
+async fn mirror_deletes(
+    source: &dyn DatabaseClient,
+    dest: &dyn DatabaseClient,
+    def: &TableDef,
+    options: &SyncOptions,
+    progress: &dyn Progress,
+) -> Result<u64, BackupError> {
+    if def.natural_key.is_empty() {
+        return Ok(0);
+    }
+    let mut cols: Vec<&str> = def.natural_key.iter().map(String::as_str).collect();
+    if let Some(u) = &def.user_field
+        && !cols.contains(&u.as_str())
+    {
+        cols.push(u);
+    }
+    let mut with_pk = vec![def.pk.as_str()];
+    with_pk.extend(cols.iter().copied());
+    let filter = user_filter(def, options.user_id.as_ref());
+    let query = Query::new().columns(&quoted_list(&with_pk)).filter(filter);
+    // The destination's keys are read in full before deleting: the stream holds the transaction's
+    // connection until it ends. Only the keys to delete are kept.
+    let mut stream = Source::Stream(dest.select_stream(&def.name, &query).await?);
+    let mut doomed: Vec<Value> = Vec::new();
+    let mut chunk: Vec<Row> = Vec::new();
+    loop {
+        let next = stream.next().await?;
+        let end = next.is_none();
+        if let Some(Value::Object(row)) = next {
+            chunk.push(row);
+        }
+        if chunk.len() >= options.batch_size.max(1) || (end && !chunk.is_empty()) {
+            let found = existing_keys(source, def, &cols, &chunk).await?;
+            for row in chunk.drain(..) {
+                if group_key(def, &row).is_some_and(|g| !found.contains(&g))
+                    && let Some(pk) = row.get(&def.pk)
+                {
+                    doomed.push(pk.clone());
+                }
+            }
+        }
+        if end {
+            break;
+        }
+    }
+    drop(stream);
+    let mut deleted = 0;
+    for part in doomed.chunks(options.batch_size.max(1)) {
+        deleted += dest
+            .delete(&def.name, &Filter::new().is_in(&def.pk, part.to_vec()))
+            .await?;
+        progress.update(&ProgressUpdate {
+            phase: Phase::Delete,
+            table: &def.name,
+            done: deleted,
+            total: None,
+            finished: false,
+        });
+    }
+    Ok(deleted)
+}

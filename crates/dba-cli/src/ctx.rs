@@ -1,0 +1,138 @@
+//! What every command shares: the global options, the output, the config file and the one profile rule.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use dba::config::{Config, ConfigError, Connection, ProcessEnv, Resolved, Resolver, Source};
+
+use crate::cli::GlobalArgs;
+use crate::output::Out;
+use crate::redact;
+
+/// The shared state of one run.
+#[derive(Debug)]
+pub(crate) struct Ctx {
+    pub(crate) global: GlobalArgs,
+    pub(crate) out: Out,
+    pub(crate) cwd: PathBuf,
+}
+
+impl Ctx {
+    pub(crate) fn new(global: GlobalArgs) -> anyhow::Result<Ctx> {
+        let out = Out::new(global.json, global.verbose);
+        let cwd = std::env::current_dir().context("cannot read the current directory")?;
+        Ok(Ctx { global, out, cwd })
+    }
+
+    /// The config file: `--config`/`DBA_CONFIG` (must exist), else `./db.toml` (may be missing).
+    pub(crate) fn config(&self) -> anyhow::Result<Option<Config>> {
+        let config = Config::discover(self.global.config.as_deref(), &ProcessEnv)?;
+        match &config {
+            Some(config) => {
+                self.out
+                    .verbose(format!("config: {}", config.path().display()));
+                for warning in config.warnings() {
+                    self.out.warn(warning);
+                }
+            }
+            None => self
+                .out
+                .verbose("config: no db.toml in the current directory"),
+        }
+        Ok(config)
+    }
+
+    /// The config file, which this command cannot do without.
+    pub(crate) fn require_config(&self) -> anyhow::Result<Config> {
+        match self.config()? {
+            Some(config) => Ok(config),
+            None => Err(ConfigError::NotFound {
+                path: Config::locate(self.global.config.as_deref()),
+            }
+            .into()),
+        }
+    }
+
+    /// The resolver of the one profile rule, configured from the global options.
+    pub(crate) fn resolver(&self) -> Resolver {
+        Resolver::new()
+            .env_prefix(self.global.env_prefix.clone())
+            .profile(self.global.profile.clone())
+            .lock_dir(self.cwd.clone())
+    }
+
+    /// Resolves the database this command works on.
+    pub(crate) fn resolve(&self, config: Option<&Config>) -> anyhow::Result<Resolved> {
+        let resolved = self.resolver().resolve(config)?;
+        self.note_resolved(&resolved);
+        Ok(resolved)
+    }
+
+    /// Resolves a profile named on the command line (sync's source, validate's `--against`).
+    pub(crate) fn resolve_named(
+        &self,
+        config: Option<&Config>,
+        name: &str,
+    ) -> anyhow::Result<Resolved> {
+        let resolver = Resolver::new()
+            .env_prefix(self.global.env_prefix.clone())
+            .profile(Some(name))
+            .lock_dir(self.cwd.clone());
+        let resolved = resolver.resolve(config)?;
+        self.note_resolved(&resolved);
+        Ok(resolved)
+    }
+
+    fn note_resolved(&self, resolved: &Resolved) {
+        redact::register_resolved(resolved);
+        for warning in &resolved.warnings {
+            self.out.warn(warning);
+        }
+        self.out.verbose(format!(
+            "database: {} (chosen by {})",
+            resolved.display_target(),
+            resolved.source
+        ));
+        if let Connection::Postgres(pg) = &resolved.connection {
+            self.out.verbose(format!("connection: {}", pg.redacted()));
+        }
+    }
+
+    /// Builds the client and proves the database answers.
+    pub(crate) async fn connect(&self, resolved: &Resolved) -> anyhow::Result<dba::Client> {
+        let started = std::time::Instant::now();
+        let client = dba::connect(resolved).await?;
+        self.out.verbose(format!(
+            "connected to {} in {} ms",
+            resolved.display_target(),
+            started.elapsed().as_millis()
+        ));
+        Ok(client)
+    }
+}
+
+/// The profile name for messages: the profile, or the redacted URL.
+pub(crate) fn target_name(resolved: &Resolved) -> String {
+    resolved.display_target()
+}
+
+/// How the resolution rule's choice is described in `status`.
+pub(crate) fn source_label(source: &Source) -> String {
+    match source {
+        Source::ExplicitProfile => "--profile".to_owned(),
+        Source::ExplicitUrl => "explicit url".to_owned(),
+        Source::EnvProfile { var } => format!("{var} (environment)"),
+        Source::LockFile { .. } => ".db-profile (validated)".to_owned(),
+        Source::EnvUrl { var } => format!("{var} (environment)"),
+        _ => source.to_string(),
+    }
+}
+
+/// The schema a resolved connection works in.
+pub(crate) fn schema_of(resolved: &Resolved) -> String {
+    match &resolved.connection {
+        Connection::Postgres(pg) => pg.schema.clone(),
+        Connection::Supabase(sb) => sb.schema.clone(),
+        _ => dba::config::DEFAULT_SCHEMA.to_owned(),
+    }
+}

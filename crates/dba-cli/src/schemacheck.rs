@@ -1,0 +1,94 @@
+//! Reading the expected schema and introspecting a live one, shared by connect, validate and fix.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use anyhow::Context as _;
+use dba::DatabaseClient;
+use dba::schema::{self, Catalog, ExpectedSchema, IntrospectOptions, ValidationResult};
+use serde_json::{Value, json};
+
+use crate::output::Out;
+
+/// Parses a schema file, listing the statements it skipped with `-v`.
+pub(crate) fn read_expected(out: &Out, path: &Path) -> anyhow::Result<ExpectedSchema> {
+    let expected = schema::read_schema_file(path)?;
+    for skipped in &expected.skipped {
+        out.verbose(format!(
+            "{}:{}: skipped {}: {}",
+            path.display(),
+            skipped.line,
+            skipped.statement,
+            skipped.reason
+        ));
+    }
+    Ok(expected)
+}
+
+/// The schemas to introspect: those the expected catalog names, else the profile's.
+pub(crate) fn schemas_for(expected: Option<&Catalog>, profile_schema: &str) -> Vec<String> {
+    let mut schemas: BTreeSet<String> = BTreeSet::new();
+    if let Some(catalog) = expected {
+        schemas.extend(catalog.tables.values().map(|t| t.schema.clone()));
+        schemas.extend(catalog.views.values().map(|v| v.schema.clone()));
+        schemas.extend(catalog.enums.values().map(|e| e.schema.clone()));
+    }
+    if schemas.is_empty() {
+        schemas.insert(profile_schema.to_owned());
+    }
+    schemas.into_iter().collect()
+}
+
+/// Introspects the live schema through `client`.
+pub(crate) async fn live(
+    client: &dyn DatabaseClient,
+    schemas: Vec<String>,
+    what: &str,
+) -> anyhow::Result<Catalog> {
+    let options = IntrospectOptions::default().with_schemas(schemas);
+    schema::introspect(client, &options)
+        .await
+        .with_context(|| format!("failed to read the schema of {what}"))
+}
+
+/// The comparison for `--json`.
+pub(crate) fn result_json(result: &ValidationResult) -> Value {
+    let errors: Vec<String> = result.errors().map(ToString::to_string).collect();
+    let warnings: Vec<String> = result.warnings().map(ToString::to_string).collect();
+    json!({
+        "valid": result.valid,
+        "error_count": result.error_count(),
+        "missing_tables": result.missing_tables,
+        "missing_columns": result.missing_columns.iter()
+            .map(|c| json!({"table": c.table, "column": c.column}))
+            .collect::<Vec<_>>(),
+        "extra_tables": result.extra_tables,
+        "errors": errors,
+        "warnings": warnings,
+        "differences": result.differences,
+        "report": result.format_report(),
+    })
+}
+
+/// The failure block of the original: `x Connected to profile: p`, a blank line,
+/// `Schema validation report:` and the report.
+pub(crate) fn print_drift(out: &Out, name: &str, result: &ValidationResult) -> std::io::Result<()> {
+    out.blank()?;
+    out.failure(format!("Connected to profile: {name}"))?;
+    out.blank()?;
+    out.line("Schema validation report:")?;
+    out.line(result.format_report())
+}
+
+/// The warnings section of a valid result (extra columns, constraints, indexes), when there is one.
+pub(crate) fn print_warnings(out: &Out, result: &ValidationResult) -> std::io::Result<()> {
+    let warnings: Vec<String> = result.warnings().map(|d| format!("    - {d}")).collect();
+    if warnings.is_empty() {
+        return Ok(());
+    }
+    out.line(format!("  Warnings ({}):", warnings.len()))?;
+    for warning in warnings {
+        out.line(warning)?;
+    }
+    Ok(())
+}

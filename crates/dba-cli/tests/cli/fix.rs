@@ -1,0 +1,124 @@
+//! `dba fix`: preview by default, additive repair with --confirm, no row lost.
+
+use dba_testkit::test_path;
+
+use crate::support::{SCHEMA_SECTIONS, Workdir, db, run, scalar};
+
+#[tokio::test]
+async fn full_needs_no_fix() {
+    let full = db(test_path!("fix_full"), "full").await;
+    let dir = Workdir::with_profiles("fix-full", &[("full", full.url())], SCHEMA_SECTIONS);
+    run(dir.dba().args([
+        "fix",
+        "--profile",
+        "full",
+        "--schema-file",
+        "schema.sql",
+        "--column-defs",
+        "column-defs.json",
+    ]))
+    .code(0)
+    .stdout_has("v Schema is valid - no fixes needed");
+    dir.remove();
+    full.drop_db().await;
+}
+
+#[tokio::test]
+async fn drift_is_previewed_then_repaired_without_losing_rows() {
+    let drift = db(test_path!("fix_drift"), "drift").await;
+    let dir = Workdir::with_profiles("fix-drift", &[("drift", drift.url())], SCHEMA_SECTIONS);
+    // Preview: no terminal on stdin, so it never asks and changes nothing.
+    run(dir.dba().arg("fix").env("DB_PROFILE", "drift"))
+        .code(0)
+        .stdout_has("Schema Differences")
+        .stdout_has("Execution Plan:")
+        .stdout_has("ALTER TABLE items ADD COLUMN b")
+        .stdout_has("To apply fixes, add --confirm flag.");
+    run(dir.dba().args(["validate", "--profile", "drift"])).code(1);
+
+    let doc = run(dir
+        .dba()
+        .args(["fix", "--profile", "drift", "--confirm", "--json"])
+        .env("APP_USER", "u1"))
+    .code(0)
+    .json();
+    assert_eq!(doc["applied"], true);
+    assert_eq!(doc["result"]["columns_added"], 5);
+    // The pre-fix backup of the original (backup_schema and a user id are configured).
+    let backup = doc["backup"].as_str().unwrap();
+    assert!(backup.contains("backups/pre-fix-drift-"), "{backup}");
+    assert!(std::path::Path::new(backup).exists());
+    // Every row is still there (the original dropped and recreated both tables).
+    assert_eq!(scalar(&drift, "SELECT count(*) FROM items").await, 5);
+    assert_eq!(scalar(&drift, "SELECT count(*) FROM products").await, 2);
+    // items.b cannot be NOT NULL while the old rows hold NULL: the only drift left.
+    let out = run(dir.dba().args(["validate", "--profile", "drift"]));
+    out.code(1)
+        .stdout_has("items.b: is nullable, expected NOT NULL");
+    assert!(!out.stdout.contains("Missing columns"), "{}", out.stdout);
+    dir.remove();
+    drift.drop_db().await;
+}
+
+#[tokio::test]
+async fn confirm_without_backup_config_warns_and_goes_on() {
+    let drift = db(test_path!("fix_nobackup"), "drift").await;
+    let dir = Workdir::with_profiles("fix-nobackup", &[("drift", drift.url())], "");
+    run(dir.dba().args([
+        "fix",
+        "--profile",
+        "drift",
+        "--column-defs",
+        "column-defs.json",
+        "--confirm",
+    ]))
+    .code(0)
+    .stderr_has("No backup_schema configured -- skipping auto-backup")
+    .stdout_has("v Schema fix complete!")
+    .stdout_has("  Columns added: 5");
+    // What is left (items.b NOT NULL while old rows hold NULL) needs a hazard opt-in...
+    run(dir
+        .dba()
+        .args(["fix", "--profile", "drift", "--confirm", "--no-backup"]))
+    .code(1)
+    .stdout_has("Not fixed (1):")
+    .stdout_has("--allow-hazard");
+    // ...and even then the database refuses it, so the whole fix rolls back.
+    run(dir.dba().args([
+        "fix",
+        "--profile",
+        "drift",
+        "--confirm",
+        "--no-backup",
+        "--allow-hazard",
+        "lock",
+    ]))
+    .code(1)
+    .stdout_has("x Fix failed:")
+    .stdout_has("rolled back");
+    dir.remove();
+    drift.drop_db().await;
+}
+
+#[tokio::test]
+async fn bad_inputs_fail_with_the_file_named() {
+    let dir = Workdir::with_profiles(
+        "fix-errors",
+        &[("x", "postgresql://postgres@127.0.0.1:1/x")],
+        "",
+    );
+    run(dir
+        .dba()
+        .args(["fix", "--profile", "x", "--schema-file", "missing.sql"]))
+    .code(1)
+    .stderr_has("missing.sql");
+    dir.write("defs.json", "{\"items.b\": 3}");
+    run(dir
+        .dba()
+        .args(["fix", "--profile", "x", "--column-defs", "defs.json"]))
+    .code(1)
+    .stderr_has("Error reading column definitions")
+    .stderr_has("defs.json");
+    run(dir.dba().args(["fix", "--allow-hazard", "everything"])).code(2);
+    dir.remove();
+}

@@ -1,0 +1,5 @@
+CREATE TABLE items (
+    a SERIAL PRIMARY KEY,
+    b VARCHAR(100) NOT NULL
+    c TEXT,
+);

@@ -1,0 +1,3 @@
+CREATE TABLE items (a SERIAL PRIMARY KEY);
+/* this comment
+never ends

@@ -1,0 +1,4 @@
+CREATE TABLE items (
+    a SERIAL PRIMARY KEY,
+    b TEXT DEFAULT 'never closed
+);

@@ -1,0 +1,215 @@
+//! `PostgresAdapter`: the client trait over a deadpool-postgres pool.
+
+use std::fmt;
+
+use dba_core::{Result, Row};
+use deadpool_postgres::{Hook, HookError, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+
+use crate::client_impl::impl_database_client;
+use crate::exec::{Handle, map_pg_error, map_pool_error};
+use crate::settings::{PostgresOptions, StatementMode, Target, redact};
+use crate::tls;
+use crate::transaction::PgTransaction;
+
+/// How busy the pool is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PoolStatus {
+    /// The most connections the pool opens.
+    pub max_size: usize,
+    /// Connections open now.
+    pub size: usize,
+    /// Open connections not in use.
+    pub available: usize,
+    /// Callers waiting for a connection.
+    pub waiting: usize,
+}
+
+/// Async CRUD over JSON rows on PostgreSQL, through a connection pool.
+///
+/// Cheap to clone (the pool is shared). Concurrent tasks each get their own pooled connection, so they
+/// never share a transaction by accident; a transaction is an explicit value from
+/// [`begin`](dba_core::DatabaseClient::begin).
+///
+/// ```no_run
+/// # async fn demo() -> dba_core::Result<()> {
+/// use dba_core::{DatabaseClient, Filter, Query, json};
+/// use dba_postgres::PostgresAdapter;
+///
+/// let db = PostgresAdapter::connect("postgresql://postgres@localhost/app").await?;
+/// let row = json!({"name": "Widget", "price": "9.99"}).as_object().cloned().unwrap_or_default();
+/// let created = db.insert("items", &row).await?;
+/// let cheap = db.select("items", &Query::new().filter(Filter::new().lt("price", 10)).order_by("price DESC")).await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct PostgresAdapter {
+    pool: Pool,
+    mode: StatementMode,
+    display: String,
+}
+
+impl fmt::Debug for PostgresAdapter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PostgresAdapter")
+            .field("target", &self.display)
+            .field("mode", &self.mode)
+            .field("status", &self.pool_status())
+            .finish()
+    }
+}
+
+impl PostgresAdapter {
+    /// Builds an adapter with default options and proves the database answers.
+    pub async fn connect(conn: &str) -> Result<PostgresAdapter> {
+        let adapter = PostgresAdapter::new(conn, PostgresOptions::default())?;
+        dba_core::DatabaseClient::test_connection(&adapter).await?;
+        Ok(adapter)
+    }
+
+    /// Builds an adapter from a `postgres://`/`postgresql://` URL or a libpq key=value string. No
+    /// connection is opened until the first call.
+    pub fn new(conn: &str, options: PostgresOptions) -> Result<PostgresAdapter> {
+        let mut target = Target::parse(conn)?;
+        if let Some(mode) = options.ssl_mode {
+            target.ssl_mode = mode;
+        }
+        if let Some(root) = &options.ssl_root_cert {
+            target.root_cert = Some(root.clone());
+        }
+        let mut config = target.config.clone();
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(options.connect_timeout);
+        }
+        if config.get_application_name().is_none() {
+            config.application_name("dba");
+        }
+        config.ssl_mode(target.ssl_mode.wire());
+        let mode = match options.statement_mode {
+            StatementMode::Auto if target.pooler_hint => StatementMode::Unnamed,
+            StatementMode::Auto => StatementMode::Cached,
+            explicit => explicit,
+        };
+        // Session settings travel as the startup `options` parameter, which transaction-mode poolers refuse
+        // (and could not keep per client anyway): behind one, they are not sent.
+        let mut startup = config.get_options().map(str::to_owned).unwrap_or_default();
+        let behind_pooler = mode == StatementMode::Unnamed;
+        if let Some(schema) = options.schema.as_ref().filter(|_| !behind_pooler) {
+            startup.push_str(&format!(" -c search_path={},public", escape_option(schema)));
+        }
+        if let Some(timeout) = options.statement_timeout.filter(|_| !behind_pooler) {
+            startup.push_str(&format!(" -c statement_timeout={}", timeout.as_millis()));
+        }
+        if !startup.trim().is_empty() {
+            config.options(startup.trim());
+        }
+        // Fast recycling checks only that the socket is open; the pre-recycle hook below adds a real
+        // round trip for connections that sat idle, so busy pools pay nothing per checkout.
+        let manager_config = ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        };
+        let manager = if target.ssl_mode == tls::SslMode::Disable {
+            Manager::from_config(config, tokio_postgres::NoTls, manager_config)
+        } else {
+            let tls_config = tls::client_config(target.ssl_mode, target.root_cert.as_deref())?;
+            let tls = tokio_postgres_rustls::MakeRustlsConnect::new(tls_config);
+            Manager::from_config(config, tls, manager_config)
+        };
+        let builder = Pool::builder(manager)
+            .max_size(options.pool_size.max(1))
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(options.wait_timeout)
+            .create_timeout(Some(options.connect_timeout))
+            .recycle_timeout(options.recycle_timeout);
+        let max_lifetime = options.max_lifetime;
+        let idle_check = options.health_check_after_idle;
+        let builder = builder.pre_recycle(Hook::async_fn(move |client, metrics| {
+            Box::pin(async move {
+                if max_lifetime.is_some_and(|max| metrics.age() > max) {
+                    return Err(HookError::message(
+                        "connection reached its maximum lifetime",
+                    ));
+                }
+                if metrics.last_used() >= idle_check {
+                    client.simple_query("").await.map_err(HookError::Backend)?;
+                }
+                Ok(())
+            })
+        }));
+        let pool = builder.build().map_err(|e| {
+            dba_core::Error::invalid_input(format!(
+                "cannot build the pool for {}: {e}",
+                redact(conn)
+            ))
+        })?;
+        Ok(PostgresAdapter {
+            pool,
+            mode,
+            display: redact(conn),
+        })
+    }
+
+    /// How busy the pool is.
+    pub fn pool_status(&self) -> PoolStatus {
+        let s = self.pool.status();
+        PoolStatus {
+            max_size: s.max_size,
+            size: s.size,
+            available: s.available,
+            waiting: s.waiting,
+        }
+    }
+
+    /// The statement mode in effect (never [`StatementMode::Auto`]).
+    pub fn statement_mode(&self) -> StatementMode {
+        self.mode
+    }
+
+    pub(crate) fn mode(&self) -> StatementMode {
+        self.mode
+    }
+
+    pub(crate) async fn handle(&self) -> Result<Handle> {
+        Ok(Handle::Pooled(Box::new(
+            self.pool.get().await.map_err(map_pool_error)?,
+        )))
+    }
+
+    pub(crate) fn track<T>(&self, result: Result<T>) -> Result<T> {
+        result
+    }
+
+    /// Runs a multi-statement write atomically on one connection.
+    pub(crate) async fn write(
+        &self,
+        plan: &[crate::ops::Batch<'_>],
+        returning: bool,
+        what: &str,
+    ) -> Result<Vec<Row>> {
+        if plan.len() <= 1 {
+            let h = self.handle().await?;
+            return crate::ops::run_plan(&h.conn(self.mode), plan, returning, what).await;
+        }
+        let tx = self.begin_transaction().await?;
+        let rows = tx.write(plan, returning, what).await?;
+        dba_core::Transaction::commit(Box::new(tx)).await?;
+        Ok(rows)
+    }
+
+    pub(crate) async fn begin_transaction(&self) -> Result<PgTransaction> {
+        let object = self.pool.get().await.map_err(map_pool_error)?;
+        object.batch_execute("BEGIN").await.map_err(map_pg_error)?;
+        Ok(PgTransaction::top_level(object, self.mode))
+    }
+
+    pub(crate) fn close_client(&self) {
+        self.pool.close();
+    }
+}
+
+/// Escapes a value for the startup `options` parameter (spaces and backslashes).
+fn escape_option(value: &str) -> String {
+    value.replace('\\', "\\\\").replace(' ', "\\ ")
+}
+
+impl_database_client!(PostgresAdapter);

@@ -1,0 +1,233 @@
+//! The client operations, written once over a [`Conn`] and shared by the adapter and its transactions.
+
+use dba_core::{
+    Columns, Error, ErrorKind, Filter, Ident, JsonStream, Query, Result, Row, RowStream, TableName,
+    Value, value_to_text,
+};
+use futures_util::{StreamExt, TryStreamExt};
+
+use crate::exec::{Conn, Handle, decode_row, map_pg_error};
+use crate::settings::StatementMode;
+use crate::sql::{self, Returning, Statement};
+
+/// Rows per statement in a batch: large enough that round trips do not matter, small enough that one
+/// JSON parameter stays a few megabytes.
+pub(crate) const BATCH_ROWS: usize = 10_000;
+
+pub(crate) fn table(name: &str) -> Result<TableName> {
+    TableName::parse(name)
+        .map_err(|e| Error::invalid_input(format!("table name {name:?}: {}", e.message())))
+}
+
+pub(crate) async fn select(conn: &Conn<'_>, table_name: &str, query: &Query) -> Result<Vec<Row>> {
+    let t = table(table_name)?;
+    conn.rows(&sql::select(&t, query)?)
+        .await
+        .map_err(|e| e.context(format!("select from {}", t.display_name())))
+}
+
+/// Starts a select whose rows are decoded as they arrive; the handle (a pooled connection or the
+/// transaction it runs on) is held until the stream is dropped.
+pub(crate) async fn select_stream(
+    handle: Handle,
+    mode: StatementMode,
+    table_name: &str,
+    query: &Query,
+) -> Result<RowStream> {
+    let t = table(table_name)?;
+    let st = sql::select(&t, query)?;
+    let stream = handle.conn(mode).stream(&st).await?;
+    let stream = stream.map_err(map_pg_error).map(move |row| {
+        let _held = &handle;
+        row.and_then(|r| decode_row(&r))
+    });
+    Ok(Box::pin(stream))
+}
+
+/// Like [`select_stream`], yielding each row's JSON text as PostgreSQL produced it.
+pub(crate) async fn select_json_stream(
+    handle: Handle,
+    mode: StatementMode,
+    table_name: &str,
+    query: &Query,
+) -> Result<JsonStream> {
+    let t = table(table_name)?;
+    let st = sql::select(&t, query)?;
+    let stream = handle.conn(mode).stream(&st).await?;
+    let stream = stream.map_err(map_pg_error).map(move |row| {
+        let _held = &handle;
+        row.and_then(|r| {
+            r.try_get::<_, String>(0)
+                .map_err(|e| Error::new(ErrorKind::Decode, e.to_string()))
+        })
+    });
+    Ok(Box::pin(stream))
+}
+
+pub(crate) async fn count(conn: &Conn<'_>, table_name: &str, filter: &Filter) -> Result<u64> {
+    let t = table(table_name)?;
+    let n = conn
+        .scalar_i64(&sql::count(&t, filter)?)
+        .await
+        .map_err(|e| e.context(format!("count {}", t.display_name())))?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
+pub(crate) async fn update(
+    conn: &Conn<'_>,
+    table_name: &str,
+    data: &Row,
+    filter: &Filter,
+) -> Result<Vec<Row>> {
+    let t = table(table_name)?;
+    conn.rows(&sql::update(&t, data, filter)?)
+        .await
+        .map_err(|e| e.context(format!("update {}", t.display_name())))
+}
+
+pub(crate) async fn delete(conn: &Conn<'_>, table_name: &str, filter: &Filter) -> Result<u64> {
+    let t = table(table_name)?;
+    conn.affected(&sql::delete(&t, filter)?)
+        .await
+        .map_err(|e| e.context(format!("delete from {}", t.display_name())))
+}
+
+pub(crate) async fn execute(conn: &Conn<'_>, sql_text: &str, params: &[Value]) -> Result<u64> {
+    if params.is_empty() {
+        return conn.script(sql_text).await;
+    }
+    conn.affected(&raw(sql_text.to_owned(), params)).await
+}
+
+pub(crate) async fn query(conn: &Conn<'_>, sql_text: &str, params: &[Value]) -> Result<Vec<Row>> {
+    conn.rows(&raw(sql::wrap_query(sql_text), params)).await
+}
+
+fn raw(sql_text: String, params: &[Value]) -> Statement {
+    Statement {
+        sql: sql_text,
+        params: params.iter().map(value_to_text).collect(),
+        value_dependent: false,
+    }
+}
+
+/// Parses the column list a write returns; it must name at least one column.
+pub(crate) fn returning_columns(text: &str) -> Result<Vec<Ident>> {
+    match Columns::parse(text) {
+        Ok(Columns::List(list)) => Ok(list),
+        Ok(Columns::All) => Err(Error::invalid_input(
+            "returning columns must be named, not `*`",
+        )),
+        Err(e) => Err(Error::invalid_input(format!(
+            "returning {text:?}: {}",
+            e.message()
+        ))),
+    }
+}
+
+/// Parses an `on_conflict` column list; it must name at least one column.
+pub(crate) fn conflict_columns(on_conflict: &str) -> Result<Vec<Ident>> {
+    match Columns::parse(on_conflict) {
+        Ok(Columns::List(list)) => Ok(list),
+        Ok(Columns::All) => Err(Error::invalid_input(
+            "on_conflict must name columns, not `*`",
+        )),
+        Err(e) => Err(Error::invalid_input(format!(
+            "on_conflict {on_conflict:?}: {}",
+            e.message()
+        ))),
+    }
+}
+
+/// One statement's worth of rows to write; its SQL and JSON are built only when it is sent, so the client
+/// serializes the next batch while the server works on the previous one.
+pub(crate) struct Batch<'a> {
+    table: &'a TableName,
+    columns: Vec<Ident>,
+    rows: &'a [Row],
+    on_conflict: Option<&'a [Ident]>,
+    returning: Returning<'a>,
+}
+
+impl Batch<'_> {
+    fn statement(&self) -> Result<Statement> {
+        let json = if self.columns.is_empty() {
+            String::new()
+        } else {
+            serde_json::to_string(self.rows).map_err(|e| Error::invalid_input(e.to_string()))?
+        };
+        Ok(sql::insert(
+            self.table,
+            &self.columns,
+            json,
+            self.on_conflict,
+            self.returning,
+        ))
+    }
+}
+
+/// The batches that write `rows`: consecutive rows with the same columns share a statement (at most
+/// [`BATCH_ROWS`] rows each), so absent columns keep their defaults and order is preserved. Rows with no
+/// columns at all become one `DEFAULT VALUES` statement each.
+pub(crate) fn write_plan<'a>(
+    table: &'a TableName,
+    rows: &'a [Row],
+    on_conflict: Option<&'a [Ident]>,
+    returning: Returning<'a>,
+) -> Result<Vec<Batch<'a>>> {
+    let mut plan = Vec::new();
+    let mut start = 0;
+    while start < rows.len() {
+        let columns = sql::write_columns(&rows[start])?;
+        let mut end = start + 1;
+        while end < rows.len() && end - start < BATCH_ROWS && same_columns(&rows[end], &columns) {
+            end += 1;
+        }
+        if columns.is_empty() {
+            end = start + 1;
+        }
+        plan.push(Batch {
+            table,
+            columns,
+            rows: &rows[start..end],
+            on_conflict,
+            returning,
+        });
+        start = end;
+    }
+    Ok(plan)
+}
+
+fn same_columns(row: &Row, columns: &[Ident]) -> bool {
+    let mut n = 0;
+    for key in row.keys().filter(|k| !k.starts_with('_')) {
+        if !columns.iter().any(|c| c.as_str() == key) {
+            return false;
+        }
+        n += 1;
+    }
+    n == columns.len()
+}
+
+/// Runs a write plan on one connection, collecting returned rows when asked. The statements are pipelined:
+/// each is sent as soon as it is built, and the connection answers them in order. The caller makes the plan
+/// atomic.
+pub(crate) async fn run_plan(
+    conn: &Conn<'_>,
+    plan: &[Batch<'_>],
+    returning: bool,
+    what: &str,
+) -> Result<Vec<Row>> {
+    let sends = plan.iter().map(|batch| async move {
+        let st = batch.statement()?;
+        if returning {
+            conn.rows(&st).await
+        } else {
+            conn.affected(&st).await.map(|_| Vec::new())
+        }
+    });
+    let results = futures_util::future::try_join_all(sends)
+        .await
+        .map_err(|e| e.context(what))?;
+    Ok(results.into_iter().flatten().collect())
+}

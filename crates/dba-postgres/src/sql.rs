@@ -1,0 +1,328 @@
+//! Pure SQL building: every identifier quoted, every value a `$n` parameter sent as text.
+//!
+//! Rows travel as JSON in both directions, converted by PostgreSQL itself: reads wrap the select in
+//! `row_to_json(...)::text` (keys in column order, exact types), writes pass the row as one JSON parameter to
+//! `json_populate_record(set)`, which parses each field with the column type's own input function. That is
+//! how PostgREST works, so the Postgres and Supabase backends agree on how a row looks.
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+
+use dba_core::value_to_text;
+use dba_core::{
+    Columns, Condition, Direction, Error, Filter, Ident, Nulls, Op, Query, Result, Row, TableName,
+    Value,
+};
+
+/// The alias a write target gets so `RETURNING row_to_json(alias)` can name the whole row.
+const TARGET: &str = "\"_dba_t\"";
+/// The alias of a read's inner select.
+const READ: &str = "\"_dba_r\"";
+
+/// One statement and its text parameters (`None` is SQL NULL).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Statement {
+    pub(crate) sql: String,
+    pub(crate) params: Vec<Option<String>>,
+    /// The best plan depends on the values (an `IN` list, a LIKE pattern): a cached generic plan can fall
+    /// back to a sequential scan, so such statements are always planned with their values.
+    pub(crate) value_dependent: bool,
+}
+
+impl Statement {
+    fn new() -> Statement {
+        Statement {
+            sql: String::with_capacity(128),
+            params: Vec::new(),
+            value_dependent: false,
+        }
+    }
+
+    /// Binds `value` and returns its placeholder.
+    fn bind(&mut self, value: Option<String>) -> String {
+        self.params.push(value);
+        format!("${}", self.params.len())
+    }
+}
+
+/// `SELECT row_to_json(r)::text FROM (SELECT … FROM t WHERE … ORDER BY … LIMIT … OFFSET …) r`.
+pub(crate) fn select(table: &TableName, query: &Query) -> Result<Statement> {
+    query.validate()?;
+    let mut st = Statement::new();
+    st.sql.push_str("SELECT row_to_json(");
+    st.sql.push_str(READ);
+    st.sql.push_str(")::text FROM (SELECT ");
+    match &query.columns {
+        Columns::All => st.sql.push('*'),
+        Columns::List(list) => push_list(&mut st.sql, list),
+    }
+    let _ = write!(st.sql, " FROM {table}");
+    push_where(&mut st, table, &query.filter)?;
+    if !query.order.is_empty() {
+        st.sql.push_str(" ORDER BY ");
+        for (i, key) in query.order.iter().enumerate() {
+            if i > 0 {
+                st.sql.push_str(", ");
+            }
+            let _ = write!(st.sql, "{}", key.column);
+            if key.direction == Direction::Desc {
+                st.sql.push_str(" DESC");
+            }
+            match key.nulls {
+                Nulls::Default => {}
+                Nulls::First => st.sql.push_str(" NULLS FIRST"),
+                Nulls::Last => st.sql.push_str(" NULLS LAST"),
+            }
+        }
+    }
+    if let Some(limit) = query.limit {
+        let p = st.bind(Some(limit.to_string()));
+        let _ = write!(st.sql, " LIMIT {p}::bigint");
+    }
+    if let Some(offset) = query.offset {
+        let p = st.bind(Some(offset.to_string()));
+        let _ = write!(st.sql, " OFFSET {p}::bigint");
+    }
+    st.sql.push_str(") ");
+    st.sql.push_str(READ);
+    Ok(st)
+}
+
+/// `SELECT count(*) FROM t WHERE …`.
+pub(crate) fn count(table: &TableName, filter: &Filter) -> Result<Statement> {
+    let mut st = Statement::new();
+    let _ = write!(st.sql, "SELECT count(*) FROM {table}");
+    push_where(&mut st, table, filter)?;
+    Ok(st)
+}
+
+/// The columns of a row to write, `_`-prefixed keys dropped, each a validated identifier.
+pub(crate) fn write_columns(row: &Row) -> Result<Vec<Ident>> {
+    row.keys()
+        .filter(|k| !k.starts_with('_'))
+        .map(|k| Ident::exact(k))
+        .collect()
+}
+
+/// `INSERT INTO t AS _dba_t (cols) SELECT cols FROM json_populate_recordset(NULL::t, $1::json) …`.
+///
+/// `columns` must be the written columns of every row in `rows_json` (see [`write_columns`]); absent
+/// columns keep their defaults because only listed columns are inserted. With no columns at all the
+/// statement inserts one row of defaults and `rows_json` is not used.
+pub(crate) fn insert(
+    table: &TableName,
+    columns: &[Ident],
+    rows_json: String,
+    on_conflict: Option<&[Ident]>,
+    returning: Returning<'_>,
+) -> Statement {
+    let mut st = Statement::new();
+    let _ = write!(st.sql, "INSERT INTO {table} AS {TARGET} ");
+    if columns.is_empty() {
+        // Every column takes its default; the caller repeats this once per row.
+        st.sql.push_str("DEFAULT VALUES");
+    } else {
+        st.sql.push('(');
+        push_list(&mut st.sql, columns);
+        st.sql.push_str(") SELECT ");
+        push_list(&mut st.sql, columns);
+        let p = st.bind(Some(rows_json));
+        let _ = write!(
+            st.sql,
+            " FROM json_populate_recordset(NULL::{table}, {p}::json)"
+        );
+    }
+    if let Some(conflict) = on_conflict {
+        st.sql.push_str(" ON CONFLICT (");
+        push_list(&mut st.sql, conflict);
+        st.sql.push_str(") DO UPDATE SET ");
+        let keys: BTreeSet<&Ident> = conflict.iter().collect();
+        let mut set: Vec<&Ident> = columns.iter().filter(|c| !keys.contains(c)).collect();
+        if set.is_empty() {
+            // Nothing to change, but DO UPDATE (not DO NOTHING) so the existing row is returned.
+            set = conflict.iter().collect();
+        }
+        for (i, c) in set.iter().enumerate() {
+            if i > 0 {
+                st.sql.push_str(", ");
+            }
+            let _ = write!(st.sql, "{c} = EXCLUDED.{c}");
+        }
+    }
+    match returning {
+        Returning::Nothing => {}
+        Returning::Row => {
+            let _ = write!(st.sql, " RETURNING row_to_json({TARGET})::text");
+        }
+        Returning::Columns(list) => {
+            // Only these columns come back; their names travel as bound values, never as SQL text.
+            st.sql.push_str(" RETURNING json_build_object(");
+            for (i, c) in list.iter().enumerate() {
+                let p = st.bind(Some(c.as_str().to_owned()));
+                let _ = write!(
+                    st.sql,
+                    "{}{p}::text, {TARGET}.{c}",
+                    if i > 0 { ", " } else { "" }
+                );
+            }
+            st.sql.push_str(")::text");
+        }
+    }
+    st
+}
+
+/// What a write returns.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Returning<'a> {
+    /// Nothing (the row count only).
+    Nothing,
+    /// Every column of each written row.
+    Row,
+    /// These columns of each written row.
+    Columns(&'a [Ident]),
+}
+
+/// `UPDATE t AS _dba_t SET (cols) = (SELECT cols FROM json_populate_record(NULL::t, $1::json)) WHERE … RETURNING …`.
+pub(crate) fn update(table: &TableName, data: &Row, filter: &Filter) -> Result<Statement> {
+    filter.check_write(&format!("update of {}", table.display_name()))?;
+    let columns = write_columns(data)?;
+    if columns.is_empty() {
+        return Err(Error::invalid_input(format!(
+            "update of {}: no columns to set",
+            table.display_name()
+        )));
+    }
+    let mut st = Statement::new();
+    let _ = write!(st.sql, "UPDATE {table} AS {TARGET} SET (");
+    push_list(&mut st.sql, &columns);
+    st.sql.push_str(") = (SELECT ");
+    push_list(&mut st.sql, &columns);
+    let json = serde_json::to_string(data).map_err(|e| Error::invalid_input(e.to_string()))?;
+    let p = st.bind(Some(json));
+    let _ = write!(
+        st.sql,
+        " FROM json_populate_record(NULL::{table}, {p}::json))"
+    );
+    push_where(&mut st, table, filter)?;
+    let _ = write!(st.sql, " RETURNING row_to_json({TARGET})::text");
+    Ok(st)
+}
+
+/// `DELETE FROM t WHERE …`.
+pub(crate) fn delete(table: &TableName, filter: &Filter) -> Result<Statement> {
+    filter.check_write(&format!("delete from {}", table.display_name()))?;
+    let mut st = Statement::new();
+    let _ = write!(st.sql, "DELETE FROM {table}");
+    push_where(&mut st, table, filter)?;
+    Ok(st)
+}
+
+/// Wraps one raw statement so its rows come back as JSON text:
+/// `WITH _dba_q AS (<sql>) SELECT row_to_json(_dba_q)::text FROM _dba_q`.
+pub(crate) fn wrap_query(sql: &str) -> String {
+    let body = sql.trim_end().trim_end_matches(';').trim_end();
+    // The newline ends a trailing `--` comment before the closing parenthesis.
+    format!("WITH \"_dba_q\" AS (\n{body}\n) SELECT row_to_json(\"_dba_q\")::text FROM \"_dba_q\"")
+}
+
+fn push_list(sql: &mut String, list: &[Ident]) {
+    for (i, ident) in list.iter().enumerate() {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        let _ = write!(sql, "{ident}");
+    }
+}
+
+fn push_where(st: &mut Statement, table: &TableName, filter: &Filter) -> Result<()> {
+    for (i, condition) in filter.conditions().iter().enumerate() {
+        st.sql.push_str(if i == 0 { " WHERE " } else { " AND " });
+        push_condition(st, table, condition)?;
+    }
+    Ok(())
+}
+
+fn push_condition(st: &mut Statement, table: &TableName, condition: &Condition) -> Result<()> {
+    let column = condition.validate()?;
+    let value = &condition.value;
+    let op = match (condition.op, value.is_null()) {
+        (Op::IsNull, _) | (Op::Eq, true) => {
+            let _ = write!(st.sql, "{column} IS NULL");
+            return Ok(());
+        }
+        (Op::IsNotNull, _) | (Op::Neq, true) => {
+            let _ = write!(st.sql, "{column} IS NOT NULL");
+            return Ok(());
+        }
+        (Op::In, _) => {
+            st.value_dependent = true;
+            let items = value.as_array().map(Vec::as_slice).unwrap_or_default();
+            let p = st.bind(Some(array_literal(items)));
+            let _ = write!(st.sql, "{column} = ANY({p})");
+            return Ok(());
+        }
+        (Op::Eq, _) => "=",
+        (Op::Neq, _) => "<>",
+        (Op::Gt, _) => ">",
+        (Op::Gte, _) => ">=",
+        (Op::Lt, _) => "<",
+        (Op::Lte, _) => "<=",
+        (Op::Like, _) => {
+            st.value_dependent = true;
+            "LIKE"
+        }
+        (Op::ILike, _) => {
+            st.value_dependent = true;
+            "ILIKE"
+        }
+        (other, _) => {
+            return Err(Error::invalid_input(format!(
+                "unsupported filter operator {other:?}"
+            )));
+        }
+    };
+    if value.is_array() || value.is_object() {
+        // An array or object may be a PostgreSQL array, a composite or json: convert it exactly as a
+        // write would, through the column's own type.
+        let mut wrapper = serde_json::Map::new();
+        wrapper.insert(column.as_str().to_owned(), value.clone());
+        let p = st.bind(Some(Value::Object(wrapper).to_string()));
+        let _ = write!(
+            st.sql,
+            "{column} {op} (json_populate_record(NULL::{table}, {p}::json)).{column}"
+        );
+        return Ok(());
+    }
+    let p = st.bind(value_to_text(value));
+    let _ = write!(st.sql, "{column} {op} {p}");
+    Ok(())
+}
+
+/// A PostgreSQL array literal (`{"a","b\"c",NULL}`) for one text parameter, whatever the element type:
+/// the server parses each element with the column type's input function.
+pub(crate) fn array_literal(items: &[Value]) -> String {
+    let mut out = String::from("{");
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        match value_to_text(item) {
+            None => out.push_str("NULL"),
+            Some(text) => {
+                out.push('"');
+                for c in text.chars() {
+                    if c == '"' || c == '\\' {
+                        out.push('\\');
+                    }
+                    out.push(c);
+                }
+                out.push('"');
+            }
+        }
+    }
+    out.push('}');
+    out
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,229 @@
+//! Transactions through the trait: a transaction is a client; nesting uses savepoints; dropping an
+//! uncommitted transaction rolls it back.
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use dba_core::{Error, ErrorKind, Result, Row};
+use deadpool_postgres::{ClientWrapper, Object};
+
+use crate::client_impl::impl_database_client;
+use crate::exec::{Handle, map_pg_error};
+use crate::settings::StatementMode;
+
+/// The connection a transaction and its savepoints share.
+pub(crate) struct TxShared {
+    object: Option<Object>,
+    mode: StatementMode,
+    /// Savepoint rollbacks queued by dropped nested transactions, sent before the next statement.
+    pending: Mutex<Vec<String>>,
+    /// A statement failed and the server now refuses everything until a rollback.
+    aborted: AtomicBool,
+    finished: AtomicBool,
+    next_savepoint: AtomicUsize,
+}
+
+impl TxShared {
+    pub(crate) fn client(&self) -> &ClientWrapper {
+        self.object
+            .as_ref()
+            .expect("the connection is only taken when the transaction is dropped")
+    }
+
+    async fn flush(&self) -> Result<()> {
+        let pending = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()));
+        if !pending.is_empty() {
+            self.client()
+                .batch_execute(&pending.join("; "))
+                .await
+                .map_err(map_pg_error)?;
+            self.aborted.store(false, Ordering::SeqCst);
+        }
+        Ok(())
+    }
+}
+
+impl Drop for TxShared {
+    fn drop(&mut self) {
+        if self.finished.load(Ordering::SeqCst) {
+            return;
+        }
+        let Some(object) = self.object.take() else {
+            return;
+        };
+        // Roll back before the connection goes back to the pool; without a runtime, close it instead (the
+        // server rolls back a transaction whose connection is gone).
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(async move {
+                    if object.batch_execute("ROLLBACK").await.is_err() {
+                        drop(Object::take(object));
+                    }
+                });
+            }
+            Err(_) => drop(Object::take(object)),
+        }
+    }
+}
+
+/// A PostgreSQL transaction (or, when nested, a savepoint). Implements the client trait, so code written
+/// against [`DatabaseClient`](dba_core::DatabaseClient) runs inside it unchanged.
+pub struct PgTransaction {
+    shared: Arc<TxShared>,
+    savepoint: Option<String>,
+    finished: bool,
+}
+
+impl fmt::Debug for PgTransaction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PgTransaction")
+            .field("savepoint", &self.savepoint)
+            .field("finished", &self.finished)
+            .finish()
+    }
+}
+
+impl PgTransaction {
+    pub(crate) fn top_level(object: Object, mode: StatementMode) -> PgTransaction {
+        let shared = TxShared {
+            object: Some(object),
+            mode,
+            pending: Mutex::new(Vec::new()),
+            aborted: AtomicBool::new(false),
+            finished: AtomicBool::new(false),
+            next_savepoint: AtomicUsize::new(1),
+        };
+        PgTransaction {
+            shared: Arc::new(shared),
+            savepoint: None,
+            finished: false,
+        }
+    }
+
+    pub(crate) fn mode(&self) -> StatementMode {
+        self.shared.mode
+    }
+
+    pub(crate) async fn handle(&self) -> Result<Handle> {
+        if self.finished || self.shared.finished.load(Ordering::SeqCst) {
+            return Err(Error::new(
+                ErrorKind::TransactionAborted,
+                "the transaction has already ended",
+            ));
+        }
+        self.shared.flush().await?;
+        Ok(Handle::Tx(self.shared.clone()))
+    }
+
+    /// Notes a statement the server rejected: the transaction is aborted until a rollback.
+    pub(crate) fn track<T>(&self, result: Result<T>) -> Result<T> {
+        if let Err(e) = &result
+            && (e.db().is_some() || e.kind() == ErrorKind::Connection)
+        {
+            self.shared.aborted.store(true, Ordering::SeqCst);
+        }
+        result
+    }
+
+    /// Runs a multi-statement write; it is atomic because it runs inside this transaction.
+    pub(crate) async fn write(
+        &self,
+        plan: &[crate::ops::Batch<'_>],
+        returning: bool,
+        what: &str,
+    ) -> Result<Vec<Row>> {
+        let h = self.handle().await?;
+        self.track(crate::ops::run_plan(&h.conn(self.mode()), plan, returning, what).await)
+    }
+
+    pub(crate) async fn begin_transaction(&self) -> Result<PgTransaction> {
+        let h = self.handle().await?;
+        let name = format!(
+            "dba_sp_{}",
+            self.shared.next_savepoint.fetch_add(1, Ordering::SeqCst)
+        );
+        let result = h
+            .conn(self.mode())
+            .script(&format!("SAVEPOINT {name}"))
+            .await;
+        self.track(result)?;
+        Ok(PgTransaction {
+            shared: self.shared.clone(),
+            savepoint: Some(name),
+            finished: false,
+        })
+    }
+
+    pub(crate) fn close_client(&self) {}
+
+    async fn finish(&mut self, commit: bool) -> Result<()> {
+        let h = self.handle().await?;
+        let conn = h.conn(self.mode());
+        self.finished = true;
+        let aborted = self.shared.aborted.load(Ordering::SeqCst);
+        match &self.savepoint {
+            None => {
+                self.shared.finished.store(true, Ordering::SeqCst);
+                if commit && !aborted {
+                    conn.script("COMMIT").await?;
+                    return Ok(());
+                }
+                conn.script("ROLLBACK").await?;
+            }
+            Some(name) => {
+                if commit && !aborted {
+                    return self.track(
+                        conn.script(&format!("RELEASE SAVEPOINT {name}"))
+                            .await
+                            .map(drop),
+                    );
+                }
+                conn.script(&format!(
+                    "ROLLBACK TO SAVEPOINT {name}; RELEASE SAVEPOINT {name}"
+                ))
+                .await?;
+                self.shared.aborted.store(false, Ordering::SeqCst);
+            }
+        }
+        if commit {
+            return Err(Error::new(
+                ErrorKind::TransactionAborted,
+                "commit refused: an earlier statement failed, so the transaction was rolled back",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Drop for PgTransaction {
+    fn drop(&mut self) {
+        if self.finished {
+            return;
+        }
+        if let Some(name) = &self.savepoint {
+            self.shared
+                .pending
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(format!(
+                    "ROLLBACK TO SAVEPOINT {name}; RELEASE SAVEPOINT {name}"
+                ));
+        }
+        // A top-level transaction rolls back when the last handle on its connection goes (TxShared::drop).
+    }
+}
+
+#[async_trait]
+impl dba_core::Transaction for PgTransaction {
+    async fn commit(mut self: Box<Self>) -> Result<()> {
+        self.finish(true).await
+    }
+
+    async fn rollback(mut self: Box<Self>) -> Result<()> {
+        self.finish(false).await
+    }
+}
+
+impl_database_client!(PgTransaction);

@@ -1,0 +1,35 @@
+//! Live tests of the PostgreSQL backend: each test gets its own database from dba-testkit.
+#![expect(
+    clippy::unwrap_used,
+    reason = "a failed unwrap in a test is a failed test with its location"
+)]
+
+mod crud;
+mod errors;
+mod injection;
+mod load;
+mod pooler;
+mod tls;
+mod transactions;
+mod types;
+
+use std::path::{Path, PathBuf};
+
+use dba_core::{Row, Value};
+use dba_postgres::{PostgresAdapter, PostgresOptions};
+use dba_testkit::TestDb;
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+/// A fresh database with `fixtures` applied, and an adapter on it.
+async fn setup(test_path: &str, names: &[&str]) -> (TestDb, PostgresAdapter) {
+    let db = TestDb::with_fixtures(test_path, &fixtures(), names).await;
+    let adapter = PostgresAdapter::new(db.url(), PostgresOptions::default()).unwrap();
+    (db, adapter)
+}
+
+fn row(value: Value) -> Row {
+    value.as_object().cloned().expect("a JSON object")
+}

@@ -1,0 +1,231 @@
+//! Unit tests of the schema.sql reader.
+
+use super::*;
+
+fn parse(sql: &str) -> ExpectedSchema {
+    parse_schema_sql(sql, "schema.sql").unwrap()
+}
+
+#[test]
+fn one_line_and_multi_line_tables_give_every_column() {
+    let s = parse(
+        "CREATE TABLE t (id INT, a TEXT, b TEXT);\n\
+         -- a comment; with a semicolon\n\
+         CREATE TABLE IF NOT EXISTS public.items (\n\
+           id SERIAL PRIMARY KEY, /* block; comment */\n\
+           price NUMERIC(10,\n 2) NOT NULL DEFAULT 0,\n\
+           note TEXT DEFAULT 'multi\nline',\n\
+           CONSTRAINT price_positive CHECK (price >= 0)\n\
+         );",
+    );
+    let t = &s.catalog.tables["t"];
+    assert_eq!(t.columns.keys().collect::<Vec<_>>(), ["a", "b", "id"]);
+    assert_eq!(t.columns["id"].data_type, "integer");
+    let items = &s.catalog.tables["items"];
+    let names: Vec<_> = items
+        .ordered_columns()
+        .iter()
+        .map(|c| c.name.clone())
+        .collect();
+    assert_eq!(names, ["id", "price", "note"]);
+    assert_eq!(items.columns["price"].data_type, "numeric(10,2)");
+    assert!(!items.columns["price"].nullable);
+    assert_eq!(items.columns["price"].default.as_deref(), Some("0"));
+    assert_eq!(
+        items.columns["id"].default.as_deref(),
+        Some("nextval('items_id_seq'::regclass)")
+    );
+    assert!(!items.columns["id"].nullable);
+    assert_eq!(items.primary_key.as_ref().unwrap().columns, ["id"]);
+    assert_eq!(items.primary_key.as_ref().unwrap().name, "items_pkey");
+    assert_eq!(
+        items.check_constraints["price_positive"].expression,
+        "price >= 0"
+    );
+}
+
+#[test]
+fn names_fold_like_postgresql() {
+    let s = parse(
+        "CREATE TABLE \"Mixed\" (\"Id\" int, Other TEXT);\n\
+         CREATE TABLE Lower (x int);\n\
+         CREATE TABLE app.\"Events\" (id bigint);",
+    );
+    let keys: Vec<_> = s.catalog.tables.keys().cloned().collect();
+    assert_eq!(keys, ["Mixed", "app.Events", "lower"]);
+    let mixed = &s.catalog.tables["Mixed"];
+    assert_eq!(mixed.columns.keys().collect::<Vec<_>>(), ["Id", "other"]);
+    assert_eq!(s.catalog.tables["app.Events"].schema, "app");
+}
+
+#[test]
+fn constraints_and_references_with_or_without_columns() {
+    let s = parse(
+        "CREATE TABLE cats (id int PRIMARY KEY, slug varchar(20) UNIQUE);\n\
+         CREATE TABLE prods (\n\
+           id int, cat_id int REFERENCES cats ON DELETE CASCADE,\n\
+           a int, b int,\n\
+           PRIMARY KEY (id),\n\
+           UNIQUE (a, b),\n\
+           CONSTRAINT fk_ab FOREIGN KEY (a, b) REFERENCES public.pairs (x, y) ON UPDATE SET NULL DEFERRABLE INITIALLY DEFERRED\n\
+         );\n\
+         CREATE TABLE pairs (x int, y int, PRIMARY KEY (x, y));",
+    );
+    let prods = &s.catalog.tables["prods"];
+    let fk = &prods.foreign_keys["prods_cat_id_fkey"];
+    assert_eq!(fk.referenced_table, "cats");
+    assert!(fk.referenced_columns.is_empty());
+    assert_eq!(fk.on_delete, "CASCADE");
+    let ab = &prods.foreign_keys["fk_ab"];
+    assert_eq!(ab.columns, ["a", "b"]);
+    assert_eq!(ab.referenced_columns, ["x", "y"]);
+    assert_eq!(ab.on_update, "SET NULL");
+    assert!(ab.deferrable && ab.initially_deferred);
+    assert_eq!(
+        prods.unique_constraints["prods_a_b_key"].columns,
+        ["a", "b"]
+    );
+    assert!(!prods.columns["id"].nullable);
+    assert_eq!(
+        s.catalog.tables["cats"].unique_constraints["cats_slug_key"].columns,
+        ["slug"]
+    );
+    assert_eq!(
+        s.catalog.tables["cats"].columns["slug"].data_type,
+        "character varying(20)"
+    );
+}
+
+#[test]
+fn indexes_views_enums_and_alter_table_are_modeled() {
+    let s = parse(
+        "CREATE TYPE mood AS ENUM ('sad', 'happy');\n\
+         CREATE TABLE people (id int, email text, m mood, active bool);\n\
+         CREATE UNIQUE INDEX people_email_lower ON people (lower(email)) WHERE active;\n\
+         CREATE INDEX ON people USING gin (email);\n\
+         CREATE VIEW active_people AS SELECT id FROM people WHERE active;\n\
+         ALTER TABLE people ADD CONSTRAINT people_pkey PRIMARY KEY (id);\n\
+         CREATE FUNCTION f() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.x := 1; RETURN NEW; END $$;\n\
+         INSERT INTO people VALUES (1, 'a', 'sad', true);",
+    );
+    let people = &s.catalog.tables["people"];
+    let idx = &people.indexes["people_email_lower"];
+    assert!(idx.unique);
+    assert_eq!(idx.columns, ["lower(email)"]);
+    assert_eq!(idx.predicate.as_deref(), Some("active"));
+    assert_eq!(people.indexes["people_email_idx"].method, "gin");
+    assert_eq!(people.columns["m"].data_type, "mood");
+    assert_eq!(people.primary_key.as_ref().unwrap().columns, ["id"]);
+    assert_eq!(s.catalog.enums["mood"].labels, ["sad", "happy"]);
+    assert!(s.catalog.views.contains_key("active_people"));
+    let skipped: Vec<_> = s.skipped.iter().map(|k| k.statement.clone()).collect();
+    assert_eq!(skipped, ["CREATE FUNCTION f", "INSERT INTO people"]);
+}
+
+#[test]
+fn identity_generated_and_types() {
+    let s = parse(
+        "CREATE TABLE t (\n\
+           id bigint GENERATED ALWAYS AS IDENTITY,\n\
+           k int GENERATED BY DEFAULT AS IDENTITY,\n\
+           total numeric GENERATED ALWAYS AS (k * 2) STORED,\n\
+           at timestamptz DEFAULT now(),\n\
+           tags text[],\n\
+           flag boolean NOT NULL DEFAULT false\n\
+         );",
+    );
+    let t = &s.catalog.tables["t"];
+    assert_eq!(t.columns["id"].identity, Some(Identity::Always));
+    assert!(!t.columns["id"].nullable);
+    assert_eq!(t.columns["k"].identity, Some(Identity::ByDefault));
+    assert_eq!(t.columns["total"].generated.as_deref(), Some("k * 2"));
+    assert_eq!(t.columns["at"].data_type, "timestamp with time zone");
+    assert_eq!(t.columns["tags"].data_type, "text[]");
+    assert_eq!(t.columns["flag"].data_type, "boolean");
+}
+
+#[test]
+fn a_malformed_create_table_names_file_line_and_column() {
+    let err = parse_schema_sql(
+        "CREATE TABLE ok (id int);\n\nCREATE TABLE broken (\n  id int,\n  name text text text\n);",
+        "db/schema.sql",
+    )
+    .unwrap_err();
+    let SchemaError::Parse {
+        file, line, column, ..
+    } = &err
+    else {
+        panic!("{err:?}");
+    };
+    assert_eq!((file.as_str(), *line), ("db/schema.sql", 5));
+    assert!(*column > 1, "{err}");
+    assert!(err.to_string().starts_with("db/schema.sql:5:"), "{err}");
+}
+
+#[test]
+fn a_file_without_tables_is_an_error() {
+    let err = parse_schema_sql("-- nothing\nSELECT 1;", "empty.sql").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "no create table statements found in empty.sql"
+    );
+}
+
+#[test]
+fn column_defs_are_parsed_and_injection_is_refused() {
+    let mut s = parse("CREATE TABLE items (id int, b text);").catalog;
+    let defs = parse_column_defs(
+        r#"{"items.b": "VARCHAR(5) NOT NULL DEFAULT 'x'", "items.c": "INT REFERENCES items(id)", "other.z": "int"}"#,
+        "defs.json",
+    )
+    .unwrap();
+    apply_column_defs(&mut s, &defs).unwrap();
+    let items = &s.tables["items"];
+    assert_eq!(items.columns["b"].data_type, "character varying(5)");
+    assert!(!items.columns["b"].nullable);
+    assert_eq!(items.columns["c"].position, 3);
+    assert_eq!(
+        items.foreign_keys["items_c_fkey"].referenced_columns,
+        ["id"]
+    );
+
+    for bad in [
+        "TEXT); DROP TABLE items; --",
+        "TEXT, d int",
+        "NOT A TYPE (",
+        "",
+    ] {
+        let defs = BTreeMap::from([("items.b".to_owned(), bad.to_owned())]);
+        let err = apply_column_defs(&mut s, &defs).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("invalid column definition for items.b"),
+            "{bad}: {err}"
+        );
+    }
+    assert!(parse_column_defs("[1]", "defs.json").is_err());
+}
+
+#[test]
+fn duplicates_and_a_cut_off_table_are_errors_with_a_position() {
+    let cases = [
+        (
+            "CREATE TABLE a (id int);\nCREATE TABLE a (b text);\n",
+            "s.sql:2:1: malformed create table: table a is already defined above",
+        ),
+        (
+            "CREATE TABLE a (id int,\n  ID text);\n",
+            "s.sql:1:1: malformed create table: column id of table a is specified more than once",
+        ),
+        (
+            "CREATE TABLE a (id int);\n\nCREATE TABLE b (\n  id int,\n",
+            "s.sql:4:10: malformed create table: Expected: column name or constraint definition, found: EOF",
+        ),
+    ];
+    for (sql, message) in cases {
+        let err = parse_schema_sql(sql, "s.sql").unwrap_err();
+        assert_eq!(err.to_string(), message, "{sql}");
+    }
+    let twice = parse("CREATE TABLE a (id int);\nCREATE TABLE IF NOT EXISTS a (b text);\n");
+    assert!(twice.catalog.tables["a"].columns.contains_key("id"));
+}

@@ -1,0 +1,2 @@
+-- One co AS IDE AS::[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[De "drlumn of every type dbcategories (
+    id bigint GENEREFAULT As IDE AS::De "drft" dase:i tem

@@ -1,0 +1,5 @@
+#![no_main]
+
+include!("../checks/schema_sql.rs");
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| check(data));
