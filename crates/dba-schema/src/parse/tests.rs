@@ -229,3 +229,33 @@ fn duplicates_and_a_cut_off_table_are_errors_with_a_position() {
     let twice = parse("CREATE TABLE a (id int);\nCREATE TABLE IF NOT EXISTS a (b text);\n");
     assert!(twice.catalog.tables["a"].columns.contains_key("id"));
 }
+
+/// Deeply nested expressions are refused with an error, never a stack overflow: sqlparser's recursion limit
+/// holds and `recursive-protection` grows the stack on demand, on a 2 MiB thread stack (as tokio and the
+/// test harness use).
+#[test]
+fn deep_nesting_is_an_error_not_a_crash() {
+    let nested = format!(
+        "int DEFAULT {}1{}",
+        "f(g[".repeat(5_000),
+        "])".repeat(5_000)
+    );
+    let sql = format!("CREATE TABLE items (id {nested});");
+    let column = std::thread::Builder::new()
+        .stack_size(2 * 1024 * 1024)
+        .spawn(move || {
+            let mut s = parse_schema_sql("CREATE TABLE items (id int, b text);", "s.sql")
+                .unwrap()
+                .catalog;
+            let defs = BTreeMap::from([("items.b".to_owned(), nested)]);
+            let column = apply_column_defs(&mut s, &defs).unwrap_err().to_string();
+            let table = parse_schema_sql(&sql, "deep.sql").unwrap_err().to_string();
+            (column, table)
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+    assert!(column.0.contains("recursion limit"), "{}", column.0);
+    assert!(column.1.starts_with("deep.sql:1:"), "{}", column.1);
+    assert!(column.1.contains("recursion limit"), "{}", column.1);
+}
