@@ -3,6 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::future::poll_fn;
+use std::hash::{BuildHasher, RandomState};
 
 use dba_core::{DatabaseClient, ErrorKind, Filter, Query, Row, RowStream};
 use serde_json::Value;
@@ -126,6 +127,22 @@ pub(crate) struct Engine<'a> {
     id_maps: IdMaps,
     /// Tables whose ids were kept: their sequences must be moved past the data.
     pub(crate) kept_ids: Vec<String>,
+    /// What the current table held before this run: see [`Written`].
+    written_here: Written,
+}
+
+/// What the destination table holds besides the rows this run wrote, so a chunk's lookup can be skipped.
+///
+/// A table that was empty when the run reached it holds only rows this run inserted, so a chunk can match
+/// an existing row only if one of its natural keys was inserted earlier. Keeping the hash of each inserted
+/// key (8 bytes a row) answers that without the select, which on a table growing inside the transaction,
+/// with no statistics, the planner answers by scanning the whole table for every chunk. A hash collision
+/// only costs the select.
+enum Written {
+    /// The table had rows already: every chunk is looked up.
+    Unknown,
+    /// The table was empty; the hashes of the natural keys inserted since.
+    EmptyBefore(HashSet<u64>, RandomState),
 }
 
 impl<'a> Engine<'a> {
@@ -154,6 +171,7 @@ impl<'a> Engine<'a> {
             stop_writing: false,
             id_maps: HashMap::new(),
             kept_ids: Vec::new(),
+            written_here: Written::Unknown,
         }
     }
 
@@ -189,6 +207,11 @@ impl<'a> Engine<'a> {
         if !drop_pk && !self.config.dry_run {
             self.kept_ids.push(def.name.clone());
         }
+        self.written_here = if def.natural_key.is_empty() || !self.is_empty(def).await? {
+            Written::Unknown
+        } else {
+            Written::EmptyBefore(HashSet::new(), RandomState::new())
+        };
         let mut chunk: Vec<Prepared> = Vec::new();
         let mut groups: HashSet<String> = HashSet::new();
         let mut done = 0u64;
@@ -228,6 +251,14 @@ impl<'a> Engine<'a> {
         self.flush(def, drop_pk, chunk).await?;
         self.report(def, done, total, true);
         Ok(())
+    }
+
+    /// Whether `def`'s table has no rows at all (as this run's transaction sees it).
+    async fn is_empty(&self, def: &TableDef) -> Result<bool, BackupError> {
+        let query = Query::new()
+            .columns(&quoted_list(&[def.pk.as_str()]))
+            .limit(1);
+        Ok(self.dest.select(&def.name, &query).await?.is_empty())
     }
 
     fn report(&self, def: &TableDef, done: u64, total: Option<u64>, finished: bool) {
@@ -378,6 +409,11 @@ impl<'a> Engine<'a> {
             for (p, stored) in &written {
                 let new = stored.get(&def.pk).cloned().unwrap_or(Value::Null);
                 self.remember(def, &p.old_pk, Mapped::Known(new));
+                if let (Written::EmptyBefore(keys, state), Some(g)) =
+                    (&mut self.written_here, &p.group)
+                {
+                    keys.insert(state.hash_one(g));
+                }
             }
             self.summary.table_mut(&def.name).inserted += written.len() as u64;
         }
@@ -396,7 +432,12 @@ impl<'a> Engine<'a> {
         chunk: &[Prepared],
     ) -> Result<Vec<Option<Value>>, BackupError> {
         let mut out = vec![None; chunk.len()];
-        if chunk.iter().all(|p| p.group.is_none()) {
+        let could_match = |p: &Prepared| match (&p.group, &self.written_here) {
+            (None, _) => false,
+            (Some(_), Written::Unknown) => true,
+            (Some(g), Written::EmptyBefore(keys, state)) => keys.contains(&state.hash_one(g)),
+        };
+        if !chunk.iter().any(could_match) {
             return Ok(out);
         }
         let mut match_cols: Vec<&str> = def.natural_key.iter().map(String::as_str).collect();

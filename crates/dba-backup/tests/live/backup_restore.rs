@@ -352,3 +352,50 @@ async fn a_schema_is_inferred_from_the_foreign_key_graph() {
     assert!(only.validate().is_ok() && only.is_external("products"));
     db.drop_db().await;
 }
+
+/// A natural key that comes back in a later chunk matches the row this run inserted for it, also on a table
+/// that was empty before the run (where the lookup select is skipped for chunks with no such key).
+#[tokio::test]
+async fn a_natural_key_repeated_in_a_later_chunk_matches_the_row_inserted_for_it() {
+    for batch_size in [1, 2, 1000] {
+        let (db, pg) = setup(test_path!("repeat"), &["shop"]).await;
+        let dir = scratch(&format!("repeat-{batch_size}"));
+        let path = dir.join("b.json");
+        let file = json!({
+            "metadata": {"version": "1.1", "backup_type": "full", "user_id": "u1",
+                         "categories_count": 4, "products_count": 1, "reviews_count": 0},
+            "categories": [
+                {"id": 7, "user_id": "u1", "slug": "tools", "name": "Tools"},
+                {"id": 9, "user_id": "u1", "slug": "toys", "name": "Toys"},
+                {"id": 10, "user_id": "u1", "slug": "misc", "name": "Misc"},
+                {"id": 11, "user_id": "u1", "slug": "tools", "name": "Tools again"}
+            ],
+            "products": [{"id": 70, "user_id": "u1", "slug": "hammer", "category_id": 11}],
+            "reviews": []
+        });
+        std::fs::write(&path, file.to_string()).unwrap();
+        let options = RestoreOptions {
+            batch_size,
+            ..restore_opts(RestoreMode::Skip)
+        };
+        let summary = restore(&pg, &shop_schema(), &path, &options, &NoProgress)
+            .await
+            .unwrap();
+        let categories = summary.table("categories").unwrap();
+        assert_eq!(
+            (categories.inserted, categories.skipped),
+            (3, 1),
+            "batch size {batch_size}"
+        );
+        assert_eq!(
+            scalar(
+                &pg,
+                "SELECT c.name FROM products p JOIN categories c ON c.id = p.category_id"
+            )
+            .await,
+            json!("Tools"),
+            "batch size {batch_size}: the product follows its category to the row first inserted"
+        );
+        db.drop_db().await;
+    }
+}
