@@ -1,11 +1,12 @@
 //! The write engine shared by restore and sync: remaps references, matches existing rows by natural key in
 //! batches, and writes in batches, each inside a savepoint when the destination is a transaction.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::future::poll_fn;
 use std::hash::{BuildHasher, RandomState};
 
 use dba_core::{DatabaseClient, ErrorKind, Filter, Query, Row, RowStream};
+use futures_util::future::join;
 use serde_json::Value;
 
 use crate::error::{BackupError, Conflict, FailedRow};
@@ -58,6 +59,43 @@ impl Source<'_> {
                 Some(row) => Ok(Some(Value::Object(row?))),
             },
         }
+    }
+}
+
+/// Rows read from a [`Source`] ahead of the chunk being written.
+///
+/// While a chunk is written, the next batch is read (parsed from the file, or received from the source
+/// database), so the client's work overlaps the destination's instead of waiting for it. At most one batch
+/// is held ahead.
+#[derive(Default)]
+struct ReadAhead {
+    rows: VecDeque<Value>,
+    exhausted: bool,
+}
+
+impl ReadAhead {
+    /// The next row: a row read ahead, else one read now.
+    async fn next(&mut self, source: &mut Source<'_>) -> Result<Option<Value>, BackupError> {
+        if let Some(row) = self.rows.pop_front() {
+            return Ok(Some(row));
+        }
+        if self.exhausted {
+            return Ok(None);
+        }
+        let row = source.next().await?;
+        self.exhausted = row.is_none();
+        Ok(row)
+    }
+
+    /// Reads until `want` rows are held or the source ends.
+    async fn fill(&mut self, source: &mut Source<'_>, want: usize) -> Result<(), BackupError> {
+        while !self.exhausted && self.rows.len() < want {
+            match source.next().await? {
+                Some(row) => self.rows.push_back(row),
+                None => self.exhausted = true,
+            }
+        }
+        Ok(())
     }
 }
 
@@ -215,8 +253,9 @@ impl<'a> Engine<'a> {
         let mut chunk: Vec<Prepared> = Vec::new();
         let mut groups: HashSet<String> = HashSet::new();
         let mut done = 0u64;
+        let mut ahead = ReadAhead::default();
         self.report(def, 0, total, false);
-        while let Some(value) = source.next().await? {
+        while let Some(value) = ahead.next(&mut source).await? {
             let index = done;
             done += 1;
             let Value::Object(row) = value else {
@@ -237,13 +276,17 @@ impl<'a> Engine<'a> {
             {
                 // The same natural key twice: flush first, so the second occurrence finds the first as
                 // the original's row-by-row restore would.
-                self.flush(def, drop_pk, std::mem::take(&mut chunk)).await?;
+                let chunk = std::mem::take(&mut chunk);
+                self.flush_reading_ahead(def, drop_pk, chunk, &mut source, &mut ahead)
+                    .await?;
                 groups.clear();
                 groups.insert(g.clone());
             }
             chunk.push(prepared);
             if chunk.len() >= self.config.batch_size {
-                self.flush(def, drop_pk, std::mem::take(&mut chunk)).await?;
+                let chunk = std::mem::take(&mut chunk);
+                self.flush_reading_ahead(def, drop_pk, chunk, &mut source, &mut ahead)
+                    .await?;
                 groups.clear();
                 self.report(def, done, total, false);
             }
@@ -251,6 +294,22 @@ impl<'a> Engine<'a> {
         self.flush(def, drop_pk, chunk).await?;
         self.report(def, done, total, true);
         Ok(())
+    }
+
+    /// [`Engine::flush`] while the next batch is read from `source` (see [`ReadAhead`]). A failed write is
+    /// the error; rows read meanwhile are dropped with it.
+    async fn flush_reading_ahead(
+        &mut self,
+        def: &TableDef,
+        drop_pk: bool,
+        chunk: Vec<Prepared>,
+        source: &mut Source<'_>,
+        ahead: &mut ReadAhead,
+    ) -> Result<(), BackupError> {
+        let want = self.config.batch_size;
+        let (written, read) = join(self.flush(def, drop_pk, chunk), ahead.fill(source, want)).await;
+        written?;
+        read
     }
 
     /// Whether `def`'s table has no rows at all (as this run's transaction sees it).
