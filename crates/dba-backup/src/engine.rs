@@ -568,10 +568,11 @@ impl<'a> Engine<'a> {
     async fn write(
         &mut self,
         def: &TableDef,
-        rows: Vec<Prepared>,
+        mut rows: Vec<Prepared>,
         kind: Write,
     ) -> Result<Vec<(Prepared, Row)>, BackupError> {
-        let batch: Vec<Row> = rows.iter().map(|p| p.row.clone()).collect();
+        // The rows move into the batch (no copy); a row goes back only to name it in an error.
+        let batch: Vec<Row> = rows.iter_mut().map(|p| std::mem::take(&mut p.row)).collect();
         match self.attempt(def, &batch, kind).await {
             Ok(stored) => {
                 self.written += rows.len() as u64;
@@ -581,14 +582,15 @@ impl<'a> Engine<'a> {
             // row would blame the first row retried (and, continuing past bad rows, every row after it).
             Err(e) if !row_specific(&e) => return Err(e.into()),
             Err(e) if rows.len() == 1 && !self.config.continue_on_error => {
-                let p = rows.into_iter().next().expect("one row");
+                let mut p = rows.into_iter().next().expect("one row");
+                p.row = batch.into_iter().next().expect("one row");
                 return Err(self.row_failed(def, &p, e));
             }
             Err(_) => {}
         }
         let mut out = Vec::new();
-        for p in rows {
-            match self.attempt(def, std::slice::from_ref(&p.row), kind).await {
+        for (mut p, row) in rows.into_iter().zip(batch) {
+            match self.attempt(def, std::slice::from_ref(&row), kind).await {
                 Ok(mut stored) => {
                     self.written += 1;
                     let row = stored.pop().unwrap_or_default();
@@ -603,7 +605,10 @@ impl<'a> Engine<'a> {
                         error: e.to_string(),
                     });
                 }
-                Err(e) => return Err(self.row_failed(def, &p, e)),
+                Err(e) => {
+                    p.row = row;
+                    return Err(self.row_failed(def, &p, e));
+                }
             }
         }
         Ok(out)
