@@ -207,13 +207,19 @@ async fn compare_into(
         let filter = user_filter(def, user);
         let total = source.count(&def.name, &filter).await?;
         result.source_counts.0.push((def.name.clone(), total));
-        result
-            .dest_counts
-            .0
-            .push((def.name.clone(), dest.count(&def.name, &filter).await?));
+        let dest_total = dest.count(&def.name, &filter).await?;
+        result.dest_counts.0.push((def.name.clone(), dest_total));
         let mut entry = PlanEntry::default();
-        if def.natural_key.is_empty() {
+        // With nothing in the destination's scope, every source row is new: no keys to compare.
+        if def.natural_key.is_empty() || dest_total == 0 {
             entry.new = total;
+            progress.update(&ProgressUpdate {
+                phase: Phase::Compare,
+                table: &def.name,
+                done: total,
+                total: Some(total),
+                finished: true,
+            });
         } else {
             let mut cols: Vec<&str> = def.natural_key.iter().map(String::as_str).collect();
             if let Some(u) = &def.user_field
