@@ -104,9 +104,14 @@ pub async fn backup(
                 filter = filter.push(&c.column, c.op, c.value.clone());
             }
         }
-        // Only a progress total, but a failed count (a user_field that does not exist) aborts the snapshot
-        // transaction and hid its cause behind "current transaction is aborted": it is the error.
-        let total = Some(reader.count(&def.name, &filter).await?);
+        // Only a progress total, so only for an observer that shows it. A failed count (a user_field that
+        // does not exist) aborts the snapshot transaction and would hide its cause behind "current
+        // transaction is aborted": it is the error.
+        let total = if progress.wants_totals() {
+            Some(reader.count(&def.name, &filter).await?)
+        } else {
+            None
+        };
         let query = Query::new()
             .filter(filter)
             .order_by(&quoted_list(&[def.pk.as_str()]));

@@ -572,7 +572,10 @@ impl<'a> Engine<'a> {
         kind: Write,
     ) -> Result<Vec<(Prepared, Row)>, BackupError> {
         // The rows move into the batch (no copy); a row goes back only to name it in an error.
-        let batch: Vec<Row> = rows.iter_mut().map(|p| std::mem::take(&mut p.row)).collect();
+        let batch: Vec<Row> = rows
+            .iter_mut()
+            .map(|p| std::mem::take(&mut p.row))
+            .collect();
         match self.attempt(def, &batch, kind).await {
             Ok(stored) => {
                 self.written += rows.len() as u64;

@@ -35,6 +35,12 @@ pub struct ProgressUpdate<'a> {
 pub trait Progress: Send + Sync {
     /// Called at the start of each table, after each batch, and when the table is finished.
     fn update(&self, update: &ProgressUpdate<'_>);
+
+    /// Whether reports should carry a table's `total`. Counting a table costs a query (a scan), so backup
+    /// counts only for an observer that shows totals; the default says yes.
+    fn wants_totals(&self) -> bool {
+        true
+    }
 }
 
 impl<F: Fn(&ProgressUpdate<'_>) + Send + Sync> Progress for F {
@@ -49,4 +55,8 @@ pub struct NoProgress;
 
 impl Progress for NoProgress {
     fn update(&self, _: &ProgressUpdate<'_>) {}
+
+    fn wants_totals(&self) -> bool {
+        false
+    }
 }

@@ -33,6 +33,7 @@ fn draw_target(out: &Out) -> ProgressDrawTarget {
 /// One bar per table for backup, restore and sync, fed by the library's progress reports.
 pub(crate) struct TableBars {
     bar: ProgressBar,
+    visible: bool,
     current: Mutex<Option<(Phase, String)>>,
     counted: ProgressStyle,
     open_ended: ProgressStyle,
@@ -49,6 +50,7 @@ impl TableBars {
             .unwrap_or_else(|_| ProgressStyle::default_spinner());
         TableBars {
             bar,
+            visible: out.progress_visible(),
             current: Mutex::new(None),
             counted,
             open_ended,
@@ -98,5 +100,9 @@ impl Progress for TableBars {
         }
         self.bar.set_position(update.done);
         self.bar.tick();
+    }
+
+    fn wants_totals(&self) -> bool {
+        self.visible
     }
 }

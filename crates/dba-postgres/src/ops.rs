@@ -36,10 +36,16 @@ pub(crate) async fn select_stream(
 ) -> Result<RowStream> {
     let t = table(table_name)?;
     let st = sql::select(&t, query)?;
-    let stream = handle.conn(mode).stream(&st).await?;
+    let what = format!("select from {}", t.display_name());
+    let stream = handle
+        .conn(mode)
+        .stream(&st)
+        .await
+        .map_err(|e| e.context(what.clone()))?;
     let stream = stream.map_err(map_pg_error).map(move |row| {
         let _held = &handle;
         row.and_then(|r| decode_row(&r))
+            .map_err(|e| e.context(what.clone()))
     });
     Ok(Box::pin(stream))
 }
@@ -53,13 +59,19 @@ pub(crate) async fn select_json_stream(
 ) -> Result<JsonStream> {
     let t = table(table_name)?;
     let st = sql::select(&t, query)?;
-    let stream = handle.conn(mode).stream(&st).await?;
+    let what = format!("select from {}", t.display_name());
+    let stream = handle
+        .conn(mode)
+        .stream(&st)
+        .await
+        .map_err(|e| e.context(what.clone()))?;
     let stream = stream.map_err(map_pg_error).map(move |row| {
         let _held = &handle;
         row.and_then(|r| {
             r.try_get::<_, String>(0)
                 .map_err(|e| Error::new(ErrorKind::Decode, e.to_string()))
         })
+        .map_err(|e| e.context(what.clone()))
     });
     Ok(Box::pin(stream))
 }
