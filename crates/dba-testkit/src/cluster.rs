@@ -55,7 +55,18 @@ impl Cluster {
     /// When the server programs are not installed (the message says how to
     /// install them), or `initdb` or the server fails (with their output).
     pub fn start() -> Cluster {
-        Cluster::create(None)
+        Cluster::create(None, "")
+    }
+
+    /// Creates and starts a cluster without TLS, with `settings` (lines of
+    /// `postgresql.conf`, such as `shared_preload_libraries =
+    /// 'pg_stat_statements'`) added to its configuration.
+    ///
+    /// # Panics
+    ///
+    /// As [`Cluster::start`], and when the server refuses a setting.
+    pub fn start_with_settings(settings: &str) -> Cluster {
+        Cluster::create(None, settings)
     }
 
     /// Creates and starts a cluster with `ssl = on`, serving `cert_pem` (the
@@ -68,10 +79,10 @@ impl Cluster {
     /// As [`Cluster::start`], and when the server refuses the key or
     /// certificate.
     pub fn start_with_tls(cert_pem: &str, key_pem: &str) -> Cluster {
-        Cluster::create(Some((cert_pem, key_pem)))
+        Cluster::create(Some((cert_pem, key_pem)), "")
     }
 
-    fn create(tls: Option<(&str, &str)>) -> Cluster {
+    fn create(tls: Option<(&str, &str)>, extra: &str) -> Cluster {
         let bindir = find_bindir().unwrap_or_else(|| {
             panic!(
                 "no PostgreSQL server programs found (looked in `pg_config --bindir`, \
@@ -124,6 +135,8 @@ impl Cluster {
             settings
                 .push_str("ssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n");
         }
+        settings.push_str(extra);
+        settings.push('\n');
         let conf = cluster.data().join("postgresql.conf");
         let mut text = fs::read_to_string(&conf)
             .unwrap_or_else(|err| panic!("cannot read {}: {err}", conf.display()));

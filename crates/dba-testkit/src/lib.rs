@@ -122,8 +122,17 @@ impl TestDb {
     /// message names the URL with its password masked), or when the role may
     /// not create databases.
     pub async fn create(test_path: &str) -> TestDb {
-        let admin_url = admin_url();
-        let (admin, admin_shown) = parse_admin(&admin_url).unwrap_or_else(|msg| panic!("{msg}"));
+        TestDb::create_on(&admin_url(), test_path).await
+    }
+
+    /// Like [`TestDb::create`], on the server of `admin_url` (a private
+    /// [`Cluster`]'s, say) instead of the one [`admin_url()`] names.
+    ///
+    /// # Panics
+    ///
+    /// As [`TestDb::create`].
+    pub async fn create_on(admin_url: &str, test_path: &str) -> TestDb {
+        let (admin, admin_shown) = parse_admin(admin_url).unwrap_or_else(|msg| panic!("{msg}"));
         let client = connect_admin(&admin, &admin_shown)
             .await
             .unwrap_or_else(|msg| panic!("{msg}"));
@@ -158,7 +167,22 @@ impl TestDb {
     ///
     /// As [`TestDb::create`] and [`TestDb::apply_fixtures`].
     pub async fn with_fixtures(test_path: &str, dir: &Path, names: &[&str]) -> TestDb {
-        let db = TestDb::create(test_path).await;
+        TestDb::with_fixtures_on(&admin_url(), test_path, dir, names).await
+    }
+
+    /// Like [`TestDb::with_fixtures`], on the server of `admin_url` (see
+    /// [`TestDb::create_on`]).
+    ///
+    /// # Panics
+    ///
+    /// As [`TestDb::create`] and [`TestDb::apply_fixtures`].
+    pub async fn with_fixtures_on(
+        admin_url: &str,
+        test_path: &str,
+        dir: &Path,
+        names: &[&str],
+    ) -> TestDb {
+        let db = TestDb::create_on(admin_url, test_path).await;
         db.apply_fixtures(dir, names).await;
         db
     }
