@@ -61,7 +61,8 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     let doc = format!(
         "# Benchmarks\n\nWritten by `cargo xtask bench{}`; every figure is a median from one run on this machine, \
          dba beside its reference measured in the same run. Ratios above 1 are slower for latency, below 1 \
-         slower for throughput.\n\n- machine: {}\n- PostgreSQL: {server}\n- date: {}\n\n{sections}",
+         slower for throughput. What limits each missed target, measured, is in \
+         [performance.md](performance.md).\n\n- machine: {}\n- PostgreSQL: {server}\n- date: {}\n\n{sections}",
         if quick { " --quick" } else { "" },
         machine(),
         output("date", &["-u", "+%Y-%m-%d %H:%M UTC"]).unwrap_or_else(|| "unknown".to_owned()),
