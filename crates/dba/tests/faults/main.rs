@@ -37,7 +37,8 @@ const DB: &str = "faults";
 
 /// A private cluster with database [`DB`] set up by `sql`, and an adapter on it.
 async fn lab(sql: &str) -> (Cluster, PostgresAdapter) {
-    let cluster = Cluster::start();
+    // Prepared transactions hold the lock that stops an operation half-way (see `hold`).
+    let cluster = Cluster::start_with_settings("max_prepared_transactions = 4");
     let url = cluster.create_database(DB).await;
     cluster.client(DB).await.batch_execute(sql).await.unwrap();
     let adapter = PostgresAdapter::new(&url, PostgresOptions::default()).unwrap();
@@ -59,15 +60,31 @@ async fn fill_pool(adapter: &PostgresAdapter) {
     assert_eq!(adapter.pool_status().size, max);
 }
 
-/// Opens a session on `db` that runs `lock_sql` inside a transaction it leaves open, so the operation blocks
-/// on it.
+/// The name of the prepared transaction that holds the lock.
+const HOLD: &str = "dba_faults_hold";
+
+/// Runs `lock_sql` on `db` in a transaction it prepares (PREPARE TRANSACTION), so the operation blocks on the
+/// lock until [`inject`] rolls it back.
+///
+/// A prepared transaction, not an open session: a fast shutdown ends every session, and a session holding
+/// the lock could end first and let the operation's session take the lock and run on before its own end
+/// (a restart test then saw its fault land after the step it meant to stop). A prepared transaction keeps
+/// its locks across the restart, so the operation's session always dies waiting.
 async fn hold(cluster: &Cluster, db: &str, lock_sql: &str) -> Client {
     let holder = cluster.client(db).await;
     holder
-        .batch_execute(&format!("BEGIN; {lock_sql}"))
+        .batch_execute(&format!("BEGIN; {lock_sql}; PREPARE TRANSACTION '{HOLD}'"))
         .await
         .unwrap();
     holder
+}
+
+/// Rolls back the prepared transaction of [`hold`], releasing its lock.
+async fn release(client: &Client) {
+    client
+        .batch_execute(&format!("ROLLBACK PREPARED '{HOLD}'"))
+        .await
+        .unwrap();
 }
 
 /// Waits until a session of the adapter (application_name `dba`) on `db` waits for a lock; returns its pid.
@@ -94,7 +111,7 @@ async fn blocked_session(cluster: &Cluster, db: &str) -> i32 {
     }
 }
 
-/// Injects `fault` into the session of `db` blocked behind `holder`, then lets the holder go.
+/// Injects `fault` into the session of `db` blocked behind `holder`, then releases the held lock.
 async fn inject(cluster: &Cluster, db: &str, fault: Fault, holder: Client) {
     let pid = blocked_session(cluster, db).await;
     match fault {
@@ -106,10 +123,15 @@ async fn inject(cluster: &Cluster, db: &str, fault: Fault, holder: Client) {
                 .unwrap()
                 .get(0);
             assert!(done, "pg_terminate_backend({pid}) found no session");
-            holder.batch_execute("ROLLBACK").await.unwrap();
+            release(&holder).await;
         }
-        // The runtime's other worker keeps the connections' tasks running meanwhile.
-        Fault::Restart => tokio::task::block_in_place(|| cluster.restart()),
+        Fault::Restart => {
+            // The runtime's other worker keeps the connections' tasks running meanwhile.
+            tokio::task::block_in_place(|| cluster.restart());
+            // The holder's session died with the server; the prepared transaction did not.
+            drop(holder);
+            release(&cluster.client(db).await).await;
+        }
     }
 }
 
