@@ -7,6 +7,7 @@ use deadpool_postgres::{Hook, HookError, Manager, ManagerConfig, Pool, Recycling
 
 use crate::client_impl::impl_database_client;
 use crate::exec::{Handle, map_pg_error, map_pool_error};
+use crate::health::LossClock;
 use crate::settings::{PostgresOptions, StatementMode, Target, redact};
 use crate::tls;
 use crate::transaction::PgTransaction;
@@ -45,6 +46,7 @@ pub struct PoolStatus {
 #[derive(Clone)]
 pub struct PostgresAdapter {
     pool: Pool,
+    losses: LossClock,
     mode: StatementMode,
     display: String,
 }
@@ -123,14 +125,19 @@ impl PostgresAdapter {
             .recycle_timeout(options.recycle_timeout);
         let max_lifetime = options.max_lifetime;
         let idle_check = options.health_check_after_idle;
+        let losses = LossClock::new();
+        let hook_losses = losses.clone();
         let builder = builder.pre_recycle(Hook::async_fn(move |client, metrics| {
+            let losses = hook_losses.clone();
             Box::pin(async move {
                 if max_lifetime.is_some_and(|max| metrics.age() > max) {
                     return Err(HookError::message(
                         "connection reached its maximum lifetime",
                     ));
                 }
-                if metrics.last_used() >= idle_check {
+                if metrics.last_used() >= idle_check
+                    || losses.used_before_a_loss(metrics.last_used())
+                {
                     client.simple_query("").await.map_err(HookError::Backend)?;
                 }
                 Ok(())
@@ -144,6 +151,7 @@ impl PostgresAdapter {
         })?;
         Ok(PostgresAdapter {
             pool,
+            losses,
             mode,
             display: redact(conn),
         })
@@ -175,8 +183,9 @@ impl PostgresAdapter {
         )))
     }
 
+    /// Notes a lost connection, so the pool checks the connections idle since then before reusing them.
     pub(crate) fn track<T>(&self, result: Result<T>) -> Result<T> {
-        result
+        self.losses.note(result)
     }
 
     /// Runs a multi-statement write atomically on one connection.
@@ -188,7 +197,8 @@ impl PostgresAdapter {
     ) -> Result<Vec<Row>> {
         if plan.len() <= 1 {
             let h = self.handle().await?;
-            return crate::ops::run_plan(&h.conn(self.mode), plan, returning, what).await;
+            return self
+                .track(crate::ops::run_plan(&h.conn(self.mode), plan, returning, what).await);
         }
         let tx = self.begin_transaction().await?;
         let rows = tx.write(plan, returning, what).await?;
@@ -198,8 +208,12 @@ impl PostgresAdapter {
 
     pub(crate) async fn begin_transaction(&self) -> Result<PgTransaction> {
         let object = self.pool.get().await.map_err(map_pool_error)?;
-        object.batch_execute("BEGIN").await.map_err(map_pg_error)?;
-        Ok(PgTransaction::top_level(object, self.mode))
+        self.track(object.batch_execute("BEGIN").await.map_err(map_pg_error))?;
+        Ok(PgTransaction::top_level(
+            object,
+            self.mode,
+            self.losses.clone(),
+        ))
     }
 
     pub(crate) fn close_client(&self) {

@@ -42,6 +42,7 @@
 mod adapter;
 mod client_impl;
 mod exec;
+mod health;
 mod ops;
 mod settings;
 mod sql;

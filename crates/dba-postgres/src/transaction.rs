@@ -11,12 +11,14 @@ use deadpool_postgres::{ClientWrapper, Object};
 
 use crate::client_impl::impl_database_client;
 use crate::exec::{Handle, map_pg_error};
+use crate::health::LossClock;
 use crate::settings::StatementMode;
 
 /// The connection a transaction and its savepoints share.
 pub(crate) struct TxShared {
     object: Option<Object>,
     mode: StatementMode,
+    losses: LossClock,
     /// Savepoint rollbacks queued by dropped nested transactions, sent before the next statement.
     pending: Mutex<Vec<String>>,
     /// A statement failed and the server now refuses everything until a rollback.
@@ -86,10 +88,15 @@ impl fmt::Debug for PgTransaction {
 }
 
 impl PgTransaction {
-    pub(crate) fn top_level(object: Object, mode: StatementMode) -> PgTransaction {
+    pub(crate) fn top_level(
+        object: Object,
+        mode: StatementMode,
+        losses: LossClock,
+    ) -> PgTransaction {
         let shared = TxShared {
             object: Some(object),
             mode,
+            losses,
             pending: Mutex::new(Vec::new()),
             aborted: AtomicBool::new(false),
             finished: AtomicBool::new(false),
@@ -124,7 +131,7 @@ impl PgTransaction {
         {
             self.shared.aborted.store(true, Ordering::SeqCst);
         }
-        result
+        self.shared.losses.note(result)
     }
 
     /// Runs a multi-statement write; it is atomic because it runs inside this transaction.
