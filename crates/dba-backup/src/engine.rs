@@ -464,7 +464,13 @@ impl<'a> Engine<'a> {
             return Ok(());
         }
         if !inserts.is_empty() {
-            let written = self.write(def, inserts, Write::Insert).await?;
+            // Only a referenced table's new keys are needed (to remap its children's references).
+            let kind = if self.schema.is_referenced(&def.name) {
+                Write::Insert
+            } else {
+                Write::InsertOnly
+            };
+            let written = self.write(def, inserts, kind).await?;
             for (p, stored) in &written {
                 let new = stored.get(&def.pk).cloned().unwrap_or(Value::Null);
                 self.remember(def, &p.old_pk, Mapped::Known(new));
@@ -670,7 +676,10 @@ enum Lookup {
 
 #[derive(Clone, Copy)]
 enum Write {
+    /// Insert, returning the new primary keys.
     Insert,
+    /// Insert, returning nothing (no other table refers to this one).
+    InsertOnly,
     Update,
 }
 
@@ -698,6 +707,10 @@ async fn run(
                 ));
             }
             Ok(stored)
+        }
+        Write::InsertOnly => {
+            client.insert_many(&def.name, rows, false).await?;
+            Ok(vec![Row::new(); rows.len()])
         }
         Write::Update => {
             let pk = quoted_list(&[def.pk.as_str()]);
