@@ -34,20 +34,7 @@ pub(crate) async fn select_stream(
     table_name: &str,
     query: &Query,
 ) -> Result<RowStream> {
-    let t = table(table_name)?;
-    let st = sql::select(&t, query)?;
-    let what = format!("select from {}", t.display_name());
-    let stream = handle
-        .conn(mode)
-        .stream(&st)
-        .await
-        .map_err(|e| e.context(what.clone()))?;
-    let stream = stream.map_err(map_pg_error).map(move |row| {
-        let _held = &handle;
-        row.and_then(|r| decode_row(&r))
-            .map_err(|e| e.context(what.clone()))
-    });
-    Ok(Box::pin(stream))
+    stream_select(handle, mode, table_name, query, decode_row).await
 }
 
 /// Like [`select_stream`], yielding each row's JSON text as PostgreSQL produced it.
@@ -57,6 +44,21 @@ pub(crate) async fn select_json_stream(
     table_name: &str,
     query: &Query,
 ) -> Result<JsonStream> {
+    stream_select(handle, mode, table_name, query, |r| {
+        r.try_get::<_, String>(0)
+            .map_err(|e| Error::new(ErrorKind::Decode, e.to_string()))
+    })
+    .await
+}
+
+/// The select of `table_name` as a stream of `decode`d rows, every error naming the table.
+async fn stream_select<T: Send + 'static>(
+    handle: Handle,
+    mode: StatementMode,
+    table_name: &str,
+    query: &Query,
+    decode: fn(&tokio_postgres::Row) -> Result<T>,
+) -> Result<std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<T>> + Send + 'static>>> {
     let t = table(table_name)?;
     let st = sql::select(&t, query)?;
     let what = format!("select from {}", t.display_name());
@@ -67,11 +69,8 @@ pub(crate) async fn select_json_stream(
         .map_err(|e| e.context(what.clone()))?;
     let stream = stream.map_err(map_pg_error).map(move |row| {
         let _held = &handle;
-        row.and_then(|r| {
-            r.try_get::<_, String>(0)
-                .map_err(|e| Error::new(ErrorKind::Decode, e.to_string()))
-        })
-        .map_err(|e| e.context(what.clone()))
+        row.and_then(|r| decode(&r))
+            .map_err(|e| e.context(what.clone()))
     });
     Ok(Box::pin(stream))
 }
