@@ -177,6 +177,10 @@ impl PostgresAdapter {
         self.mode
     }
 
+    pub(crate) fn losses(&self) -> &LossClock {
+        &self.losses
+    }
+
     pub(crate) async fn handle(&self) -> Result<Handle> {
         Ok(Handle::Pooled(Box::new(
             self.pool.get().await.map_err(map_pool_error)?,

@@ -1,7 +1,8 @@
 //! One `DatabaseClient` implementation, stamped out for the adapter and for transactions.
 //!
-//! Each type provides `handle()` (where a call runs), `mode()`, `track()` (a transaction notes a failed
-//! statement) and `write()` (an atomic multi-statement write); everything else is shared in `ops`.
+//! Each type provides `handle()` (where a call runs), `mode()`, `losses()` (where lost connections are
+//! noted), `track()` (notes a lost connection; a transaction also notes a failed statement) and `write()`
+//! (an atomic multi-statement write); everything else is shared in `ops`.
 
 macro_rules! impl_database_client {
     ($ty:ty) => {
@@ -30,7 +31,8 @@ macro_rules! impl_database_client {
                 query: &dba_core::Query,
             ) -> dba_core::Result<dba_core::RowStream> {
                 let h = self.handle().await?;
-                self.track(crate::ops::select_stream(h, self.mode(), table, query).await)
+                let losses = self.losses().clone();
+                self.track(crate::ops::select_stream(h, self.mode(), losses, table, query).await)
             }
 
             async fn select_json_stream(
@@ -39,7 +41,10 @@ macro_rules! impl_database_client {
                 query: &dba_core::Query,
             ) -> dba_core::Result<dba_core::JsonStream> {
                 let h = self.handle().await?;
-                self.track(crate::ops::select_json_stream(h, self.mode(), table, query).await)
+                let losses = self.losses().clone();
+                self.track(
+                    crate::ops::select_json_stream(h, self.mode(), losses, table, query).await,
+                )
             }
 
             async fn count(&self, table: &str, filter: &dba_core::Filter) -> dba_core::Result<u64> {

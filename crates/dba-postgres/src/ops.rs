@@ -7,6 +7,7 @@ use dba_core::{
 use futures_util::{StreamExt, TryStreamExt};
 
 use crate::exec::{Conn, Handle, decode_row, map_pg_error};
+use crate::health::LossClock;
 use crate::settings::StatementMode;
 use crate::sql::{self, Returning, Statement};
 
@@ -31,30 +32,34 @@ pub(crate) async fn select(conn: &Conn<'_>, table_name: &str, query: &Query) -> 
 pub(crate) async fn select_stream(
     handle: Handle,
     mode: StatementMode,
+    losses: LossClock,
     table_name: &str,
     query: &Query,
 ) -> Result<RowStream> {
-    stream_select(handle, mode, table_name, query, decode_row).await
+    stream_select(handle, mode, losses, table_name, query, decode_row).await
 }
 
 /// Like [`select_stream`], yielding each row's JSON text as PostgreSQL produced it.
 pub(crate) async fn select_json_stream(
     handle: Handle,
     mode: StatementMode,
+    losses: LossClock,
     table_name: &str,
     query: &Query,
 ) -> Result<JsonStream> {
-    stream_select(handle, mode, table_name, query, |r| {
+    stream_select(handle, mode, losses, table_name, query, |r| {
         r.try_get::<_, String>(0)
             .map_err(|e| Error::new(ErrorKind::Decode, e.to_string()))
     })
     .await
 }
 
-/// The select of `table_name` as a stream of `decode`d rows, every error naming the table.
+/// The select of `table_name` as a stream of `decode`d rows, every error naming the table; a connection
+/// lost mid-stream is noted in `losses`.
 async fn stream_select<T: Send + 'static>(
     handle: Handle,
     mode: StatementMode,
+    losses: LossClock,
     table_name: &str,
     query: &Query,
     decode: fn(&tokio_postgres::Row) -> Result<T>,
@@ -69,8 +74,10 @@ async fn stream_select<T: Send + 'static>(
         .map_err(|e| e.context(what.clone()))?;
     let stream = stream.map_err(map_pg_error).map(move |row| {
         let _held = &handle;
-        row.and_then(|r| decode(&r))
-            .map_err(|e| e.context(what.clone()))
+        losses.note(
+            row.and_then(|r| decode(&r))
+                .map_err(|e| e.context(what.clone())),
+        )
     });
     Ok(Box::pin(stream))
 }

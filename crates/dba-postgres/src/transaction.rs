@@ -113,6 +113,10 @@ impl PgTransaction {
         self.shared.mode
     }
 
+    pub(crate) fn losses(&self) -> &LossClock {
+        &self.shared.losses
+    }
+
     pub(crate) async fn handle(&self) -> Result<Handle> {
         if self.finished || self.shared.finished.load(Ordering::SeqCst) {
             return Err(Error::new(
@@ -225,11 +229,13 @@ impl Drop for PgTransaction {
 #[async_trait]
 impl dba_core::Transaction for PgTransaction {
     async fn commit(mut self: Box<Self>) -> Result<()> {
-        self.finish(true).await
+        let result = self.finish(true).await;
+        self.shared.losses.note(result)
     }
 
     async fn rollback(mut self: Box<Self>) -> Result<()> {
-        self.finish(false).await
+        let result = self.finish(false).await;
+        self.shared.losses.note(result)
     }
 }
 
