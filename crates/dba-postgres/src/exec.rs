@@ -150,6 +150,11 @@ pub(crate) fn decode_row(row: &tokio_postgres::Row) -> Result<Row> {
     let text: &str = row
         .try_get(0)
         .map_err(|e| Error::new(ErrorKind::Decode, e.to_string()))?;
+    parse_row(text)
+}
+
+/// Parses one row's JSON object text.
+pub(crate) fn parse_row(text: &str) -> Result<Row> {
     serde_json::from_str(text)
         .map_err(|e| Error::new(ErrorKind::Decode, format!("row is not a JSON object: {e}")))
 }

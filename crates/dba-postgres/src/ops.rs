@@ -6,10 +6,11 @@ use dba_core::{
 };
 use futures_util::{StreamExt, TryStreamExt};
 
-use crate::exec::{Conn, Handle, decode_row, map_pg_error};
+use crate::exec::{Conn, Handle, map_pg_error, parse_row};
 use crate::health::LossClock;
 use crate::settings::StatementMode;
 use crate::sql::{self, Returning, Statement};
+use crate::{json_out, shape};
 
 /// Rows per statement in a batch: large enough that round trips do not matter, small enough that one
 /// JSON parameter stays a few megabytes.
@@ -36,10 +37,13 @@ pub(crate) async fn select_stream(
     table_name: &str,
     query: &Query,
 ) -> Result<RowStream> {
-    stream_select(handle, mode, losses, table_name, query, decode_row).await
+    stream_select(handle, mode, losses, table_name, query, |text| {
+        parse_row(&text)
+    })
+    .await
 }
 
-/// Like [`select_stream`], yielding each row's JSON text as PostgreSQL produced it.
+/// Like [`select_stream`], yielding each row as the JSON object text `row_to_json` gives.
 pub(crate) async fn select_json_stream(
     handle: Handle,
     mode: StatementMode,
@@ -47,37 +51,48 @@ pub(crate) async fn select_json_stream(
     table_name: &str,
     query: &Query,
 ) -> Result<JsonStream> {
-    stream_select(handle, mode, losses, table_name, query, |r| {
-        r.try_get::<_, String>(0)
-            .map_err(|e| Error::new(ErrorKind::Decode, e.to_string()))
-    })
-    .await
+    stream_select(handle, mode, losses, table_name, query, Ok).await
 }
 
-/// The select of `table_name` as a stream of `decode`d rows, every error naming the table; a connection
-/// lost mid-stream is noted in `losses`.
+/// The select of `table_name` as a stream of rows, each encoded as JSON text and then `decode`d, every
+/// error naming the table; a connection lost mid-stream is noted in `losses`.
+///
+/// Streams are the bulk reads (backup, sync), so the table's shape is read first and the columns whose
+/// types [`json_out`] encodes come in binary; the rest are converted by the server.
 async fn stream_select<T: Send + 'static>(
     handle: Handle,
     mode: StatementMode,
     losses: LossClock,
     table_name: &str,
     query: &Query,
-    decode: fn(&tokio_postgres::Row) -> Result<T>,
+    decode: fn(String) -> Result<T>,
 ) -> Result<std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<T>> + Send + 'static>>> {
     let t = table(table_name)?;
-    let st = sql::select(&t, query)?;
+    query.validate()?;
     let what = format!("select from {}", t.display_name());
-    let stream = handle
-        .conn(mode)
-        .stream(&st)
-        .await
-        .map_err(|e| e.context(what.clone()))?;
+    let (stream, encoder) = async {
+        let conn = handle.conn(mode);
+        let shape = shape::fetch(&conn, &t).await?;
+        let (st, encoder) = match json_out::plan(&shape, &query.columns) {
+            Some((projection, encoder)) => (
+                sql::select_projected(&t, query, &projection)?,
+                Some(encoder),
+            ),
+            None => (sql::select(&t, query)?, None),
+        };
+        Ok::<_, Error>((conn.stream(&st).await?, encoder))
+    }
+    .await
+    .map_err(|e| e.context(what.clone()))?;
     let stream = stream.map_err(map_pg_error).map(move |row| {
         let _held = &handle;
-        losses.note(
-            row.and_then(|r| decode(&r))
-                .map_err(|e| e.context(what.clone())),
-        )
+        let text = row.and_then(|r| match &encoder {
+            Some(encoder) => encoder.encode(&r),
+            None => r
+                .try_get::<_, String>(0)
+                .map_err(|e| Error::new(ErrorKind::Decode, e.to_string())),
+        });
+        losses.note(text.and_then(decode).map_err(|e| e.context(what.clone())))
     });
     Ok(Box::pin(stream))
 }

@@ -47,17 +47,53 @@ impl Statement {
 
 /// `SELECT row_to_json(r)::text FROM (SELECT … FROM t WHERE … ORDER BY … LIMIT … OFFSET …) r`.
 pub(crate) fn select(table: &TableName, query: &Query) -> Result<Statement> {
-    query.validate()?;
     let mut st = Statement::new();
     st.sql.push_str("SELECT row_to_json(");
     st.sql.push_str(READ);
-    st.sql.push_str(")::text FROM (SELECT ");
+    st.sql.push_str(")::text FROM (");
+    push_select(&mut st, table, query)?;
+    st.sql.push_str(") ");
+    st.sql.push_str(READ);
+    Ok(st)
+}
+
+/// `SELECT "a", to_json("b")::text, … FROM (SELECT … FROM t WHERE …) r`: the same rows as [`select`], one
+/// column each, converted to JSON text by the server only where `projection` says so (the rest are decoded
+/// on the client).
+pub(crate) fn select_projected(
+    table: &TableName,
+    query: &Query,
+    projection: &[(Ident, bool)],
+) -> Result<Statement> {
+    let mut st = Statement::new();
+    st.sql.push_str("SELECT ");
+    for (i, (column, server_json)) in projection.iter().enumerate() {
+        if i > 0 {
+            st.sql.push_str(", ");
+        }
+        if *server_json {
+            let _ = write!(st.sql, "to_json({READ}.{column})::text");
+        } else {
+            let _ = write!(st.sql, "{READ}.{column}");
+        }
+    }
+    st.sql.push_str(" FROM (");
+    push_select(&mut st, table, query)?;
+    st.sql.push_str(") ");
+    st.sql.push_str(READ);
+    Ok(st)
+}
+
+/// `SELECT … FROM t WHERE … ORDER BY … LIMIT … OFFSET …`, the inner select of every read.
+fn push_select(st: &mut Statement, table: &TableName, query: &Query) -> Result<()> {
+    query.validate()?;
+    st.sql.push_str("SELECT ");
     match &query.columns {
         Columns::All => st.sql.push('*'),
         Columns::List(list) => push_list(&mut st.sql, list),
     }
     let _ = write!(st.sql, " FROM {table}");
-    push_where(&mut st, table, &query.filter)?;
+    push_where(st, table, &query.filter)?;
     if !query.order.is_empty() {
         st.sql.push_str(" ORDER BY ");
         for (i, key) in query.order.iter().enumerate() {
@@ -83,9 +119,7 @@ pub(crate) fn select(table: &TableName, query: &Query) -> Result<Statement> {
         let p = st.bind(Some(offset.to_string()));
         let _ = write!(st.sql, " OFFSET {p}::bigint");
     }
-    st.sql.push_str(") ");
-    st.sql.push_str(READ);
-    Ok(st)
+    Ok(())
 }
 
 /// `SELECT count(*) FROM t WHERE …`.

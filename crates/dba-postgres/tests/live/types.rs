@@ -214,3 +214,87 @@ async fn jsonb_filters_take_json_text() {
     assert_eq!(pg.count("all_types", &f(json!("\"s\""))).await.unwrap(), 1);
     db.drop_db().await;
 }
+
+/// Streamed selects encode bool, integer, text, json, jsonb and uuid columns on the client; the text must be
+/// byte for byte what `row_to_json` gives, for every type and edge value.
+#[tokio::test]
+async fn streamed_rows_are_exactly_what_row_to_json_gives() {
+    use futures_util::TryStreamExt;
+
+    let (db, pg) = setup(
+        test_path!("streamed_rows_are_exactly_what_row_to_json_gives"),
+        &["types"],
+    )
+    .await;
+    pg.insert("all_types", &sample()).await.unwrap();
+    pg.execute("INSERT INTO all_types DEFAULT VALUES", &[])
+        .await
+        .unwrap();
+    pg.execute(
+        "CREATE TABLE edges (id int PRIMARY KEY, t text, v varchar(9), b char(4), n name, u uuid, j json, \
+         jb jsonb, i2 int2, i4 int4, i8 int8, ok bool, \"Odd \"\"key\"\"\t\\\" text)",
+        &[],
+    )
+    .await
+    .unwrap();
+    pg.execute(
+        "INSERT INTO edges VALUES \
+         (1, (SELECT string_agg(chr(c), '') FROM generate_series(1, 127) c), 'é\"\\/', 'ab', 'nm', \
+          '00000000-0000-0000-0000-000000000000', '  {\"a\" :  [1,2] }  ', '{\"b\": {\"c\": [\"\\u00e9\\n\", 1.50]}}', \
+          -32768, -2147483648, -9223372036854775808, false, ''), \
+         (2, '', '', '', '', 'ffffffff-ffff-ffff-ffff-ffffffffffff', '\"s\"', '\"s\"', 32767, 2147483647, \
+          9223372036854775807, true, 'x'), \
+         (3, NULL, NULL, NULL, NULL, NULL, 'null', 'null', NULL, NULL, NULL, NULL, NULL)",
+        &[],
+    )
+    .await
+    .unwrap();
+    for (table, columns) in [
+        ("all_types", "*"),
+        ("edges", "*"),
+        ("edges", "u, t, \"Odd \"\"key\"\"\t\\\", jb, ok"),
+    ] {
+        let query = dba_core::Query::new().columns(columns).order_by("id");
+        let streamed: Vec<String> = pg
+            .select_json_stream(table, &query)
+            .await
+            .unwrap()
+            .try_collect()
+            .await
+            .unwrap();
+        let expected: Vec<String> = pg
+            .query(
+                &format!(
+                    "SELECT row_to_json(r)::text AS j FROM (SELECT {columns} FROM {table} ORDER BY id) r"
+                ),
+                &[],
+            )
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r["j"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(streamed, expected, "{table} ({columns})");
+        assert_eq!(streamed.len(), if table == "all_types" { 2 } else { 3 });
+
+        // Streamed rows parse to exactly what a plain select returns.
+        let rows: Vec<Row> = pg
+            .select_stream(table, &query)
+            .await
+            .unwrap()
+            .try_collect()
+            .await
+            .unwrap();
+        assert_eq!(rows, pg.select(table, &query).await.unwrap());
+    }
+
+    // A listed column the table lacks is the server's own error, naming the table.
+    let err = pg
+        .select_json_stream("edges", &dba_core::Query::new().columns("nope"))
+        .await
+        .err()
+        .expect("an unknown column fails");
+    assert!(err.to_string().contains("select from edges"), "{err}");
+    assert!(err.to_string().contains("nope"), "{err}");
+    db.drop_db().await;
+}

@@ -1,0 +1,95 @@
+//! What the catalog says about one table: its kind and its columns' types.
+//!
+//! Read once per streamed select and once per bulk write, never cached (so it can never be stale), to
+//! choose the fast paths: a select's columns decoded on the client from the binary protocol
+//! ([`crate::json_out`]) and an insert sent as `COPY FROM STDIN` ([`crate::copy`]).
+
+use std::pin::pin;
+
+use dba_core::{Error, ErrorKind, Result, TableName};
+use futures_util::TryStreamExt;
+
+use crate::exec::{Conn, map_pg_error};
+use crate::sql::Statement;
+
+/// One column of a table, in `attnum` order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ColumnShape {
+    /// The column's name, exactly as stored.
+    pub(crate) name: String,
+    /// The oid of its type (a domain's own oid, not its base type's).
+    pub(crate) type_oid: u32,
+    /// `pg_type.typtype`: `b` base, `c` composite, `d` domain, `e` enum, `r` range, `m` multirange.
+    pub(crate) typtype: char,
+    /// `GENERATED ALWAYS AS IDENTITY`: an `INSERT` must not name it.
+    pub(crate) identity_always: bool,
+    /// A generated column: nobody may write it.
+    pub(crate) generated: bool,
+}
+
+/// A table (or view) as the catalog describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TableShape {
+    /// `COPY FROM` behaves exactly as `INSERT` does here: an ordinary or partitioned table with no rewrite
+    /// rules and no row-level security (`COPY` ignores rules and refuses row security).
+    pub(crate) copy_like_insert: bool,
+    /// Every live column, in `attnum` order (the order of `SELECT *`).
+    pub(crate) columns: Vec<ColumnShape>,
+}
+
+impl TableShape {
+    /// The column named `name`.
+    pub(crate) fn column(&self, name: &str) -> Option<&ColumnShape> {
+        self.columns.iter().find(|c| c.name == name)
+    }
+}
+
+const SHAPE_SQL: &str = "SELECT c.relkind::text, c.relhasrules, c.relrowsecurity, a.attname::text, \
+     a.atttypid::int8, t.typtype::text, a.attidentity::text, a.attgenerated::text \
+     FROM pg_catalog.pg_class c \
+     LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped \
+     LEFT JOIN pg_catalog.pg_type t ON t.oid = a.atttypid \
+     WHERE c.oid = $1::regclass ORDER BY a.attnum";
+
+/// Reads `table`'s shape; the table is resolved exactly as a statement naming it would be (the name is
+/// bound, as quoted SQL, to a `regclass` parameter).
+pub(crate) async fn fetch(conn: &Conn<'_>, table: &TableName) -> Result<TableShape> {
+    let st = Statement {
+        sql: SHAPE_SQL.to_owned(),
+        params: vec![Some(table.to_string())],
+        value_dependent: false,
+    };
+    let mut rows = pin!(conn.stream(&st).await?);
+    let mut shape = TableShape {
+        copy_like_insert: false,
+        columns: Vec::new(),
+    };
+    let mut first = true;
+    while let Some(row) = rows.try_next().await.map_err(map_pg_error)? {
+        let decode = |e: tokio_postgres::Error| {
+            Error::new(ErrorKind::Decode, format!("reading the catalog: {e}"))
+        };
+        if first {
+            let kind: String = row.try_get(0).map_err(decode)?;
+            let rules: bool = row.try_get(1).map_err(decode)?;
+            let row_security: bool = row.try_get(2).map_err(decode)?;
+            shape.copy_like_insert = (kind == "r" || kind == "p") && !rules && !row_security;
+            first = false;
+        }
+        let Some(name) = row.try_get::<_, Option<String>>(3).map_err(decode)? else {
+            continue; // a table with no columns
+        };
+        let oid: i64 = row.try_get(4).map_err(decode)?;
+        let typtype: String = row.try_get(5).map_err(decode)?;
+        let identity: String = row.try_get(6).map_err(decode)?;
+        let generated: String = row.try_get(7).map_err(decode)?;
+        shape.columns.push(ColumnShape {
+            name,
+            type_oid: u32::try_from(oid).unwrap_or(0),
+            typtype: typtype.chars().next().unwrap_or('b'),
+            identity_always: identity == "a",
+            generated: !generated.is_empty(),
+        });
+    }
+    Ok(shape)
+}
