@@ -199,7 +199,9 @@ impl PostgresAdapter {
         returning: bool,
         what: &str,
     ) -> Result<Vec<Row>> {
-        if plan.len() <= 1 {
+        // One statement is atomic on its own; COPY prepares a named statement, which must stay on one
+        // server connection even behind a transaction-mode pooler, so it always runs in a transaction.
+        if plan.len() <= 1 && !crate::ops::may_copy(plan, returning) {
             let h = self.handle().await?;
             return self
                 .track(crate::ops::run_plan(&h.conn(self.mode), plan, returning, what).await);

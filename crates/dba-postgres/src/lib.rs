@@ -41,6 +41,7 @@
 
 mod adapter;
 mod client_impl;
+mod copy;
 mod exec;
 mod health;
 mod json_out;

@@ -10,7 +10,7 @@ use crate::exec::{Conn, Handle, map_pg_error, parse_row};
 use crate::health::LossClock;
 use crate::settings::StatementMode;
 use crate::sql::{self, Returning, Statement};
-use crate::{json_out, shape};
+use crate::{copy, json_out, shape};
 
 /// Rows per statement in a batch: large enough that round trips do not matter, small enough that one
 /// JSON parameter stays a few megabytes.
@@ -251,6 +251,12 @@ pub(crate) async fn run_plan(
     returning: bool,
     what: &str,
 ) -> Result<Vec<Row>> {
+    if may_copy(plan, returning) {
+        return run_copy_plan(conn, plan)
+            .await
+            .map(|()| Vec::new())
+            .map_err(|e| e.context(what));
+    }
     let sends = plan.iter().map(|batch| async move {
         let st = batch.statement()?;
         if returning {
@@ -263,4 +269,47 @@ pub(crate) async fn run_plan(
         .await
         .map_err(|e| e.context(what))?;
     Ok(results.into_iter().flatten().collect())
+}
+
+/// Whether `plan` may go through `COPY` (see [`copy`]): a plain insert returning nothing, of at least
+/// [`copy::MIN_ROWS`] rows. The caller runs such a plan inside a transaction.
+pub(crate) fn may_copy(plan: &[Batch<'_>], returning: bool) -> bool {
+    !returning
+        && plan
+            .iter()
+            .all(|b| b.on_conflict.is_none() && matches!(b.returning, Returning::Nothing))
+        && plan.iter().map(|b| b.rows.len()).sum::<usize>() >= copy::MIN_ROWS
+}
+
+/// Runs an insert plan in order, each run of batches with the same columns as one `COPY` when it can be
+/// (see [`copy::plan`]) and as its `INSERT` statements otherwise.
+async fn run_copy_plan(conn: &Conn<'_>, plan: &[Batch<'_>]) -> Result<()> {
+    let Some(first) = plan.first() else {
+        return Ok(());
+    };
+    let shape = shape::fetch(conn, first.table).await?;
+    let mut start = 0;
+    let mut row_number = 1;
+    while start < plan.len() {
+        let columns = &plan[start].columns;
+        let mut end = start + 1;
+        while end < plan.len() && !columns.is_empty() && plan[end].columns == *columns {
+            end += 1;
+        }
+        let run = &plan[start..end];
+        let rows = || run.iter().flat_map(|b| b.rows.iter());
+        match copy::plan(&shape, columns, rows()) {
+            Some(json) => {
+                copy::run(conn, first.table, columns, &json, rows(), row_number).await?;
+            }
+            None => {
+                for batch in run {
+                    conn.affected(&batch.statement()?).await?;
+                }
+            }
+        }
+        row_number += run.iter().map(|b| b.rows.len()).sum::<usize>();
+        start = end;
+    }
+    Ok(())
 }

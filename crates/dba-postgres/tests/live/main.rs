@@ -4,6 +4,7 @@
     reason = "a failed unwrap in a test is a failed test with its location"
 )]
 
+mod copy;
 mod crud;
 mod errors;
 mod injection;
