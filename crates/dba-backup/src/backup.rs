@@ -6,6 +6,7 @@ use std::io::{BufReader, Write};
 use std::path::{Path, PathBuf};
 
 use dba_core::{DatabaseClient, Filter, Query};
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
@@ -118,6 +119,10 @@ pub async fn backup(
         let mut rows = reader.select_json_stream(&def.name, &query).await?;
         let keep = schema.is_referenced(&def.name);
         let inspect = keep || !def.parents.is_empty();
+        // The fields read from each row: the primary key, then each parent reference.
+        let wanted: Vec<&str> = std::iter::once(def.pk.as_str())
+            .chain(def.parents.iter().map(|p| p.field.as_str()))
+            .collect();
         let mut own = HashSet::new();
         let spool_path = spool.path().to_owned();
         let w = spool.writer();
@@ -130,21 +135,16 @@ pub async fn backup(
             // The row is copied as the backend wrote it; only the keys that decide whether it is kept are
             // read.
             if inspect {
-                let fields: HashMap<Cow<'_, str>, &RawValue> = serde_json::from_str(&text)
-                    .map_err(|e| BackupError::Json {
-                        path: spool_path.clone(),
-                        reason: format!("{} row {seen}: {e}", def.name),
-                    })?;
-                let field = |name: &str| -> Option<Value> {
-                    fields
-                        .get(name)
-                        .and_then(|raw| serde_json::from_str(raw.get()).ok())
-                };
-                if !parents_backed_up(schema, def, &field, &kept_pks, &own) {
+                let fields = pick_fields(&text, &wanted).map_err(|e| BackupError::Json {
+                    path: spool_path.clone(),
+                    reason: format!("{} row {seen}: {e}", def.name),
+                })?;
+                let parent_keys = fields[1..].iter().map(|raw| raw.and_then(raw_key));
+                if !parents_backed_up(schema, def, parent_keys, &kept_pks, &own) {
                     continue;
                 }
-                if keep && let Some(pk) = field(&def.pk) {
-                    own.insert(key_text(&pk));
+                if keep && let Some(pk) = fields[0].and_then(raw_key) {
+                    own.insert(pk.into_owned());
                 }
             }
             let w = spool.writer();
@@ -209,31 +209,150 @@ pub async fn backup_quiet(
     backup(client, schema, path, options, &NoProgress).await
 }
 
-/// Whether every required parent of `row` was backed up (a NULL reference, or one to a table outside the
-/// backup, counts as backed up).
-fn parents_backed_up(
+/// Whether every required parent of a row was backed up, given the key of each of its parent references
+/// in `def.parents` order (a NULL reference, or one to a table outside the backup, counts as backed up).
+fn parents_backed_up<'k>(
     schema: &BackupSchema,
     def: &crate::schema::TableDef,
-    field: &dyn Fn(&str) -> Option<Value>,
+    parent_keys: impl Iterator<Item = Option<Cow<'k, str>>>,
     kept: &HashMap<String, HashSet<String>>,
     own: &HashSet<String>,
 ) -> bool {
-    def.parents.iter().all(|p| {
-        let Some(v) = field(&p.field).filter(|v| !v.is_null()) else {
+    def.parents.iter().zip(parent_keys).all(|(p, key)| {
+        let Some(key) = key else {
             return true;
         };
         if schema.is_external(&p.table) {
             return true;
         }
-        let text = key_text(&v);
         if p.table == def.name {
-            own.contains(&text)
+            own.contains(key.as_ref())
         } else {
-            kept.get(&p.table).is_some_and(|s| s.contains(&text))
+            kept.get(&p.table).is_some_and(|s| s.contains(key.as_ref()))
         }
     })
 }
 
+/// The raw JSON of each `wanted` field of one row object (`None` when absent), found without building
+/// the row: a backup reads only the keys that decide whether a row is kept.
+fn pick_fields<'t>(
+    text: &'t str,
+    wanted: &[&str],
+) -> Result<Vec<Option<&'t RawValue>>, serde_json::Error> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    let fields = de.deserialize_map(Pick(wanted))?;
+    de.end()?;
+    Ok(fields)
+}
+
+/// [`key_text`] of a raw JSON value, borrowed when its text already is that (a number, or a string with no
+/// escapes); `None` for null.
+fn raw_key(raw: &RawValue) -> Option<Cow<'_, str>> {
+    let text = raw.get();
+    if text == "null" {
+        return None;
+    }
+    // A string without escapes, or a number in plain digits, is already spelled as key_text spells it;
+    // escapes, exponents and containers can be spelled more than one way, so they are parsed.
+    let plain = match text.as_bytes().first() {
+        Some(b'"') => !text.contains('\\'),
+        Some(b'-' | b'0'..=b'9') => text
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b == b'-' || b == b'.'),
+        _ => false,
+    };
+    if plain {
+        return Some(Cow::Borrowed(text));
+    }
+    serde_json::from_str::<Value>(text)
+        .ok()
+        .map(|v| Cow::Owned(key_text(&v)))
+}
+
+/// Visits a row object, keeping the raw value of each wanted field and skipping the rest.
+struct Pick<'w>(&'w [&'w str]);
+
+impl<'de> Visitor<'de> for Pick<'_> {
+    type Value = Vec<Option<&'de RawValue>>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a row object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut out = vec![None; self.0.len()];
+        while let Some(index) = map.next_key_seed(KeyIndex(self.0))? {
+            match index {
+                Some(i) => out[i] = Some(map.next_value::<&'de RawValue>()?),
+                None => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// A key's position among the wanted fields, compared without allocating.
+struct KeyIndex<'w>(&'w [&'w str]);
+
+impl<'de> DeserializeSeed<'de> for KeyIndex<'_> {
+    type Value = Option<usize>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl Visitor<'_> for KeyIndex<'_> {
+    type Value = Option<usize>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a field name")
+    }
+
+    fn visit_str<E>(self, key: &str) -> Result<Self::Value, E> {
+        Ok(self.0.iter().position(|w| *w == key))
+    }
+}
+
 fn json_string(s: &str) -> String {
     Value::String(s.to_owned()).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn picks_only_the_wanted_fields_in_the_asked_order() {
+        let text = r#"{"id": 7, "meta": {"id": 1, "x": [1, {"post_id": 2}]}, "p\u006fst_id": "k", "other": null}"#;
+        let fields = pick_fields(text, &["post_id", "id", "missing"]).unwrap();
+        let raw: Vec<Option<&str>> = fields.iter().map(|f| f.map(RawValue::get)).collect();
+        assert_eq!(raw, [Some("\"k\""), Some("7"), None]);
+        assert!(pick_fields("[1, 2]", &["id"]).is_err());
+        assert!(pick_fields(r#"{"id": 1} trailing"#, &["id"]).is_err());
+    }
+
+    #[test]
+    fn raw_keys_equal_the_key_text_of_the_parsed_value() {
+        for text in [
+            "12",
+            "-3.50",
+            "1e400",
+            "1E5",
+            "-0.0",
+            r#""plain""#,
+            r#""caf\u00e9 \"q\"""#,
+            r#"{"b": 1,  "a": [1, 2]}"#,
+            "[1, \"x\"]",
+            "true",
+        ] {
+            let raw: Box<RawValue> = serde_json::from_str(text).unwrap();
+            let parsed: Value = serde_json::from_str(text).unwrap();
+            assert_eq!(raw_key(&raw).unwrap(), key_text(&parsed), "{text}");
+        }
+        let null: Box<RawValue> = serde_json::from_str("null").unwrap();
+        assert_eq!(raw_key(&null), None);
+    }
 }

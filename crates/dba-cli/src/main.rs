@@ -65,7 +65,18 @@ fn main() -> ExitCode {
             return ExitCode::from(exit::FAILURE);
         }
     };
-    let outcome = runtime.block_on(dispatch(&ctx, &cli.command));
+    // The verb runs as a task on the runtime's workers, beside the connections' tasks: a future driven
+    // by `block_on` lives on this thread, and every row a connection hands it would cost a cross-thread
+    // wake-up (a fifth of a backup's time, measured).
+    let ctx = std::sync::Arc::new(ctx);
+    let task = {
+        let ctx = ctx.clone();
+        let command = cli.command;
+        runtime.spawn(async move { dispatch(&ctx, &command).await })
+    };
+    let outcome = runtime
+        .block_on(task)
+        .unwrap_or_else(|e| Err(anyhow::anyhow!("the command stopped unexpectedly: {e}")));
     runtime.shutdown_background();
     ExitCode::from(finish(&ctx, name, outcome))
 }

@@ -107,7 +107,12 @@ async fn copy_stores_exactly_what_insert_stores() {
     let inserted = pg.insert_many("all_types_2", &rows, true).await.unwrap();
     assert_eq!(inserted.len(), rows.len());
     assert_eq!(statements(&pg, "all_types").await, ["COPY"]);
-    assert!(statements(&pg, "all_types_2").await.iter().all(|s| s == "INSE"));
+    assert!(
+        statements(&pg, "all_types_2")
+            .await
+            .iter()
+            .all(|s| s == "INSE")
+    );
 
     let by_id = Query::new().order_by("id");
     let copied: Vec<Row> = pg.select("all_types", &by_id).await.unwrap();
@@ -131,7 +136,12 @@ async fn copy_is_used_only_where_it_matches_insert() {
     let mut rows = scalar_rows(1_200);
     rows[600].insert("c_int_array".into(), json!([4, null, 6]));
     pg.insert_many("all_types", &rows, false).await.unwrap();
-    assert!(statements(&pg, "all_types").await.iter().all(|s| s == "INSE"));
+    assert!(
+        statements(&pg, "all_types")
+            .await
+            .iter()
+            .all(|s| s == "INSE")
+    );
     let stored = pg
         .select(
             "all_types",
@@ -156,7 +166,10 @@ async fn copy_is_used_only_where_it_matches_insert() {
         .map(|i| row(json!({"id": i, "v": format!("v{i}")})))
         .collect();
     pg.insert_many("ruled", &plain, false).await.unwrap();
-    assert_eq!(pg.count("ruled_audit", &Filter::new()).await.unwrap(), 1_000);
+    assert_eq!(
+        pg.count("ruled_audit", &Filter::new()).await.unwrap(),
+        1_000
+    );
     let err = pg
         .insert_many("always", &plain, false)
         .await
