@@ -278,11 +278,7 @@ pub(crate) fn may_copy(plan: &[Batch<'_>], returning: bool) -> bool {
         && plan
             .iter()
             .all(|b| b.on_conflict.is_none() && matches!(b.returning, Returning::Nothing))
-        && plan.iter().map(|b| b.rows.len()).sum::<usize>()
-            >= std::env::var("DBA_COPY_MIN")
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(copy::MIN_ROWS)
+        && plan.iter().map(|b| b.rows.len()).sum::<usize>() >= copy::MIN_ROWS
 }
 
 /// Runs an insert plan in order, each run of batches with the same columns as one `COPY` when it can be
