@@ -21,6 +21,7 @@ use dba_core::{Error, Ident, Result, Row, TableName, Value};
 use futures_util::SinkExt;
 
 use crate::exec::{Conn, map_pg_error};
+use crate::settings::StatementMode;
 use crate::shape::TableShape;
 
 /// Fewer rows than this are inserted with `INSERT`: the catalog read and the prepare cost two round trips.
@@ -80,11 +81,17 @@ pub(crate) async fn run<'r>(
         sql.push_str(&c.to_string());
     }
     sql.push_str(") FROM STDIN");
-    let sink = conn
-        .client
-        .copy_in::<_, bytes::Bytes>(sql.as_str())
-        .await
-        .map_err(map_pg_error)?;
+    // COPY needs a prepared statement. In cached mode the connection keeps it (a COPY is planned afresh on
+    // every run, so a kept one cannot go stale), which saves a round trip per batch.
+    let sink = if conn.mode == StatementMode::Cached {
+        match conn.client.prepare_cached(&sql).await {
+            Ok(statement) => conn.client.copy_in::<_, bytes::Bytes>(&statement).await,
+            Err(e) => Err(e),
+        }
+    } else {
+        conn.client.copy_in::<_, bytes::Bytes>(sql.as_str()).await
+    }
+    .map_err(map_pg_error)?;
     let mut sink = pin!(sink);
     let mut buf = BytesMut::with_capacity(CHUNK + CHUNK / 4);
     let mut scratch = Vec::new();

@@ -61,11 +61,18 @@ pub(crate) enum Handle {
 
 impl Handle {
     pub(crate) fn conn(&self, mode: StatementMode) -> Conn<'_> {
-        let client: &ClientWrapper = match self {
-            Handle::Pooled(object) => object,
-            Handle::Tx(shared) => shared.client(),
-        };
-        Conn { client, mode }
+        match self {
+            Handle::Pooled(object) => Conn {
+                client: object,
+                mode,
+                shapes: None,
+            },
+            Handle::Tx(shared) => Conn {
+                client: shared.client(),
+                mode,
+                shapes: Some(shared.shapes()),
+            },
+        }
     }
 }
 
@@ -73,6 +80,8 @@ impl Handle {
 pub(crate) struct Conn<'a> {
     pub(crate) client: &'a ClientWrapper,
     pub(crate) mode: StatementMode,
+    /// Inside a transaction, the shapes of the tables it has written (see [`crate::shape::ShapeCache`]).
+    pub(crate) shapes: Option<&'a crate::shape::ShapeCache>,
 }
 
 impl Conn<'_> {

@@ -287,7 +287,10 @@ async fn run_copy_plan(conn: &Conn<'_>, plan: &[Batch<'_>]) -> Result<()> {
     let Some(first) = plan.first() else {
         return Ok(());
     };
-    let shape = shape::fetch(conn, first.table).await?;
+    let shape = match conn.shapes.and_then(|c| c.get(first.table)) {
+        Some(shape) => shape,
+        None => std::sync::Arc::new(shape::fetch(conn, first.table).await?),
+    };
     let mut start = 0;
     let mut row_number = 1;
     while start < plan.len() {
@@ -310,6 +313,10 @@ async fn run_copy_plan(conn: &Conn<'_>, plan: &[Batch<'_>]) -> Result<()> {
         }
         row_number += run.iter().map(|b| b.rows.len()).sum::<usize>();
         start = end;
+    }
+    // The writes took the table's lock, held until the transaction ends: its shape cannot change now.
+    if let Some(cache) = conn.shapes {
+        cache.keep(first.table, shape);
     }
     Ok(())
 }

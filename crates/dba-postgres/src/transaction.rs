@@ -25,9 +25,14 @@ pub(crate) struct TxShared {
     aborted: AtomicBool,
     finished: AtomicBool,
     next_savepoint: AtomicUsize,
+    shapes: crate::shape::ShapeCache,
 }
 
 impl TxShared {
+    pub(crate) fn shapes(&self) -> &crate::shape::ShapeCache {
+        &self.shapes
+    }
+
     pub(crate) fn client(&self) -> &ClientWrapper {
         self.object
             .as_ref()
@@ -37,6 +42,8 @@ impl TxShared {
     async fn flush(&self) -> Result<()> {
         let pending = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()));
         if !pending.is_empty() {
+            // A savepoint rolled back may have taken locks with it.
+            self.shapes.clear();
             self.client()
                 .batch_execute(&pending.join("; "))
                 .await
@@ -101,6 +108,7 @@ impl PgTransaction {
             aborted: AtomicBool::new(false),
             finished: AtomicBool::new(false),
             next_savepoint: AtomicUsize::new(1),
+            shapes: crate::shape::ShapeCache::default(),
         };
         PgTransaction {
             shared: Arc::new(shared),
@@ -126,6 +134,11 @@ impl PgTransaction {
         }
         self.shared.flush().await?;
         Ok(Handle::Tx(self.shared.clone()))
+    }
+
+    /// Raw SQL may change a table or the search path: the kept shapes are forgotten.
+    pub(crate) fn forget_shapes(&self) {
+        self.shared.shapes.clear();
     }
 
     /// Notes a statement the server rejected: the transaction is aborted until a rollback.
@@ -191,6 +204,8 @@ impl PgTransaction {
                             .map(drop),
                     );
                 }
+                // Locks taken inside the savepoint go with it.
+                self.shared.shapes.clear();
                 conn.script(&format!(
                     "ROLLBACK TO SAVEPOINT {name}; RELEASE SAVEPOINT {name}"
                 ))

@@ -213,3 +213,62 @@ async fn a_failed_copy_names_the_row_and_stores_nothing() {
         db.drop_db().await;
     }
 }
+
+/// Inside a transaction the table's shape is kept between bulk writes; raw SQL and a savepoint rolled back
+/// (which lets the table's lock go) forget it, so a column whose type changed is written as its new type.
+#[tokio::test]
+async fn a_transaction_forgets_kept_shapes_when_a_table_may_have_changed() {
+    let (db, pg) = setup(
+        test_path!("a_transaction_forgets_kept_shapes_when_a_table_may_have_changed"),
+        &[],
+    )
+    .await;
+    pg.execute("CREATE TABLE t (n int, v text)", &[])
+        .await
+        .unwrap();
+    let rows = |from: i32| -> Vec<Row> {
+        (from..from + 1_000)
+            .map(|n| row(json!({"n": n, "v": "s"})))
+            .collect()
+    };
+    let stored_v = |n: i32| {
+        let pg = &pg;
+        async move {
+            pg.select("t", &Query::new().filter(Filter::new().eq("n", json!(n))))
+                .await
+                .unwrap()[0]["v"]
+                .clone()
+        }
+    };
+
+    // Raw SQL in the transaction changes the column to jsonb: the next COPY must quote the string.
+    let tx = pg.begin().await.unwrap();
+    tx.insert_many("t", &rows(0), false).await.unwrap();
+    tx.execute(
+        "ALTER TABLE t ALTER COLUMN v TYPE jsonb USING to_jsonb(v)",
+        &[],
+    )
+    .await
+    .unwrap();
+    tx.insert_many("t", &rows(1_000), false).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(stored_v(1).await, json!("s"));
+    assert_eq!(stored_v(1_001).await, json!("s"));
+
+    // A savepoint rolled back releases the lock; another session changes the column back to text.
+    let tx = pg.begin().await.unwrap();
+    let sp = tx.begin().await.unwrap();
+    sp.insert_many("t", &rows(2_000), false).await.unwrap();
+    sp.rollback().await.unwrap();
+    pg.execute(
+        "ALTER TABLE t ALTER COLUMN v TYPE text USING v #>> '{}'",
+        &[],
+    )
+    .await
+    .unwrap();
+    tx.insert_many("t", &rows(3_000), false).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(stored_v(3_001).await, json!("s"));
+    assert_eq!(pg.count("t", &Filter::new()).await.unwrap(), 3_000);
+    db.drop_db().await;
+}
