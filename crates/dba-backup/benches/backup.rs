@@ -127,6 +127,10 @@ async fn empty_db(name: &str) -> (TestDb, PostgresAdapter, String) {
     (db, pg, url)
 }
 
+/// The allocator the `dba` binary uses.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() {
     // As the `dba` command does: the work runs as a task on the runtime's workers, not on the thread

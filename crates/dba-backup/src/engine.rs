@@ -94,9 +94,32 @@ impl ReadAhead {
                 Some(row) => self.rows.push_back(row),
                 None => self.exhausted = true,
             }
+            if self.rows.len().is_multiple_of(FILL_SLICE) {
+                yield_now().await;
+            }
         }
         Ok(())
     }
+}
+
+/// Rows read ahead between two chances for the write beside it to go on. A source with rows ready never
+/// makes the read wait, so without these pauses the read would parse up to a whole batch while the write's
+/// next round trip (and the destination server) waited for it.
+const FILL_SLICE: usize = 16;
+
+/// Returns to the caller once (waking itself at once), so the other branch of a `join` gets polled.
+async fn yield_now() {
+    let mut yielded = false;
+    poll_fn(|cx| {
+        if yielded {
+            std::task::Poll::Ready(())
+        } else {
+            yielded = true;
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        }
+    })
+    .await;
 }
 
 /// A new id, or, in a dry run, the promise of one.
@@ -251,7 +274,10 @@ impl<'a> Engine<'a> {
             Written::EmptyBefore(HashSet::new(), RandomState::new())
         };
         let mut chunk: Vec<Prepared> = Vec::new();
-        let mut groups: HashSet<String> = HashSet::new();
+        // The natural keys in the chunk, by hash: a collision only flushes a chunk early, which is always
+        // correct.
+        let mut groups: HashSet<u64> = HashSet::new();
+        let hasher = RandomState::new();
         let mut done = 0u64;
         let mut ahead = ReadAhead::default();
         self.report(def, 0, total, false);
@@ -272,7 +298,7 @@ impl<'a> Engine<'a> {
                 continue;
             };
             if let Some(g) = &prepared.group
-                && !groups.insert(g.clone())
+                && !groups.insert(hasher.hash_one(g))
             {
                 // The same natural key twice: flush first, so the second occurrence finds the first as
                 // the original's row-by-row restore would.
@@ -280,7 +306,7 @@ impl<'a> Engine<'a> {
                 self.flush_reading_ahead(def, drop_pk, chunk, &mut source, &mut ahead)
                     .await?;
                 groups.clear();
-                groups.insert(g.clone());
+                groups.insert(hasher.hash_one(g));
             }
             chunk.push(prepared);
             if chunk.len() >= self.config.batch_size {
@@ -337,7 +363,12 @@ impl<'a> Engine<'a> {
             .cloned()
             .unwrap_or_else(|| Value::String("<unknown>".into()));
         if let (Some(user), Some(field)) = (&self.config.user_id, &def.user_field) {
-            row.insert(field.clone(), user.clone());
+            match row.get_mut(field) {
+                Some(v) => v.clone_from(user),
+                None => {
+                    row.insert(field.clone(), user.clone());
+                }
+            }
         }
         let mut pending = false;
         if self.config.remap {
@@ -387,11 +418,13 @@ impl<'a> Engine<'a> {
         if self.schema.table(table).is_none() || self.schema.is_external(table) {
             return Lookup::PassThrough;
         }
-        match self
-            .id_maps
-            .get(table)
-            .and_then(|m| m.get(&key_text(value)))
-        {
+        let map = self.id_maps.get(table);
+        // A number's key_text is its own text (arbitrary precision keeps it): no string to build.
+        let found = match value {
+            Value::Number(n) => map.and_then(|m| m.get(n.as_str())),
+            other => map.and_then(|m| m.get(&key_text(other))),
+        };
+        match found {
             Some(m) => Lookup::Found(m.clone()),
             None => Lookup::Missing,
         }

@@ -165,6 +165,27 @@ mod tests {
     use crate::schema::TableDef;
 
     #[test]
+    fn a_numbers_key_text_is_its_own_text() {
+        // Engine::lookup relies on it to look numbers up without building a string.
+        for text in [
+            "0",
+            "-0",
+            "12",
+            "-7",
+            "1.50",
+            "1e400",
+            "1E5",
+            "123456789012345678901234567890",
+        ] {
+            let value: Value = serde_json::from_str(text).unwrap();
+            let Value::Number(n) = &value else {
+                panic!("{text} is a number")
+            };
+            assert_eq!(key_text(&value), n.as_str(), "{text}");
+        }
+    }
+
+    #[test]
     fn civil_time_from_unix_seconds() {
         assert_eq!(UtcTime::from_unix(0).rfc3339(), "1970-01-01T00:00:00+00:00");
         assert_eq!(

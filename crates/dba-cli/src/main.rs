@@ -25,6 +25,11 @@ use crate::cli::{Cli, Command};
 use crate::cmd::Report;
 use crate::ctx::Ctx;
 
+/// Restore and sync build and drop millions of small JSON maps; mimalloc frees them at a fraction of
+/// glibc malloc's cost (see `docs/performance.md`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     install_panic_hook();
     let cli = match Cli::try_parse() {
