@@ -59,8 +59,9 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     let server = server_version(&url);
     drop(database);
     let doc = format!(
-        "# Benchmarks\n\nWritten by `cargo xtask bench{}`; every figure is a median from one run on this machine, \
-         dba beside its reference measured in the same run. Ratios above 1 are slower for latency, below 1 \
+        "# Benchmarks\n\nWritten by `cargo xtask bench{}`; dba beside its reference measured in the same run on this \
+         machine: latencies are medians of many calls, throughput and backup medians of rounds alternating \
+         between the two sides, restore and sync single runs (each takes tens of seconds at full size). Ratios above 1 are slower for latency, below 1 \
          slower for throughput. What limits each missed target, measured, is in \
          [performance.md](performance.md).\n\n- machine: {}\n- PostgreSQL: {server}\n- date: {}\n\n{sections}",
         if quick { " --quick" } else { "" },

@@ -10,9 +10,9 @@
 //! - no JSON array or object goes to a column other than json or jsonb (`json_populate_recordset` converts
 //!   those to PostgreSQL arrays and composites).
 //!
-//! Anything else keeps the `INSERT`. `COPY` prepares a named statement, so it runs only inside a
-//! transaction (the statement is closed before the transaction ends, on the same server connection even
-//! behind a transaction-mode pooler).
+//! Anything else keeps the `INSERT`. `COPY` needs a prepared statement, so it runs only inside a
+//! transaction: with unnamed statements (behind a transaction-mode pooler) the statement is closed before
+//! the transaction ends, on the same server connection; in cached mode the connection keeps it.
 
 use std::pin::pin;
 

@@ -7,6 +7,10 @@
 //! - **Rows are JSON, converted by the server.** Reads run `row_to_json(...)::text`; writes pass rows as
 //!   one JSON parameter to `json_populate_record(set)`. Every type keeps its exact value (numeric digits,
 //!   timestamps with offsets, bytea, arrays, json and jsonb, enums, domains) with no client-side type table.
+//! - **Bulk paths that give the same result faster.** Streamed selects encode bool, integer, text, json,
+//!   jsonb and uuid columns on the client from the binary protocol, byte for byte as `row_to_json` would
+//!   (the server converts the other types per column). `insert_many` of 1,000 rows or more that returns
+//!   nothing goes through `COPY FROM STDIN` where that stores what `json_populate_recordset` would.
 //! - **Values are bound as text**, parsed by the column type's own input function; identifiers are always
 //!   quoted. No input is ever spliced into SQL text.
 //! - **Batches are one statement** per 10,000 rows (no 65,535-parameter limit), atomic across statements.

@@ -3,7 +3,9 @@
 //! Rows travel as JSON in both directions, converted by PostgreSQL itself: reads wrap the select in
 //! `row_to_json(...)::text` (keys in column order, exact types), writes pass the row as one JSON parameter to
 //! `json_populate_record(set)`, which parses each field with the column type's own input function. That is
-//! how PostgREST works, so the Postgres and Supabase backends agree on how a row looks.
+//! how PostgREST works, so the Postgres and Supabase backends agree on how a row looks. Streamed reads use
+//! [`select_projected`] instead, and bulk inserts may go through `COPY` (`crate::copy`); both produce the
+//! same rows.
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
