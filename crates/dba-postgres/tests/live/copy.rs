@@ -5,7 +5,7 @@ use dba_core::{DatabaseClient, Filter, Query, Row, Value, json};
 use dba_postgres::{PostgresAdapter, PostgresOptions, StatementMode};
 use dba_testkit::test_path;
 
-use crate::{row, setup};
+use crate::{row, setup, without_id};
 
 /// Records the top-level statement of every insert into `table`, so a test sees whether COPY ran.
 async fn log_statements(pg: &PostgresAdapter, table: &str) {
@@ -35,11 +35,6 @@ async fn statements(pg: &PostgresAdapter, table: &str) -> Vec<String> {
     .into_iter()
     .map(|r| r["stmt"].as_str().unwrap().to_owned())
     .collect()
-}
-
-fn without_id(mut r: Row) -> Row {
-    r.shift_remove("id");
-    r
 }
 
 /// Rows with every scalar type, text that COPY must escape, and json values of every JSON kind.

@@ -31,6 +31,12 @@ async fn setup(test_path: &str, names: &[&str]) -> (TestDb, PostgresAdapter) {
     (db, adapter)
 }
 
+/// `r` without its `id` (which differs between two inserts of the same row).
+fn without_id(mut r: Row) -> Row {
+    r.shift_remove("id");
+    r
+}
+
 fn row(value: Value) -> Row {
     value.as_object().cloned().expect("a JSON object")
 }

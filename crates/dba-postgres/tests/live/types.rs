@@ -3,7 +3,7 @@
 use dba_core::{DatabaseClient, Query, Row, Value, json};
 use dba_testkit::test_path;
 
-use crate::{row, setup};
+use crate::{row, setup, without_id};
 
 fn sample() -> Row {
     let mut r = row(json!({
@@ -49,11 +49,6 @@ fn sample() -> Row {
         "c_numeric_array".into(),
         serde_json::from_str("[1.10, 99999999999999999999.5]").unwrap(),
     );
-    r
-}
-
-fn without_id(mut r: Row) -> Row {
-    r.shift_remove("id");
     r
 }
 
