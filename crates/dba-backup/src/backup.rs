@@ -283,7 +283,15 @@ impl<'de> Visitor<'de> for Pick<'_> {
         let mut out = vec![None; self.0.len()];
         while let Some(index) = map.next_key_seed(KeyIndex(self.0))? {
             match index {
-                Some(i) => out[i] = Some(map.next_value::<&'de RawValue>()?),
+                Some(i) => {
+                    let raw = map.next_value::<&'de RawValue>()?;
+                    // A field can be wanted twice (a primary key that is also the parent reference).
+                    for (slot, name) in out.iter_mut().zip(self.0) {
+                        if *name == self.0[i] {
+                            *slot = Some(raw);
+                        }
+                    }
+                }
                 None => {
                     map.next_value::<IgnoredAny>()?;
                 }
@@ -330,6 +338,10 @@ mod tests {
         let fields = pick_fields(text, &["post_id", "id", "missing"]).unwrap();
         let raw: Vec<Option<&str>> = fields.iter().map(|f| f.map(RawValue::get)).collect();
         assert_eq!(raw, [Some("\"k\""), Some("7"), None]);
+        // The same field wanted twice (a primary key that is also the parent reference) fills both.
+        let twice = pick_fields(r#"{"id": 5}"#, &["id", "id"]).unwrap();
+        let raw: Vec<Option<&str>> = twice.iter().map(|f| f.map(RawValue::get)).collect();
+        assert_eq!(raw, [Some("5"), Some("5")]);
         assert!(pick_fields("[1, 2]", &["id"]).is_err());
         assert!(pick_fields(r#"{"id": 1} trailing"#, &["id"]).is_err());
     }

@@ -173,9 +173,6 @@ impl PostgresAdapter {
         self.mode
     }
 
-    /// Shapes are kept only inside transactions.
-    pub(crate) fn forget_shapes(&self) {}
-
     pub(crate) fn mode(&self) -> StatementMode {
         self.mode
     }

@@ -167,7 +167,6 @@ macro_rules! impl_database_client {
                 sql: &str,
                 params: &[dba_core::Value],
             ) -> dba_core::Result<u64> {
-                self.forget_shapes();
                 let h = self.handle().await?;
                 self.track(crate::ops::execute(&h.conn(self.mode()), sql, params).await)
             }
@@ -177,7 +176,6 @@ macro_rules! impl_database_client {
                 sql: &str,
                 params: &[dba_core::Value],
             ) -> dba_core::Result<Vec<dba_core::Row>> {
-                self.forget_shapes();
                 let h = self.handle().await?;
                 self.track(crate::ops::query(&h.conn(self.mode()), sql, params).await)
             }

@@ -8,7 +8,12 @@
 //! - the table is one where `COPY` behaves as `INSERT` ([`TableShape::copy_like_insert`]);
 //! - no written column is a domain, generated, or `GENERATED ALWAYS AS IDENTITY` (which `INSERT` refuses);
 //! - no JSON array or object goes to a column other than json or jsonb (`json_populate_recordset` converts
-//!   those to PostgreSQL arrays and composites).
+//!   those to PostgreSQL arrays and composites);
+//! - no key or string anywhere in a row holds U+0000, which `json_populate_recordset` refuses (`COPY` would
+//!   store it in a json column).
+//!
+//! Rows, defaults, constraints and row-level triggers behave exactly as with the `INSERT`; statement-level
+//! triggers fire once for the `COPY` instead of once per 10,000-row `INSERT` statement.
 //!
 //! Anything else keeps the `INSERT`. `COPY` needs a prepared statement, so it runs only inside a
 //! transaction: with unnamed statements (behind a transaction-mode pooler) the statement is closed before
@@ -49,6 +54,9 @@ pub(crate) fn plan<'r>(
         json.push(matches!(column.type_oid, 114 | 3802));
     }
     for row in rows {
+        if row.iter().any(|(k, v)| k.contains('\0') || holds_nul(v)) {
+            return None;
+        }
         for (ident, is_json) in columns.iter().zip(&json) {
             if !is_json
                 && matches!(
@@ -61,6 +69,16 @@ pub(crate) fn plan<'r>(
         }
     }
     Some(json)
+}
+
+/// Whether a string anywhere in `value` (an object's keys included) holds U+0000.
+fn holds_nul(value: &Value) -> bool {
+    match value {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(holds_nul),
+        Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || holds_nul(v)),
+        Value::Null | Value::Bool(_) | Value::Number(_) => false,
+    }
 }
 
 /// Sends `rows` (each having exactly `columns`, as the write plan groups them) with `COPY`; `json` is
@@ -81,6 +99,9 @@ pub(crate) async fn run<'r>(
         sql.push_str(&c.to_string());
     }
     sql.push_str(") FROM STDIN");
+    // Dropped half done (even while waiting to start), the COPY aborts the transaction on the server: until it completes, the
+    // transaction counts as aborted, so a later commit is refused rather than reported as done.
+    let in_flight = conn.tx.map(crate::transaction::TxShared::in_flight);
     // COPY needs a prepared statement. In cached mode the connection keeps it (a COPY is planned afresh on
     // every run, so a kept one cannot go stale), which saves a round trip per batch.
     let sink = if conn.mode == StatementMode::Cached {
@@ -108,10 +129,15 @@ pub(crate) async fn run<'r>(
             .await
             .map_err(|e| with_row(e, first_row))?;
     }
-    sink.as_mut()
+    let copied = sink
+        .as_mut()
         .finish()
         .await
-        .map_err(|e| with_row(e, first_row))
+        .map_err(|e| with_row(e, first_row))?;
+    if let Some(in_flight) = in_flight {
+        in_flight.finished();
+    }
+    Ok(copied)
 }
 
 /// Maps a COPY error, naming the row when the server said which line failed (`COPY t, line 3, …`).

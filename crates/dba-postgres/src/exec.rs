@@ -65,12 +65,12 @@ impl Handle {
             Handle::Pooled(object) => Conn {
                 client: object,
                 mode,
-                shapes: None,
+                tx: None,
             },
             Handle::Tx(shared) => Conn {
                 client: shared.client(),
                 mode,
-                shapes: Some(shared.shapes()),
+                tx: Some(shared),
             },
         }
     }
@@ -80,8 +80,8 @@ impl Handle {
 pub(crate) struct Conn<'a> {
     pub(crate) client: &'a ClientWrapper,
     pub(crate) mode: StatementMode,
-    /// Inside a transaction, the shapes of the tables it has written (see [`crate::shape::ShapeCache`]).
-    pub(crate) shapes: Option<&'a crate::shape::ShapeCache>,
+    /// The transaction the connection runs, if any.
+    pub(crate) tx: Option<&'a crate::transaction::TxShared>,
 }
 
 impl Conn<'_> {

@@ -272,51 +272,41 @@ pub(crate) async fn run_plan(
 }
 
 /// Whether `plan` may go through `COPY` (see [`copy`]): a plain insert returning nothing, of at least
-/// [`copy::MIN_ROWS`] rows. The caller runs such a plan inside a transaction.
+/// [`copy::MIN_ROWS`] rows that all have the same columns (so one `COPY` carries them all). The caller runs
+/// such a plan inside a transaction.
 pub(crate) fn may_copy(plan: &[Batch<'_>], returning: bool) -> bool {
+    let Some(first) = plan.first() else {
+        return false;
+    };
     !returning
-        && plan
-            .iter()
-            .all(|b| b.on_conflict.is_none() && matches!(b.returning, Returning::Nothing))
+        && !first.columns.is_empty()
+        && plan.iter().all(|b| {
+            b.on_conflict.is_none()
+                && matches!(b.returning, Returning::Nothing)
+                && b.columns == first.columns
+        })
         && plan.iter().map(|b| b.rows.len()).sum::<usize>() >= copy::MIN_ROWS
 }
 
-/// Runs an insert plan in order, each run of batches with the same columns as one `COPY` when it can be
-/// (see [`copy::plan`]) and as its `INSERT` statements otherwise.
+/// Runs a plan [`may_copy`] accepted: one `COPY` when [`copy::plan`] allows it, its `INSERT` statements
+/// (pipelined, as [`run_plan`] sends them) otherwise.
 async fn run_copy_plan(conn: &Conn<'_>, plan: &[Batch<'_>]) -> Result<()> {
     let Some(first) = plan.first() else {
         return Ok(());
     };
-    let shape = match conn.shapes.and_then(|c| c.get(first.table)) {
-        Some(shape) => shape,
-        None => std::sync::Arc::new(shape::fetch(conn, first.table).await?),
-    };
-    let mut start = 0;
-    let mut row_number = 1;
-    while start < plan.len() {
-        let columns = &plan[start].columns;
-        let mut end = start + 1;
-        while end < plan.len() && !columns.is_empty() && plan[end].columns == *columns {
-            end += 1;
+    let shape = shape::fetch(conn, first.table).await?;
+    let rows = || plan.iter().flat_map(|b| b.rows.iter());
+    match copy::plan(&shape, &first.columns, rows()) {
+        Some(json) => {
+            copy::run(conn, first.table, &first.columns, &json, rows(), 1).await?;
         }
-        let run = &plan[start..end];
-        let rows = || run.iter().flat_map(|b| b.rows.iter());
-        match copy::plan(&shape, columns, rows()) {
-            Some(json) => {
-                copy::run(conn, first.table, columns, &json, rows(), row_number).await?;
-            }
-            None => {
-                for batch in run {
-                    conn.affected(&batch.statement()?).await?;
-                }
-            }
+        None => {
+            let sends = plan.iter().map(|batch| async move {
+                let st = batch.statement()?;
+                conn.affected(&st).await
+            });
+            futures_util::future::try_join_all(sends).await?;
         }
-        row_number += run.iter().map(|b| b.rows.len()).sum::<usize>();
-        start = end;
-    }
-    // The writes took the table's lock, held until the transaction ends: its shape cannot change now.
-    if let Some(cache) = conn.shapes {
-        cache.keep(first.table, shape);
     }
     Ok(())
 }

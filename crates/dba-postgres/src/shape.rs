@@ -1,13 +1,11 @@
 //! What the catalog says about one table: its kind and its columns' types.
 //!
-//! Read once per streamed select and once per bulk write to choose the fast paths: a select's columns
-//! decoded on the client from the binary protocol ([`crate::json_out`]) and an insert sent as
-//! `COPY FROM STDIN` ([`crate::copy`]). The only reuse is [`ShapeCache`], within one transaction, for tables
-//! the transaction holds locked.
+//! Read once per streamed select and once per bulk write, never cached (a cached shape could describe a
+//! table that was altered, or that a name no longer resolves to), to choose the fast paths: a select's
+//! columns decoded on the client from the binary protocol ([`crate::json_out`]) and an insert sent as
+//! `COPY FROM STDIN` ([`crate::copy`]).
 
-use std::collections::HashMap;
 use std::pin::pin;
-use std::sync::{Arc, Mutex};
 
 use dba_core::{Error, ErrorKind, Result, TableName};
 use futures_util::TryStreamExt;
@@ -44,36 +42,6 @@ impl TableShape {
     /// The column named `name`.
     pub(crate) fn column(&self, name: &str) -> Option<&ColumnShape> {
         self.columns.iter().find(|c| c.name == name)
-    }
-}
-
-/// The shapes of the tables a transaction has written, so its later bulk writes skip the catalog read.
-///
-/// A shape is kept only once the transaction holds the table's `ROW EXCLUSIVE` lock (after a write into
-/// it succeeded), so no other session can alter the table until the transaction ends. Everything is
-/// forgotten when this transaction could itself have changed a table or let the lock go: on raw SQL
-/// (`execute`, `query`) and on a rollback to a savepoint.
-#[derive(Debug, Default)]
-pub(crate) struct ShapeCache(Mutex<HashMap<String, Arc<TableShape>>>);
-
-impl ShapeCache {
-    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<TableShape>>> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// The shape of `table`, if this transaction has it locked.
-    pub(crate) fn get(&self, table: &TableName) -> Option<Arc<TableShape>> {
-        self.map().get(&table.to_string()).cloned()
-    }
-
-    /// Keeps `shape` for `table`; call only after a write into `table` succeeded in this transaction.
-    pub(crate) fn keep(&self, table: &TableName, shape: Arc<TableShape>) {
-        self.map().insert(table.to_string(), shape);
-    }
-
-    /// Forgets every shape.
-    pub(crate) fn clear(&self) {
-        self.map().clear();
     }
 }
 

@@ -26,8 +26,9 @@ const READ: &str = "\"_dba_r\"";
 pub(crate) struct Statement {
     pub(crate) sql: String,
     pub(crate) params: Vec<Option<String>>,
-    /// The best plan depends on the values (an `IN` list, a LIKE pattern): a cached generic plan can fall
-    /// back to a sequential scan, so such statements are always planned with their values.
+    /// Never cached by the connection: the best plan depends on the values (an `IN` list, a LIKE pattern;
+    /// a cached generic plan can fall back to a sequential scan), or the result types follow the table's
+    /// current column types (a streamed select).
     pub(crate) value_dependent: bool,
 }
 
@@ -68,6 +69,9 @@ pub(crate) fn select_projected(
     projection: &[(Ident, bool)],
 ) -> Result<Statement> {
     let mut st = Statement::new();
+    // Its result types are the table's column types: a statement cached by the connection would fail
+    // ("cached plan must not change result type") once a column's type changed, so it is never cached.
+    st.value_dependent = true;
     st.sql.push_str("SELECT ");
     for (i, (column, server_json)) in projection.iter().enumerate() {
         if i > 0 {

@@ -25,12 +25,17 @@ pub(crate) struct TxShared {
     aborted: AtomicBool,
     finished: AtomicBool,
     next_savepoint: AtomicUsize,
-    shapes: crate::shape::ShapeCache,
 }
 
 impl TxShared {
-    pub(crate) fn shapes(&self) -> &crate::shape::ShapeCache {
-        &self.shapes
+    /// Marks the transaction aborted until [`InFlight::finished`]: for a statement that aborts the
+    /// transaction on the server when the caller drops it half done (a `COPY` whose future is dropped sends
+    /// CopyFail). A later commit is then refused instead of reporting success for a rolled-back transaction.
+    pub(crate) fn in_flight(&self) -> InFlight<'_> {
+        InFlight {
+            aborted: &self.aborted,
+            before: self.aborted.swap(true, Ordering::SeqCst),
+        }
     }
 
     pub(crate) fn client(&self) -> &ClientWrapper {
@@ -42,8 +47,6 @@ impl TxShared {
     async fn flush(&self) -> Result<()> {
         let pending = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()));
         if !pending.is_empty() {
-            // A savepoint rolled back may have taken locks with it.
-            self.shapes.clear();
             self.client()
                 .batch_execute(&pending.join("; "))
                 .await
@@ -51,6 +54,20 @@ impl TxShared {
             self.aborted.store(false, Ordering::SeqCst);
         }
         Ok(())
+    }
+}
+
+/// A statement in flight that aborts the transaction if it is dropped half done (see
+/// [`TxShared::in_flight`]).
+pub(crate) struct InFlight<'a> {
+    aborted: &'a AtomicBool,
+    before: bool,
+}
+
+impl InFlight<'_> {
+    /// The statement completed: the transaction is as it was before it.
+    pub(crate) fn finished(self) {
+        self.aborted.store(self.before, Ordering::SeqCst);
     }
 }
 
@@ -108,7 +125,6 @@ impl PgTransaction {
             aborted: AtomicBool::new(false),
             finished: AtomicBool::new(false),
             next_savepoint: AtomicUsize::new(1),
-            shapes: crate::shape::ShapeCache::default(),
         };
         PgTransaction {
             shared: Arc::new(shared),
@@ -134,11 +150,6 @@ impl PgTransaction {
         }
         self.shared.flush().await?;
         Ok(Handle::Tx(self.shared.clone()))
-    }
-
-    /// Raw SQL may change a table or the search path: the kept shapes are forgotten.
-    pub(crate) fn forget_shapes(&self) {
-        self.shared.shapes.clear();
     }
 
     /// Notes a statement the server rejected: the transaction is aborted until a rollback.
@@ -204,8 +215,6 @@ impl PgTransaction {
                             .map(drop),
                     );
                 }
-                // Locks taken inside the savepoint go with it.
-                self.shared.shapes.clear();
                 conn.script(&format!(
                     "ROLLBACK TO SAVEPOINT {name}; RELEASE SAVEPOINT {name}"
                 ))

@@ -209,15 +209,11 @@ async fn a_failed_copy_names_the_row_and_stores_nothing() {
     }
 }
 
-/// Inside a transaction the table's shape is kept between bulk writes; raw SQL and a savepoint rolled back
-/// (which lets the table's lock go) forget it, so a column whose type changed is written as its new type.
+/// Each bulk write reads the table's shape afresh: a column whose type changed within the transaction (raw
+/// SQL) or in another session (after a savepoint rollback let the lock go) is written as its new type.
 #[tokio::test]
-async fn a_transaction_forgets_kept_shapes_when_a_table_may_have_changed() {
-    let (db, pg) = setup(
-        test_path!("a_transaction_forgets_kept_shapes_when_a_table_may_have_changed"),
-        &[],
-    )
-    .await;
+async fn copy_writes_a_column_as_its_current_type() {
+    let (db, pg) = setup(test_path!("copy_writes_a_column_as_its_current_type"), &[]).await;
     pg.execute("CREATE TABLE t (n int, v text)", &[])
         .await
         .unwrap();
@@ -265,5 +261,68 @@ async fn a_transaction_forgets_kept_shapes_when_a_table_may_have_changed() {
     tx.commit().await.unwrap();
     assert_eq!(stored_v(3_001).await, json!("s"));
     assert_eq!(pg.count("t", &Filter::new()).await.unwrap(), 3_000);
+    db.drop_db().await;
+}
+
+/// Dropped half done, a COPY aborts the transaction on the server; the commit must then fail, not report
+/// success for a transaction that was rolled back.
+#[tokio::test]
+async fn a_copy_dropped_half_done_makes_the_commit_fail() {
+    let (db, pg) = setup(
+        test_path!("a_copy_dropped_half_done_makes_the_commit_fail"),
+        &[],
+    )
+    .await;
+    pg.execute("CREATE TABLE t (n int); CREATE TABLE u (n int)", &[])
+        .await
+        .unwrap();
+    let rows: Vec<Row> = (0..1_000).map(|n| row(json!({"n": n}))).collect();
+    let tx = pg.begin().await.unwrap();
+    tx.insert("u", &row(json!({"n": 1}))).await.unwrap();
+    // Another session's SHARE lock holds the COPY at its start until the caller gives up on it.
+    let blocker = pg.begin().await.unwrap();
+    blocker
+        .execute("LOCK TABLE t IN SHARE MODE", &[])
+        .await
+        .unwrap();
+    let cut = tokio::time::timeout(
+        std::time::Duration::from_millis(500),
+        tx.insert_many("t", &rows, false),
+    )
+    .await;
+    assert!(cut.is_err(), "the insert was meant to be cut short");
+    blocker.rollback().await.unwrap();
+    let err = tx
+        .commit()
+        .await
+        .expect_err("the server rolled the transaction back");
+    assert!(err.to_string().contains("commit refused"), "{err}");
+    assert_eq!(pg.count("u", &Filter::new()).await.unwrap(), 0);
+    assert_eq!(pg.count("t", &Filter::new()).await.unwrap(), 0);
+    db.drop_db().await;
+}
+
+/// json_populate_recordset refuses U+0000 in any string; COPY would store it in a json column, so such rows
+/// keep the INSERT and its error.
+#[tokio::test]
+async fn a_nul_character_keeps_the_insert_and_its_error() {
+    let (db, pg) = setup(
+        test_path!("a_nul_character_keeps_the_insert_and_its_error"),
+        &[],
+    )
+    .await;
+    pg.execute("CREATE TABLE t (n int, j json)", &[])
+        .await
+        .unwrap();
+    let mut rows: Vec<Row> = (0..1_000)
+        .map(|n| row(json!({"n": n, "j": {"k": "v"}})))
+        .collect();
+    rows[500].insert("j".into(), json!({"k": "a\u{0}b"}));
+    let err = pg
+        .insert_many("t", &rows, false)
+        .await
+        .expect_err("U+0000 is refused as json_populate_recordset refuses it");
+    assert!(err.to_string().contains("insert into t"), "{err}");
+    assert_eq!(pg.count("t", &Filter::new()).await.unwrap(), 0);
     db.drop_db().await;
 }

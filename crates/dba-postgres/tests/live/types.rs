@@ -293,3 +293,41 @@ async fn streamed_rows_are_exactly_what_row_to_json_gives() {
     assert!(err.to_string().contains("nope"), "{err}");
     db.drop_db().await;
 }
+
+/// A streamed select's result types follow the table's columns, so it is never a cached statement: after a
+/// column's type changes, the next stream on the same connection works.
+#[tokio::test]
+async fn a_stream_works_after_a_column_type_changes() {
+    use futures_util::TryStreamExt;
+
+    let (db, _) = setup(
+        test_path!("a_stream_works_after_a_column_type_changes"),
+        &[],
+    )
+    .await;
+    let mut options = dba_postgres::PostgresOptions::default();
+    options.pool_size = 1;
+    let pg = dba_postgres::PostgresAdapter::new(db.url(), options).unwrap();
+    pg.execute(
+        "CREATE TABLE cp (n int4, v text); INSERT INTO cp VALUES (1, 'a')",
+        &[],
+    )
+    .await
+    .unwrap();
+    let read = || async {
+        pg.select_json_stream("cp", &dba_core::Query::new())
+            .await
+            .unwrap()
+            .try_collect::<Vec<String>>()
+            .await
+    };
+    assert_eq!(read().await.unwrap(), [r#"{"n":1,"v":"a"}"#]);
+    pg.execute(
+        "ALTER TABLE cp ALTER n TYPE int8, ALTER v TYPE jsonb USING to_jsonb(v)",
+        &[],
+    )
+    .await
+    .unwrap();
+    assert_eq!(read().await.unwrap(), [r#"{"n":1,"v":"a"}"#]);
+    db.drop_db().await;
+}
