@@ -91,8 +91,25 @@ pub async fn backup(
         None => client,
     };
 
-    // The rows go to a spool first: the metadata, which comes first in the file, needs their counts.
-    let mut spool = TempFile::create(path, "rows")?;
+    // The metadata comes first in the file and holds the row counts. A plain file gets it at once with
+    // every count at its widest, rows streamed straight after it, and the real metadata written over it
+    // at the end (padded with spaces, which JSON ignores). A gzip stream cannot be rewritten, so its rows
+    // go to a spool first.
+    let gzip = options.gzip || is_gzip_name(path);
+    for def in &schema.tables {
+        metadata.insert(format!("{}_count", def.name), Value::from(u64::MAX));
+    }
+    let mut sink = if gzip {
+        Sink::Spool(TempFile::create(path, "rows")?)
+    } else {
+        let mut out = AtomicFile::create(path, false)?;
+        let widest = header(&metadata, path)?;
+        out.write_all(widest.as_bytes())?;
+        Sink::Direct {
+            out,
+            header_len: widest.len(),
+        }
+    };
     let mut kept_pks: HashMap<String, HashSet<String>> = HashMap::new();
     let mut counts = Vec::new();
     for def in &schema.tables {
@@ -124,8 +141,8 @@ pub async fn backup(
             .chain(def.parents.iter().map(|p| p.field.as_str()))
             .collect();
         let mut own = HashSet::new();
-        let spool_path = spool.path().to_owned();
-        let w = spool.writer();
+        let spool_path = sink.path().to_owned();
+        let w = sink.writer();
         write!(w, ",\n  {}: [", json_string(&def.name)).map_err(io_err(&spool_path))?;
         let mut n = 0u64;
         let mut seen = 0u64;
@@ -147,7 +164,7 @@ pub async fn backup(
                     own.insert(pk.into_owned());
                 }
             }
-            let w = spool.writer();
+            let w = sink.writer();
             w.write_all(if n == 0 { b"\n    " } else { b",\n    " })
                 .map_err(io_err(&spool_path))?;
             w.write_all(text.as_bytes()).map_err(io_err(&spool_path))?;
@@ -162,7 +179,7 @@ pub async fn backup(
                 });
             }
         }
-        let w = spool.writer();
+        let w = sink.writer();
         w.write_all(if n == 0 { b"]" } else { b"\n  ]" })
             .map_err(io_err(&spool_path))?;
         progress.update(&ProgressUpdate {
@@ -180,23 +197,81 @@ pub async fn backup(
     }
     drop(snapshot);
 
-    let gzip = options.gzip || is_gzip_name(path);
-    let mut out = AtomicFile::create(path, gzip)?;
-    let meta_text =
-        serde_json::to_string_pretty(&Value::Object(metadata)).map_err(|e| BackupError::Json {
-            path: path.to_owned(),
-            reason: e.to_string(),
-        })?;
-    out.write_all(format!("{{\n  {}: ", json_string(METADATA_KEY)).as_bytes())?;
-    out.write_all(meta_text.replace('\n', "\n  ").as_bytes())?;
-    let spool_file = spool.reopen()?;
-    out.copy_from(&mut BufReader::new(spool_file))?;
-    out.write_all(b"\n}\n")?;
-    out.commit()?;
+    let header = header(&metadata, path)?;
+    match sink {
+        Sink::Direct {
+            mut out,
+            header_len,
+        } => {
+            // Real counts are never wider than u64::MAX, so the metadata fits in the space held for it;
+            // the rest of that space becomes spaces at the end of its last line.
+            let Some(spare) = header_len.checked_sub(header.len()) else {
+                return Err(BackupError::Json {
+                    path: path.to_owned(),
+                    reason: "the metadata outgrew the space held for it".into(),
+                });
+            };
+            let close = header.rfind('\n').unwrap_or(header.len());
+            let padded = format!(
+                "{}{}{}",
+                &header[..close],
+                " ".repeat(spare),
+                &header[close..]
+            );
+            out.overwrite_start(padded.as_bytes())?;
+            out.write_all(b"\n}\n")?;
+            out.commit()?;
+        }
+        Sink::Spool(mut spool) => {
+            let mut out = AtomicFile::create(path, true)?;
+            out.write_all(header.as_bytes())?;
+            let spool_file = spool.reopen()?;
+            out.copy_from(&mut BufReader::new(spool_file))?;
+            out.write_all(b"\n}\n")?;
+            out.commit()?;
+        }
+    }
     Ok(BackupReport {
         path: path.to_owned(),
         counts,
     })
+}
+
+/// Where a backup's rows go while they stream (see [`backup`]).
+enum Sink {
+    /// Into the output file, after a metadata block of `header_len` bytes to be written over at the end.
+    Direct { out: AtomicFile, header_len: usize },
+    /// Into a spool, copied into the (gzip) output after the metadata at the end.
+    Spool(TempFile),
+}
+
+impl Sink {
+    fn writer(&mut self) -> &mut dyn Write {
+        match self {
+            Sink::Direct { out, .. } => out.plain_writer(),
+            Sink::Spool(spool) => spool.writer(),
+        }
+    }
+
+    fn path(&self) -> &Path {
+        match self {
+            Sink::Direct { out, .. } => out.temp_path(),
+            Sink::Spool(spool) => spool.path(),
+        }
+    }
+}
+
+/// The start of a backup file: `{`, then the `metadata` key and its object, pretty-printed and indented.
+fn header(metadata: &Map<String, Value>, path: &Path) -> Result<String, BackupError> {
+    let meta_text = serde_json::to_string_pretty(metadata).map_err(|e| BackupError::Json {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    })?;
+    Ok(format!(
+        "{{\n  {}: {}",
+        json_string(METADATA_KEY),
+        meta_text.replace('\n', "\n  ")
+    ))
 }
 
 /// [`backup`] without progress reports.

@@ -2,7 +2,7 @@
 //! when they start with its magic bytes.
 
 use std::fs::{self, File};
-use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
+use std::io::{self, BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -132,6 +132,32 @@ impl AtomicFile {
                 self.temp.writer().write_all(&out).map_err(io_err(&path))
             }
         }
+    }
+
+    /// The temporary file being written.
+    pub(crate) fn temp_path(&self) -> &Path {
+        self.temp.path()
+    }
+
+    /// The writer of a plain (not gzip) file.
+    pub(crate) fn plain_writer(&mut self) -> &mut BufWriter<File> {
+        debug_assert!(
+            self.gzip.is_none(),
+            "a gzip stream is written through write_all"
+        );
+        self.temp.writer()
+    }
+
+    /// Writes `bytes` over the start of a plain file (a block of the same length written first), leaving
+    /// the position at the end.
+    pub(crate) fn overwrite_start(&mut self, bytes: &[u8]) -> Result<(), BackupError> {
+        debug_assert!(self.gzip.is_none(), "a gzip stream cannot be rewritten");
+        let path = self.temp.path().to_owned();
+        let w = self.temp.writer();
+        w.seek(SeekFrom::Start(0)).map_err(io_err(&path))?;
+        w.write_all(bytes).map_err(io_err(&path))?;
+        w.seek(SeekFrom::End(0)).map_err(io_err(&path))?;
+        Ok(())
     }
 
     /// Copies everything from `reader` into the file.

@@ -58,7 +58,33 @@ async fn backup_then_restore_remaps_every_id() {
     );
     assert!(meta["created_at"].as_str().unwrap().ends_with("+00:00"));
     assert_eq!(meta["version"], "1.1");
+    // The counts were written over placeholders once the rows were in.
+    assert_eq!(
+        [
+            &meta["categories_count"],
+            &meta["products_count"],
+            &meta["reviews_count"]
+        ],
+        [&json!(2), &json!(3), &json!(3)]
+    );
     assert!(validate_backup(&path, &shop_schema()).valid);
+    // A gzip backup (rows spooled, metadata first) holds the same document.
+    let gz = dir.join("b.json.gz");
+    backup(&src, &shop_schema(), &gz, &opts("u1"), &NoProgress)
+        .await
+        .unwrap();
+    let mut gz_text = String::new();
+    std::io::Read::read_to_string(
+        &mut flate2::read::GzDecoder::new(std::fs::File::open(&gz).unwrap()),
+        &mut gz_text,
+    )
+    .unwrap();
+    let mut gz_doc: serde_json::Value = serde_json::from_str(&gz_text).unwrap();
+    let mut plain_doc = doc.clone();
+    for d in [&mut gz_doc, &mut plain_doc] {
+        d["metadata"]["created_at"] = json!(null);
+    }
+    assert_eq!(gz_doc, plain_doc);
 
     let summary = restore(
         &dst,
