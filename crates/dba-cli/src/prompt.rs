@@ -25,9 +25,19 @@ pub(crate) fn confirm(question: &str) -> Answer {
     let _ = write!(stderr, "Type 'yes' to confirm: ");
     let _ = stderr.flush();
     drop(stderr);
-    let mut line = String::new();
-    match stdin.lock().read_line(&mut line) {
-        Ok(n) if n > 0 && line.trim().eq_ignore_ascii_case("yes") => Answer::Yes,
-        _ => Answer::No,
+    let read = || {
+        let mut line = String::new();
+        match stdin.lock().read_line(&mut line) {
+            Ok(n) if n > 0 && line.trim().eq_ignore_ascii_case("yes") => Answer::Yes,
+            _ => Answer::No,
+        }
+    };
+    // The verb runs on a runtime worker: waiting for a person there would stall the tasks queued on it,
+    // so the runtime is told to hand them to another worker first.
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(read)
+        }
+        _ => read(),
     }
 }
