@@ -141,9 +141,9 @@ pub async fn backup(
             .chain(def.parents.iter().map(|p| p.field.as_str()))
             .collect();
         let mut own = HashSet::new();
-        let spool_path = sink.path().to_owned();
+        let out_path = sink.path().to_owned();
         let w = sink.writer();
-        write!(w, ",\n  {}: [", json_string(&def.name)).map_err(io_err(&spool_path))?;
+        write!(w, ",\n  {}: [", json_string(&def.name)).map_err(io_err(&out_path))?;
         let mut n = 0u64;
         let mut seen = 0u64;
         while let Some(text) = std::future::poll_fn(|cx| rows.as_mut().poll_next(cx)).await {
@@ -153,7 +153,7 @@ pub async fn backup(
             // read.
             if inspect {
                 let fields = pick_fields(&text, &wanted).map_err(|e| BackupError::Json {
-                    path: spool_path.clone(),
+                    path: out_path.clone(),
                     reason: format!("{} row {seen}: {e}", def.name),
                 })?;
                 let parent_keys = fields[1..].iter().map(|raw| raw.and_then(raw_key));
@@ -166,8 +166,8 @@ pub async fn backup(
             }
             let w = sink.writer();
             w.write_all(if n == 0 { b"\n    " } else { b",\n    " })
-                .map_err(io_err(&spool_path))?;
-            w.write_all(text.as_bytes()).map_err(io_err(&spool_path))?;
+                .map_err(io_err(&out_path))?;
+            w.write_all(text.as_bytes()).map_err(io_err(&out_path))?;
             n += 1;
             if seen.is_multiple_of(10_000) {
                 progress.update(&ProgressUpdate {
@@ -181,7 +181,7 @@ pub async fn backup(
         }
         let w = sink.writer();
         w.write_all(if n == 0 { b"]" } else { b"\n  ]" })
-            .map_err(io_err(&spool_path))?;
+            .map_err(io_err(&out_path))?;
         progress.update(&ProgressUpdate {
             phase: Phase::Backup,
             table: &def.name,

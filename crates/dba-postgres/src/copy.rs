@@ -28,6 +28,7 @@ use futures_util::SinkExt;
 use crate::exec::{Conn, map_pg_error};
 use crate::settings::StatementMode;
 use crate::shape::TableShape;
+use crate::sql;
 
 /// Fewer rows than this are inserted with `INSERT`: the catalog read and the prepare cost two round trips.
 pub(crate) const MIN_ROWS: usize = 1_000;
@@ -51,7 +52,7 @@ pub(crate) fn plan<'r>(
         if column.identity_always || column.generated || column.typtype == 'd' {
             return None;
         }
-        json.push(matches!(column.type_oid, 114 | 3802));
+        json.push(column.is_json());
     }
     for row in rows {
         if row.iter().any(|(k, v)| k.contains('\0') || holds_nul(v)) {
@@ -82,25 +83,18 @@ fn holds_nul(value: &Value) -> bool {
 }
 
 /// Sends `rows` (each having exactly `columns`, as the write plan groups them) with `COPY`; `json` is
-/// [`plan`]'s answer. An error names the row, counted from `first_row` (1-based).
+/// [`plan`]'s answer. An error names the row (1-based).
 pub(crate) async fn run<'r>(
     conn: &Conn<'_>,
     table: &TableName,
     columns: &[Ident],
     json: &[bool],
     rows: impl Iterator<Item = &'r Row>,
-    first_row: usize,
 ) -> Result<u64> {
-    let mut sql = format!("COPY {table} (");
-    for (i, c) in columns.iter().enumerate() {
-        if i > 0 {
-            sql.push_str(", ");
-        }
-        sql.push_str(&c.to_string());
-    }
-    sql.push_str(") FROM STDIN");
-    // Dropped half done (even while waiting to start), the COPY aborts the transaction on the server: until it completes, the
-    // transaction counts as aborted, so a later commit is refused rather than reported as done.
+    let sql = sql::copy_from_stdin(table, columns);
+    // Dropped half done (even while waiting to start), the COPY aborts the transaction on the server:
+    // until it completes, the transaction counts as aborted, so a later commit is refused rather than
+    // reported as done.
     let in_flight = conn.tx.map(crate::transaction::TxShared::in_flight);
     // COPY needs a prepared statement. In cached mode the connection keeps it (a COPY is planned afresh on
     // every run, so a kept one cannot go stale), which saves a round trip per batch.
@@ -119,21 +113,13 @@ pub(crate) async fn run<'r>(
     for row in rows {
         encode_row(&mut buf, &mut scratch, row, columns, json)?;
         if buf.len() >= CHUNK {
-            sink.send(buf.split().freeze())
-                .await
-                .map_err(|e| with_row(e, first_row))?;
+            sink.send(buf.split().freeze()).await.map_err(with_row)?;
         }
     }
     if !buf.is_empty() {
-        sink.send(buf.split().freeze())
-            .await
-            .map_err(|e| with_row(e, first_row))?;
+        sink.send(buf.split().freeze()).await.map_err(with_row)?;
     }
-    let copied = sink
-        .as_mut()
-        .finish()
-        .await
-        .map_err(|e| with_row(e, first_row))?;
+    let copied = sink.as_mut().finish().await.map_err(with_row)?;
     if let Some(in_flight) = in_flight {
         in_flight.finished();
     }
@@ -141,7 +127,7 @@ pub(crate) async fn run<'r>(
 }
 
 /// Maps a COPY error, naming the row when the server said which line failed (`COPY t, line 3, …`).
-fn with_row(e: tokio_postgres::Error, first_row: usize) -> Error {
+fn with_row(e: tokio_postgres::Error) -> Error {
     let line = e
         .as_db_error()
         .and_then(|db| db.where_())
@@ -152,7 +138,7 @@ fn with_row(e: tokio_postgres::Error, first_row: usize) -> Error {
         });
     let mapped = map_pg_error(e);
     match line {
-        Some(n) if n > 0 => mapped.context(format!("row {}", first_row + n - 1)),
+        Some(n) => mapped.context(format!("row {n}")),
         _ => mapped,
     }
 }
@@ -178,7 +164,8 @@ fn encode_row(
                 push_field(buf, scratch);
             }
             Value::String(s) => push_field(buf, s.as_bytes()),
-            Value::Number(n) => push_field(buf, n.to_string().as_bytes()),
+            // Arbitrary precision keeps a number's own digits, which json_populate_recordset also sees.
+            Value::Number(n) => push_field(buf, n.as_str().as_bytes()),
             Value::Bool(b) => buf.put_slice(if *b { b"true" } else { b"false" }),
             Value::Array(_) | Value::Object(_) => {
                 return Err(Error::invalid_input(format!(

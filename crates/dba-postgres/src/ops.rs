@@ -298,7 +298,7 @@ async fn run_copy_plan(conn: &Conn<'_>, plan: &[Batch<'_>]) -> Result<()> {
     let rows = || plan.iter().flat_map(|b| b.rows.iter());
     match copy::plan(&shape, &first.columns, rows()) {
         Some(json) => {
-            copy::run(conn, first.table, &first.columns, &json, rows(), 1).await?;
+            copy::run(conn, first.table, &first.columns, &json, rows()).await?;
         }
         None => {
             let sends = plan.iter().map(|batch| async move {

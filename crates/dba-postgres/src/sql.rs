@@ -128,6 +128,14 @@ fn push_select(st: &mut Statement, table: &TableName, query: &Query) -> Result<(
     Ok(())
 }
 
+/// `COPY t (cols) FROM STDIN`, text format.
+pub(crate) fn copy_from_stdin(table: &TableName, columns: &[Ident]) -> String {
+    let mut sql = format!("COPY {table} (");
+    push_list(&mut sql, columns);
+    sql.push_str(") FROM STDIN");
+    sql
+}
+
 /// `SELECT count(*) FROM t WHERE …`.
 pub(crate) fn count(table: &TableName, filter: &Filter) -> Result<Statement> {
     let mut st = Statement::new();

@@ -197,3 +197,30 @@ fn returning_chosen_columns_binds_their_names() {
         ]
     );
 }
+
+#[test]
+fn copy_quotes_the_table_and_columns() {
+    let columns = [
+        Ident::exact("id").unwrap(),
+        Ident::exact("Odd \"col\"").unwrap(),
+    ];
+    assert_eq!(
+        copy_from_stdin(&table("app.\"Items\""), &columns),
+        "COPY \"app\".\"Items\" (\"id\", \"Odd \"\"col\"\"\") FROM STDIN"
+    );
+}
+
+#[test]
+fn projected_selects_are_never_cached_statements() {
+    let projection = [
+        (Ident::exact("a").unwrap(), false),
+        (Ident::exact("b").unwrap(), true),
+    ];
+    let st = select_projected(&table("t"), &Query::new().order_by("a"), &projection).unwrap();
+    assert_eq!(
+        st.sql,
+        "SELECT \"_dba_r\".\"a\", to_json(\"_dba_r\".\"b\")::text FROM (SELECT * FROM \"t\" \
+         ORDER BY \"a\") \"_dba_r\""
+    );
+    assert!(st.value_dependent);
+}
