@@ -10,7 +10,7 @@ use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use crate::engine::quoted_list;
+use crate::engine::pk_list;
 use crate::error::BackupError;
 use crate::file::{AtomicFile, TempFile, io_err};
 use crate::format::{UtcTime, build_metadata, is_gzip_name, key_text};
@@ -130,14 +130,14 @@ pub async fn backup(
         } else {
             None
         };
-        let query = Query::new()
-            .filter(filter)
-            .order_by(&quoted_list(&[def.pk.as_str()]));
+        let query = Query::new().filter(filter).order_by(&pk_list(def));
         let mut rows = reader.select_json_stream(&def.name, &query).await?;
         let keep = schema.is_referenced(&def.name);
         let inspect = keep || !def.parents.is_empty();
-        // The fields read from each row: the primary key, then each parent reference.
-        let wanted: Vec<&str> = std::iter::once(def.pk.as_str())
+        // The fields read from each row: the primary key, then each parent reference. A referenced table
+        // has a single-column key (the schema is validated), so its first column is the whole key.
+        let first_pk = def.pk.first().map_or("", String::as_str);
+        let wanted: Vec<&str> = std::iter::once(first_pk)
             .chain(def.parents.iter().map(|p| p.field.as_str()))
             .collect();
         let mut own = HashSet::new();

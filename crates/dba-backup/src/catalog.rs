@@ -11,37 +11,45 @@ use crate::engine::PkInfo;
 use crate::error::BackupError;
 use crate::schema::{BackupSchema, ForeignKey, TableDef};
 
-/// Facts about a table's primary-key column; without raw SQL the key is assumed to have a default.
+/// Facts about a table's primary key; without raw SQL a single-column key is assumed to have a default.
+/// A composite key never counts as generated: its columns are remapped references or taken as they are.
 pub(crate) async fn pk_info(
     client: &dyn DatabaseClient,
     def: &TableDef,
 ) -> Result<PkInfo, BackupError> {
     if !client.capabilities().raw_sql {
-        return Ok(PkInfo { has_default: true });
+        return Ok(PkInfo {
+            has_default: !def.has_composite_pk(),
+        });
     }
     let table = TableName::parse(&def.name)?.to_string();
-    let rows = client
-        .query(
-            "SELECT (a.atthasdef OR a.attidentity <> '') AS has_default FROM pg_attribute a \
-             WHERE a.attrelid = $1::regclass AND a.attname = $2 AND NOT a.attisdropped",
-            &[Value::String(table), Value::String(def.pk.clone())],
-        )
-        .await?;
-    let has_default = rows
-        .first()
-        .and_then(|r| r.get("has_default"))
-        .and_then(Value::as_bool)
-        .ok_or_else(|| {
-            BackupError::Schema(format!(
-                "table '{}' has no column '{}' (its pk)",
-                def.name, def.pk
-            ))
-        })?;
+    let mut has_default = !def.has_composite_pk();
+    for column in &def.pk {
+        let rows = client
+            .query(
+                "SELECT (a.atthasdef OR a.attidentity <> '') AS has_default FROM pg_attribute a \
+                 WHERE a.attrelid = $1::regclass AND a.attname = $2 AND NOT a.attisdropped",
+                &[Value::String(table.clone()), Value::String(column.clone())],
+            )
+            .await?;
+        let default = rows
+            .first()
+            .and_then(|r| r.get("has_default"))
+            .and_then(Value::as_bool)
+            .ok_or_else(|| {
+                BackupError::Schema(format!(
+                    "table '{}' has no column '{column}' (its pk)",
+                    def.name
+                ))
+            })?;
+        has_default &= default;
+    }
     Ok(PkInfo { has_default })
 }
 
-/// Moves the sequence behind `def.pk` (serial or identity) past the largest key in the table; never
-/// backwards. Does nothing for a key without a sequence. Returns whether a sequence was set.
+/// Moves the sequence behind each primary-key column of `def` (serial or identity) past the largest value
+/// in the table; never backwards. Does nothing for a column without a sequence. Returns whether a sequence
+/// was set.
 pub(crate) async fn advance_sequence(
     client: &dyn DatabaseClient,
     def: &TableDef,
@@ -51,26 +59,30 @@ pub(crate) async fn advance_sequence(
     }
     let parsed = TableName::parse(&def.name)?;
     let table = parsed.to_string();
-    let seq = client
-        .query(
-            "SELECT pg_get_serial_sequence($1, $2) AS seq",
-            &[Value::String(table.clone()), Value::String(def.pk.clone())],
-        )
-        .await?;
-    let Some(seq) = seq
-        .first()
-        .and_then(|r| r.get("seq"))
-        .and_then(Value::as_str)
-    else {
-        return Ok(false);
-    };
-    let pk = dba_core::Ident::exact(&def.pk)?;
-    let sql = format!(
-        "SELECT setval($1::regclass, GREATEST(m.v, coalesce(pg_sequence_last_value($1::regclass), 0))) AS v \
-         FROM (SELECT max({pk})::bigint AS v FROM {table}) m WHERE m.v IS NOT NULL"
-    );
-    client.query(&sql, &[Value::String(seq.to_owned())]).await?;
-    Ok(true)
+    let mut set = false;
+    for column in &def.pk {
+        let seq = client
+            .query(
+                "SELECT pg_get_serial_sequence($1, $2) AS seq",
+                &[Value::String(table.clone()), Value::String(column.clone())],
+            )
+            .await?;
+        let Some(seq) = seq
+            .first()
+            .and_then(|r| r.get("seq"))
+            .and_then(Value::as_str)
+        else {
+            continue;
+        };
+        let pk = dba_core::Ident::exact(column)?;
+        let sql = format!(
+            "SELECT setval($1::regclass, GREATEST(m.v, coalesce(pg_sequence_last_value($1::regclass), 0))) AS v \
+             FROM (SELECT max({pk})::bigint AS v FROM {table}) m WHERE m.v IS NOT NULL"
+        );
+        client.query(&sql, &[Value::String(seq.to_owned())]).await?;
+        set = true;
+    }
+    Ok(set)
 }
 
 /// What [`infer_schema`] derived, table by table, and what it could not use.
@@ -105,11 +117,14 @@ struct TableFacts {
     fks: Vec<(String, String, Vec<String>)>,
 }
 
-/// Derives a backup schema from the foreign-key graph of the current schema: each table's single-column
-/// primary key, a natural key (a unique constraint, preferring one with `slug`, without the user column;
+/// Derives a backup schema from the foreign-key graph of the current schema: each table's primary key (of
+/// one column or several), a natural key (a unique constraint, preferring one with `slug`, without the user column;
 /// else a `slug` column), `user_id` as user field when present, NOT NULL single-column foreign keys as
-/// parents and nullable ones as optional references, in dependency order. `tables` limits the result
-/// (references to tables left out pass through unchanged). Needs raw SQL.
+/// parents and nullable ones as optional references, in dependency order. A foreign key of several columns
+/// is accepted when each of its columns has a single-column foreign key of its own (so each is remapped),
+/// or when it references a table left out of the result (its values pass through); otherwise the table is
+/// refused with an error naming it and the constraint. `tables` limits the result (references to tables
+/// left out pass through unchanged). Needs raw SQL.
 pub async fn infer_schema(
     client: &dyn DatabaseClient,
     tables: Option<&[&str]>,
@@ -155,17 +170,19 @@ pub async fn infer_schema(
     }
     let mut report = InferenceReport::default();
     let wanted = |name: &str| tables.is_none_or(|list| list.contains(&name));
+    let included = |name: &str| wanted(name) && facts.get(name).is_some_and(|f| !f.pk.is_empty());
     let mut defs: HashMap<String, TableDef> = HashMap::new();
     for (name, f) in &facts {
         if !wanted(name) {
             continue;
         }
-        let [pk] = f.pk.as_slice() else {
-            report.notes.push(format!(
-                "{name}: left out, it has no single-column primary key"
-            ));
+        if f.pk.is_empty() {
+            report
+                .notes
+                .push(format!("{name}: left out, it has no primary key"));
             continue;
-        };
+        }
+        let pk: Vec<&str> = f.pk.iter().map(String::as_str).collect();
         let has = |c: &str| f.columns.iter().any(|(n, _)| n == c);
         let user = has("user_id").then(|| "user_id".to_owned());
         let mut candidates: Vec<(String, Vec<String>)> = f
@@ -185,19 +202,43 @@ pub async fn infer_schema(
         let (natural, natural_from) = match candidates.first() {
             Some((n, cols)) => (cols.clone(), format!("unique constraint {n}")),
             None if has("slug") => (vec!["slug".to_owned()], "column slug".to_owned()),
+            None if pk.len() > 1 => (
+                Vec::new(),
+                "none found: rows are matched by their primary key".to_owned(),
+            ),
             None => (
                 Vec::new(),
                 "none found: every row is restored as new".to_owned(),
             ),
         };
-        let mut def = TableDef::new(name).pk(pk).user_field(user.as_deref());
+        let mut def = TableDef::new(name)
+            .pk_columns(&pk)
+            .user_field(user.as_deref());
         def.natural_key = natural;
         let mut refs = Vec::new();
+        let single = |c: &String| {
+            f.fks
+                .iter()
+                .any(|(_, _, cols)| cols.as_slice() == [c.clone()])
+        };
         for (cname, target, cols) in &f.fks {
             let [col] = cols.as_slice() else {
-                report.notes.push(format!(
-                    "{name}: foreign key {cname} has several columns and is not remapped"
-                ));
+                if cols.iter().all(single) {
+                    report.notes.push(format!(
+                        "{name}: foreign key {cname} has several columns; each is remapped through its own foreign key"
+                    ));
+                } else if included(target) {
+                    return Err(BackupError::Schema(format!(
+                        "table '{name}': foreign key {cname} ({}) references '{target}' through several columns, \
+                         which dba cannot remap; give each of those columns its own foreign key, give a backup \
+                         schema, or leave '{name}' out",
+                        cols.join(", ")
+                    )));
+                } else {
+                    report.notes.push(format!(
+                        "{name}: foreign key {cname} has several columns and is not remapped ('{target}' is left out)"
+                    ));
+                }
                 continue;
             };
             let not_null = f.columns.iter().any(|(n, nn)| n == col && *nn);
@@ -212,7 +253,8 @@ pub async fn infer_schema(
             ));
         }
         report.tables.push(format!(
-            "{name}: pk {pk}, natural key {} ({natural_from}), user field {}, {}",
+            "{name}: pk {}, natural key {} ({natural_from}), user field {}, {}",
+            pk.join("+"),
             if def.natural_key.is_empty() {
                 "-".to_owned()
             } else {

@@ -153,7 +153,8 @@ pub(crate) struct Config {
 /// Facts about a destination table's primary key.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct PkInfo {
-    /// The column has a default or is an identity: the destination can generate it.
+    /// A single-column key with a default or an identity: the destination can generate it. Always false
+    /// for a composite key, whose columns are remapped references or taken from the source as they are.
     pub(crate) has_default: bool,
 }
 
@@ -190,6 +191,15 @@ pub(crate) struct Engine<'a> {
     pub(crate) kept_ids: Vec<String>,
     /// What the current table held before this run: see [`Written`].
     written_here: Written,
+    /// Remember the match key of every row written or matched in tables whose match key holds a remapped
+    /// reference (mirror sync: destination rows outside that set are deleted).
+    pub(crate) track_seen: bool,
+    /// Per table, the match keys (as [`group_key`] text) written or matched, when `track_seen`.
+    pub(crate) seen: HashMap<String, HashSet<String>>,
+    /// The source is a whole table scoped by user (sync): in a table without a user field, a row whose
+    /// required parent is not in this run belongs to another user's rows and is left out uncounted, as a
+    /// backup leaves it out, rather than counted as skipped.
+    pub(crate) scope_by_parents: bool,
 }
 
 /// What the destination table holds besides the rows this run wrote, so a chunk's lookup can be skipped.
@@ -233,6 +243,9 @@ impl<'a> Engine<'a> {
             id_maps: HashMap::new(),
             kept_ids: Vec::new(),
             written_here: Written::Unknown,
+            track_seen: false,
+            seen: HashMap::new(),
+            scope_by_parents: false,
         }
     }
 
@@ -268,7 +281,7 @@ impl<'a> Engine<'a> {
         if !drop_pk && !self.config.dry_run {
             self.kept_ids.push(def.name.clone());
         }
-        self.written_here = if def.natural_key.is_empty() || !self.is_empty(def).await? {
+        self.written_here = if def.match_columns().is_empty() || !self.is_empty(def).await? {
             Written::Unknown
         } else {
             Written::EmptyBefore(HashSet::new(), RandomState::new())
@@ -340,9 +353,7 @@ impl<'a> Engine<'a> {
 
     /// Whether `def`'s table has no rows at all (as this run's transaction sees it).
     async fn is_empty(&self, def: &TableDef) -> Result<bool, BackupError> {
-        let query = Query::new()
-            .columns(&quoted_list(&[def.pk.as_str()]))
-            .limit(1);
+        let query = Query::new().columns(&pk_list(def)).limit(1);
         Ok(self.dest.select(&def.name, &query).await?.is_empty())
     }
 
@@ -358,10 +369,7 @@ impl<'a> Engine<'a> {
 
     /// Re-owns the row and remaps its references; `None` when a required parent is missing (skipped).
     fn prepare(&mut self, def: &TableDef, index: u64, mut row: Row) -> Option<Prepared> {
-        let old_pk = row
-            .get(&def.pk)
-            .cloned()
-            .unwrap_or_else(|| Value::String("<unknown>".into()));
+        let old_pk = def.pk_of(&row);
         if let (Some(user), Some(field)) = (&self.config.user_id, &def.user_field) {
             match row.get_mut(field) {
                 Some(v) => v.clone_from(user),
@@ -380,7 +388,9 @@ impl<'a> Engine<'a> {
                     }
                     Lookup::Found(Mapped::Pending) => pending = true,
                     Lookup::Missing => {
-                        self.summary.table_mut(&def.name).skipped += 1;
+                        if !(self.scope_by_parents && def.user_field.is_none()) {
+                            self.summary.table_mut(&def.name).skipped += 1;
+                        }
                         return None;
                     }
                 }
@@ -451,7 +461,14 @@ impl<'a> Engine<'a> {
         let existing = self.find_existing(def, &chunk).await?;
         let mut inserts = Vec::new();
         let mut updates = Vec::new();
+        let track = self.track_seen && matches_through_references(def, self.config.remap);
         for (p, found) in chunk.into_iter().zip(existing) {
+            if track && let Some(g) = &p.group {
+                self.seen
+                    .entry(def.name.clone())
+                    .or_default()
+                    .insert(g.clone());
+            }
             match found {
                 Some(pk) => {
                     self.remember(def, &p.old_pk, Mapped::Known(pk.clone()));
@@ -463,12 +480,12 @@ impl<'a> Engine<'a> {
                                 table: def.name.clone(),
                                 row_index: p.index,
                                 old_pk: p.old_pk.clone(),
-                                natural_key: def.natural_key_of(&p.row),
+                                natural_key: def.match_key_of(&p.row),
                             });
                         }
                         RestoreMode::Overwrite => {
                             let mut p = p;
-                            p.row.insert(def.pk.clone(), pk);
+                            set_pk(def, &mut p.row, pk);
                             updates.push(p);
                         }
                     }
@@ -476,7 +493,9 @@ impl<'a> Engine<'a> {
                 None => {
                     let mut p = p;
                     if drop_pk {
-                        p.row.remove(&def.pk);
+                        for c in &def.pk {
+                            p.row.remove(c);
+                        }
                     }
                     inserts.push(p);
                 }
@@ -487,7 +506,7 @@ impl<'a> Engine<'a> {
                 let new = if drop_pk {
                     Mapped::Pending
                 } else {
-                    Mapped::Known(p.row.get(&def.pk).cloned().unwrap_or(Value::Null))
+                    Mapped::Known(def.pk_of(&p.row))
                 };
                 self.remember(def, &p.old_pk, new);
             }
@@ -505,7 +524,7 @@ impl<'a> Engine<'a> {
             };
             let written = self.write(def, inserts, kind).await?;
             for (p, stored) in &written {
-                let new = stored.get(&def.pk).cloned().unwrap_or(Value::Null);
+                let new = def.pk_of(stored);
                 self.remember(def, &p.old_pk, Mapped::Known(new));
                 if let (Written::EmptyBefore(keys, state), Some(g)) =
                     (&mut self.written_here, &p.group)
@@ -538,7 +557,7 @@ impl<'a> Engine<'a> {
         if !chunk.iter().any(could_match) {
             return Ok(out);
         }
-        let mut match_cols: Vec<&str> = def.natural_key.iter().map(String::as_str).collect();
+        let mut match_cols: Vec<&str> = def.match_columns().iter().map(String::as_str).collect();
         if let Some(u) = &def.user_field
             && !match_cols.contains(&u.as_str())
         {
@@ -562,7 +581,7 @@ impl<'a> Engine<'a> {
         } else {
             Vec::new()
         };
-        let mut columns = vec![def.pk.as_str()];
+        let mut columns: Vec<&str> = def.pk.iter().map(String::as_str).collect();
         columns.extend(match_cols.iter().copied());
         columns.extend(parent_cols.iter().copied());
         let mut unique: Vec<&str> = Vec::new();
@@ -575,7 +594,7 @@ impl<'a> Engine<'a> {
         let query = Query::new()
             .columns(&quoted_list(&columns))
             .filter(filter)
-            .order_by(&quoted_list(&[def.pk.as_str()]));
+            .order_by(&pk_list(def));
         let rows = self.dest.select(&def.name, &query).await?;
         let mut by_group: HashMap<String, Vec<Row>> = HashMap::new();
         for r in rows {
@@ -597,7 +616,7 @@ impl<'a> Engine<'a> {
                         Some(v) => c.get(*f) == Some(v),
                     })
                 })
-                .and_then(|c| c.get(&def.pk).cloned());
+                .map(|c| def.pk_of(c));
         }
         Ok(out)
     }
@@ -726,7 +745,7 @@ async fn run(
         Write::Insert => {
             // Only the new keys come back: that is all remapping needs.
             let stored = client
-                .insert_many_returning(&def.name, rows, &quoted_list(&[def.pk.as_str()]))
+                .insert_many_returning(&def.name, rows, &pk_list(def))
                 .await?;
             if stored.len() != rows.len() {
                 return Err(dba_core::Error::new(
@@ -746,32 +765,62 @@ async fn run(
             Ok(vec![Row::new(); rows.len()])
         }
         Write::Update => {
-            let pk = quoted_list(&[def.pk.as_str()]);
-            client.upsert_many(&def.name, rows, &pk, false).await?;
+            client
+                .upsert_many(&def.name, rows, &pk_list(def), false)
+                .await?;
             Ok(vec![Row::new(); rows.len()])
         }
     }
 }
 
-/// The natural key and user of a row as one text, or `None` when the table has no natural key or a part
-/// of it is missing or null (such a row never matches, as `slug = NULL` never matched in the original).
+/// The match key ([`TableDef::match_columns`]: the natural key, or a composite primary key) and user of
+/// a row as one text, or `None` when the table has no match key or a part of it is missing or null (such a
+/// row never matches, as `slug = NULL` never matched in the original).
 pub(crate) fn group_key(def: &TableDef, row: &Row) -> Option<String> {
-    if def.natural_key.is_empty() {
+    let key = def.match_columns();
+    if key.is_empty() {
         return None;
     }
     let mut parts = Vec::new();
-    for col in &def.natural_key {
+    for col in key {
         match row.get(col) {
             None | Some(Value::Null) => return None,
             Some(v) => parts.push(v.clone()),
         }
     }
     if let Some(u) = &def.user_field
-        && !def.natural_key.contains(u)
+        && !key.contains(u)
     {
         parts.push(row.get(u).cloned().unwrap_or(Value::Null));
     }
     Some(Value::Array(parts).to_string())
+}
+
+/// Whether a row's match key holds a reference that is remapped (so the key differs between source and
+/// destination, and destination rows can only be compared through what this run wrote or matched).
+pub(crate) fn matches_through_references(def: &TableDef, remap: bool) -> bool {
+    remap
+        && def
+            .references()
+            .any(|r| def.match_columns().contains(&r.field))
+}
+
+/// The primary-key columns of `def` as a quoted list.
+pub(crate) fn pk_list(def: &TableDef) -> String {
+    let columns: Vec<&str> = def.pk.iter().map(String::as_str).collect();
+    quoted_list(&columns)
+}
+
+/// Sets the primary key of `row` to `pk` (a value from [`TableDef::pk_of`]: an object for a composite key).
+fn set_pk(def: &TableDef, row: &mut Row, pk: Value) {
+    match (def.pk.as_slice(), pk) {
+        ([one], pk) => {
+            row.insert(one.clone(), pk);
+        }
+        (_, Value::Object(parts)) => row.extend(parts),
+        // pk_of gives an object for every composite key, so there is nothing else to set.
+        (_, _) => {}
+    }
 }
 
 /// Exact column names as a quoted list that [`Query::columns`] reads back unchanged.

@@ -34,17 +34,23 @@ impl ForeignKey {
 
 /// One table of a backup schema, in the Python original's `TableDef` shape.
 ///
-/// The JSON keys are the original's: `name`, `pk` (default `"id"`), `slug_field` (the natural key; default
-/// `"slug"`, a list for a composite key, `""` or `null` for none), `user_field` (default `"user_id"`, `""` or
+/// The JSON keys are the original's: `name`, `pk` (default `"id"`; a list for a primary key of several
+/// columns, dba's addition), `slug_field` (the natural key; default `"slug"`, a list for a composite key,
+/// `""` or `null` for none), `user_field` (default `"user_id"`, `""` or
 /// `null` for none), `parent` (an object, or a list for several required parents) and `optional_refs`.
 /// Unknown keys are ignored, as in the original.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TableDef {
     /// The table name, read like a SQL table reference (`items`, `public.items`, `"Mixed"`).
     pub name: String,
-    /// The primary-key column (single column).
-    #[serde(default = "default_pk")]
-    pub pk: String,
+    /// The primary-key columns: one, or several for a composite key (a join table's
+    /// `["product_id", "tag_id"]`). Written back as a string when there is one.
+    #[serde(
+        default = "default_pk",
+        deserialize_with = "de_pk",
+        serialize_with = "ser_pk"
+    )]
+    pub pk: Vec<String>,
     /// The natural key: the columns that identify a row across databases (the original's `slug_field`).
     #[serde(
         rename = "slug_field",
@@ -73,8 +79,8 @@ pub struct TableDef {
     pub optional_refs: Vec<ForeignKey>,
 }
 
-fn default_pk() -> String {
-    "id".to_owned()
+fn default_pk() -> Vec<String> {
+    vec!["id".to_owned()]
 }
 
 fn default_natural_key() -> Vec<String> {
@@ -83,6 +89,32 @@ fn default_natural_key() -> Vec<String> {
 
 fn default_user_field() -> Option<String> {
     Some("user_id".to_owned())
+}
+
+fn de_pk<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    let bad = |v: &Value| {
+        de::Error::custom(format!(
+            "pk must be a column name or a list of column names, got {v}"
+        ))
+    };
+    match Value::deserialize(d)? {
+        Value::String(s) => Ok(vec![s]),
+        Value::Array(items) => items
+            .into_iter()
+            .map(|v| match v {
+                Value::String(s) => Ok(s),
+                other => Err(bad(&other)),
+            })
+            .collect(),
+        other => Err(bad(&other)),
+    }
+}
+
+fn ser_pk<S: Serializer>(pk: &[String], s: S) -> Result<S::Ok, S::Error> {
+    match pk {
+        [one] => s.serialize_str(one),
+        many => many.serialize(s),
+    }
 }
 
 fn de_natural_key<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
@@ -171,8 +203,35 @@ impl TableDef {
 
     /// Sets the primary-key column.
     pub fn pk(mut self, column: &str) -> TableDef {
-        column.clone_into(&mut self.pk);
+        self.pk = vec![column.to_owned()];
         self
+    }
+
+    /// Sets a primary key of several columns (a join table's `["product_id", "tag_id"]`).
+    pub fn pk_columns(mut self, columns: &[&str]) -> TableDef {
+        self.pk = columns.iter().map(|c| (*c).to_owned()).collect();
+        self
+    }
+
+    /// Whether the primary key has several columns.
+    pub fn has_composite_pk(&self) -> bool {
+        self.pk.len() > 1
+    }
+
+    /// The primary key of `row`: the single value (`"<unknown>"` when the row lacks it, the original's
+    /// wording), or for a composite key an object of its columns in key order (`null` for a missing one).
+    pub fn pk_of(&self, row: &serde_json::Map<String, Value>) -> Value {
+        match self.pk.as_slice() {
+            [one] => row
+                .get(one)
+                .cloned()
+                .unwrap_or_else(|| Value::String("<unknown>".to_owned())),
+            many => Value::Object(
+                many.iter()
+                    .map(|c| (c.clone(), row.get(c).cloned().unwrap_or(Value::Null)))
+                    .collect(),
+            ),
+        }
     }
 
     /// Adds a required parent reference.
@@ -185,6 +244,27 @@ impl TableDef {
     pub fn optional_ref(mut self, table: &str, field: &str) -> TableDef {
         self.optional_refs.push(ForeignKey::new(table, field));
         self
+    }
+
+    /// The columns that identify an existing row in the destination: the natural key, or, when there is
+    /// none, a composite primary key (whose reference columns are remapped first); empty when rows are
+    /// always restored as new.
+    pub(crate) fn match_columns(&self) -> &[String] {
+        if self.natural_key.is_empty() && self.has_composite_pk() {
+            &self.pk
+        } else {
+            &self.natural_key
+        }
+    }
+
+    /// The key a row is matched by, for messages: [`TableDef::natural_key_of`], or for a table matched
+    /// by its composite primary key, [`TableDef::pk_of`].
+    pub(crate) fn match_key_of(&self, row: &serde_json::Map<String, Value>) -> Value {
+        if self.natural_key.is_empty() && self.has_composite_pk() {
+            self.pk_of(row)
+        } else {
+            self.natural_key_of(row)
+        }
     }
 
     /// Every reference, required parents first.
@@ -258,9 +338,10 @@ impl BackupSchema {
         self.tables.iter().find(|t| t.name == name)
     }
 
-    /// Checks that names are present and unique, that no table is named `metadata`, and that every
-    /// referenced table is in the schema and listed before the table that references it (a table may
-    /// reference itself).
+    /// Checks that names are present and unique, that no table is named `metadata`, that every primary key
+    /// names its columns once each, and that every referenced table is in the schema, listed before the
+    /// table that references it (a table may reference itself) and has a single-column primary key (a
+    /// reference names one column, so a composite key cannot be remapped through it).
     pub fn validate(&self) -> Result<(), BackupError> {
         let err = |msg: String| Err(BackupError::Schema(msg));
         if self.tables.is_empty() {
@@ -276,8 +357,18 @@ impl BackupSchema {
                     "table name {METADATA_KEY:?} is reserved by the backup file format"
                 ));
             }
-            if t.pk.is_empty() {
+            if t.pk.is_empty() || t.pk.iter().any(String::is_empty) {
                 return err(format!("table '{}' has an empty pk", t.name));
+            }
+            if let Some(twice) =
+                t.pk.iter()
+                    .enumerate()
+                    .find(|(i, c)| t.pk[..*i].contains(c))
+            {
+                return err(format!(
+                    "table '{}' lists pk column '{}' twice",
+                    t.name, twice.1
+                ));
             }
             if position.insert(t.name.as_str(), i).is_some() {
                 return err(format!("table '{}' is listed twice", t.name));
@@ -289,14 +380,26 @@ impl BackupSchema {
                         t.name, r.table
                     ));
                 }
-                if r.table == t.name && r.field == t.pk {
+                if r.table == t.name && t.pk == [r.field.as_str()] {
                     // Every row would be its own parent: the backup would keep none of them.
                     return err(format!(
                         "table '{}' references itself through its own pk '{}'; name the column holding the parent's key",
-                        t.name, t.pk
+                        t.name, r.field
                     ));
                 }
                 match position.get(r.table.as_str()) {
+                    Some(&at) if self.tables[at].has_composite_pk() => {
+                        return err(format!(
+                            "table '{}' references '{}' through '{}', but the primary key of '{}' has several \
+                             columns ({}); a reference to a composite key cannot be remapped: reference the \
+                             tables behind its columns instead",
+                            t.name,
+                            r.table,
+                            r.field,
+                            r.table,
+                            self.tables[at].pk.join(", ")
+                        ));
+                    }
                     Some(_) => {}
                     None if self.is_external(&r.table) => {}
                     None if self.table(&r.table).is_some() => {

@@ -1,15 +1,19 @@
 //! Sync between two clients: compare by natural key within the user scope, then copy rows in one
 //! destination transaction (or one per table), streaming from the source.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use dba_core::{DatabaseClient, Filter, Query, Row, Transaction, Value};
 use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
 
 use crate::catalog::{advance_sequence, pk_info};
-use crate::engine::{Config, Engine, RestoreMode, Source, group_key, quoted_list};
+use crate::engine::{
+    Config, Engine, RestoreMode, Source, group_key, matches_through_references, pk_list,
+    quoted_list,
+};
 use crate::error::BackupError;
+use crate::format::key_text;
 use crate::progress::{Phase, Progress, ProgressUpdate};
 use crate::restore::DEFAULT_BATCH_SIZE;
 use crate::schema::{BackupSchema, TableDef};
@@ -348,7 +352,9 @@ async fn run_sync(
         vec![schema.tables.iter().collect()]
     };
     let mut maps = Default::default();
-    let mut deletes_pending = options.mode == SyncMode::Mirror;
+    let mirror = options.mode == SyncMode::Mirror;
+    let mut deletes_pending = mirror;
+    let mut seen: HashMap<String, HashSet<String>> = HashMap::new();
     for (gi, group) in groups.iter().enumerate() {
         let tx: Option<Box<dyn Transaction>> = if transactional {
             Some(dest.begin().await?)
@@ -361,22 +367,31 @@ async fn run_sync(
         };
         let mut engine = Engine::new(target, schema, config.clone(), progress);
         engine.set_maps(std::mem::take(&mut maps));
+        engine.track_seen = mirror;
+        engine.scope_by_parents = options.user_id.is_some();
         for def in group {
             let info = pk_info(target, def).await?;
             let query = Query::new()
                 .filter(user_filter(def, options.user_id.as_ref()))
-                .order_by(&quoted_list(&[def.pk.as_str()]));
+                .order_by(&pk_list(def));
             let stream = source.select_stream(&def.name, &query).await?;
             let total = result.source_counts.get(&def.name).copied();
             engine
                 .table(def, &info, Source::Stream(stream), total)
                 .await?;
         }
+        seen.extend(std::mem::take(&mut engine.seen));
         let mut deleted = 0;
-        // Deletions run in the last transaction, children first.
+        // Deletions run in the last transaction, children first, once every table's scope is known.
         if deletes_pending && gi + 1 == groups.len() {
+            let scope = dest_scope(target, schema, options).await?;
             for def in schema.tables.iter().rev() {
-                deleted += mirror_deletes(source, target, def, options, progress).await?;
+                let ctx = MirrorContext {
+                    schema,
+                    scope: &scope,
+                    seen: seen.get(&def.name),
+                };
+                deleted += mirror_deletes(source, target, def, &ctx, options, progress).await?;
             }
             deletes_pending = false;
         }
@@ -400,45 +415,137 @@ async fn run_sync(
     Ok(())
 }
 
-/// Deletes destination rows of `def` (within the user scope) whose natural key the source lacks.
+/// The destination's keys of rows within the user scope, for each table another one references: rows of
+/// the user (when the table has a user field) whose required parents are all in scope, as a backup keeps
+/// them. Empty without a user scope (every row is in scope then).
+async fn dest_scope(
+    dest: &dyn DatabaseClient,
+    schema: &BackupSchema,
+    options: &SyncOptions,
+) -> Result<HashMap<String, HashSet<String>>, BackupError> {
+    let mut scope: HashMap<String, HashSet<String>> = HashMap::new();
+    if options.user_id.is_none() {
+        return Ok(scope);
+    }
+    for def in &schema.tables {
+        if !schema.is_referenced(&def.name) {
+            continue;
+        }
+        let mut columns: Vec<&str> = def.pk.iter().map(String::as_str).collect();
+        columns.extend(def.parents.iter().map(|p| p.field.as_str()));
+        columns.dedup();
+        let query = Query::new()
+            .columns(&quoted_list(&columns))
+            .filter(user_filter(def, options.user_id.as_ref()));
+        let mut stream = Source::Stream(dest.select_stream(&def.name, &query).await?);
+        let mut keys = HashSet::new();
+        while let Some(row) = stream.next().await? {
+            let Value::Object(row) = row else { continue };
+            if parents_in_scope(schema, def, &row, &scope) {
+                keys.insert(key_text(&def.pk_of(&row)));
+            }
+        }
+        scope.insert(def.name.clone(), keys);
+    }
+    Ok(scope)
+}
+
+/// Whether every non-null required parent of `row` (in this run, other than the table itself) is among
+/// the destination rows in scope.
+fn parents_in_scope(
+    schema: &BackupSchema,
+    def: &TableDef,
+    row: &Row,
+    scope: &HashMap<String, HashSet<String>>,
+) -> bool {
+    def.parents.iter().all(|p| {
+        let Some(v) = row.get(&p.field).filter(|v| !v.is_null()) else {
+            return true;
+        };
+        if p.table == def.name || schema.is_external(&p.table) || schema.table(&p.table).is_none() {
+            return true;
+        }
+        scope
+            .get(&p.table)
+            .is_some_and(|keys| keys.contains(&key_text(v)))
+    })
+}
+
+/// What mirror deletions of one table need besides the table.
+struct MirrorContext<'a> {
+    schema: &'a BackupSchema,
+    /// See [`dest_scope`].
+    scope: &'a HashMap<String, HashSet<String>>,
+    /// The match keys this run wrote or matched in the table (tracked for tables matched through a
+    /// remapped reference).
+    seen: Option<&'a HashSet<String>>,
+}
+
+/// Deletes destination rows of `def` within the user scope whose match key the source lacks: compared
+/// with the source by natural key, or, when the match key holds a remapped reference (a join table's
+/// composite key), with the keys this run wrote or matched. A table without a user field is scoped
+/// through its required parents. Rows are deleted by their full primary key.
 async fn mirror_deletes(
     source: &dyn DatabaseClient,
     dest: &dyn DatabaseClient,
     def: &TableDef,
+    ctx: &MirrorContext<'_>,
     options: &SyncOptions,
     progress: &dyn Progress,
 ) -> Result<u64, BackupError> {
-    if def.natural_key.is_empty() {
+    if def.match_columns().is_empty() {
         return Ok(0);
     }
-    let mut cols: Vec<&str> = def.natural_key.iter().map(String::as_str).collect();
+    let mut cols: Vec<&str> = def.match_columns().iter().map(String::as_str).collect();
     if let Some(u) = &def.user_field
         && !cols.contains(&u.as_str())
     {
         cols.push(u);
     }
-    let mut with_pk = vec![def.pk.as_str()];
-    with_pk.extend(cols.iter().copied());
+    let through_seen = matches_through_references(def, options.fk_aware);
+    let scoped_by_parents = options.user_id.is_some() && def.user_field.is_none();
+    let mut read: Vec<&str> = def.pk.iter().map(String::as_str).collect();
+    read.extend(cols.iter().copied());
+    if scoped_by_parents {
+        read.extend(def.parents.iter().map(|p| p.field.as_str()));
+    }
+    let mut unique: Vec<&str> = Vec::new();
+    for c in read {
+        if !unique.contains(&c) {
+            unique.push(c);
+        }
+    }
     let filter = user_filter(def, options.user_id.as_ref());
-    let query = Query::new().columns(&quoted_list(&with_pk)).filter(filter);
+    let query = Query::new().columns(&quoted_list(&unique)).filter(filter);
     // The destination's keys are read in full before deleting: the stream holds the transaction's
     // connection until it ends. Only the keys to delete are kept.
     let mut stream = Source::Stream(dest.select_stream(&def.name, &query).await?);
-    let mut doomed: Vec<Value> = Vec::new();
+    let mut doomed: Vec<Row> = Vec::new();
     let mut chunk: Vec<Row> = Vec::new();
+    let empty = HashSet::new();
     loop {
         let next = stream.next().await?;
         let end = next.is_none();
-        if let Some(Value::Object(row)) = next {
+        if let Some(Value::Object(row)) = next
+            && (!scoped_by_parents || parents_in_scope(ctx.schema, def, &row, ctx.scope))
+        {
             chunk.push(row);
         }
         if chunk.len() >= options.batch_size.max(1) || (end && !chunk.is_empty()) {
-            let found = existing_keys(source, def, &cols, &chunk).await?;
+            let found = if through_seen {
+                None
+            } else {
+                Some(existing_keys(source, def, &cols, &chunk).await?)
+            };
+            let known = found.as_ref().or(ctx.seen).unwrap_or(&empty);
             for row in chunk.drain(..) {
-                if group_key(def, &row).is_some_and(|g| !found.contains(&g))
-                    && let Some(pk) = row.get(&def.pk)
-                {
-                    doomed.push(pk.clone());
+                if group_key(def, &row).is_some_and(|g| !known.contains(&g)) {
+                    let key: Row = def
+                        .pk
+                        .iter()
+                        .filter_map(|c| row.get(c).map(|v| (c.clone(), v.clone())))
+                        .collect();
+                    doomed.push(key);
                 }
             }
         }
@@ -448,10 +555,8 @@ async fn mirror_deletes(
     }
     drop(stream);
     let mut deleted = 0;
-    for part in doomed.chunks(options.batch_size.max(1)) {
-        deleted += dest
-            .delete(&def.name, &Filter::new().is_in(&def.pk, part.to_vec()))
-            .await?;
+    for filter in delete_filters(def, doomed, options.batch_size.max(1)) {
+        deleted += dest.delete(&def.name, &filter).await?;
         progress.update(&ProgressUpdate {
             phase: Phase::Delete,
             table: &def.name,
@@ -461,4 +566,41 @@ async fn mirror_deletes(
         });
     }
     Ok(deleted)
+}
+
+/// Filters that delete exactly the rows with the primary keys `keys`, at most `batch` keys each: the last
+/// key column `in` a list, every other column equal (rows grouped by their leading columns).
+fn delete_filters(def: &TableDef, keys: Vec<Row>, batch: usize) -> Vec<Filter> {
+    let Some((last, leading)) = def.pk.split_last() else {
+        return Vec::new();
+    };
+    let mut groups: Vec<(Vec<Value>, Vec<Value>)> = Vec::new();
+    let mut index: HashMap<String, usize> = HashMap::new();
+    for key in keys {
+        let lead: Vec<Value> = leading
+            .iter()
+            .map(|c| key.get(c).cloned().unwrap_or(Value::Null))
+            .collect();
+        let Some(tail) = key.get(last).cloned() else {
+            continue;
+        };
+        let at = *index
+            .entry(Value::Array(lead.clone()).to_string())
+            .or_insert_with(|| {
+                groups.push((lead, Vec::new()));
+                groups.len() - 1
+            });
+        groups[at].1.push(tail);
+    }
+    let mut out = Vec::new();
+    for (lead, tails) in groups {
+        for part in tails.chunks(batch) {
+            let mut filter = Filter::new();
+            for (c, v) in leading.iter().zip(&lead) {
+                filter = filter.eq(c, v.clone());
+            }
+            out.push(filter.is_in(last, part.to_vec()));
+        }
+    }
+    out
 }

@@ -219,19 +219,22 @@ fn check_table(
             continue;
         };
         let slug = plain(&t.natural_key_of(&row));
-        match row.get(&t.pk) {
-            None => report
-                .errors
-                .push(format!("{} row missing '{}' field: {slug}", t.name, t.pk)),
-            Some(Value::Null) => report
-                .errors
-                .push(format!("{} row has empty '{}': {slug}", t.name, t.pk)),
-            Some(Value::String(s)) if s.is_empty() => report
-                .errors
-                .push(format!("{} row has empty '{}': {slug}", t.name, t.pk)),
-            Some(pk) => {
-                if keep_pks {
-                    own.insert(key_text(pk));
+        // Each column of a composite key is checked as a single key is.
+        for pk_col in &t.pk {
+            match row.get(pk_col) {
+                None => report
+                    .errors
+                    .push(format!("{} row missing '{pk_col}' field: {slug}", t.name)),
+                Some(Value::Null) => report
+                    .errors
+                    .push(format!("{} row has empty '{pk_col}': {slug}", t.name)),
+                Some(Value::String(s)) if s.is_empty() => report
+                    .errors
+                    .push(format!("{} row has empty '{pk_col}': {slug}", t.name)),
+                Some(pk) => {
+                    if keep_pks {
+                        own.insert(key_text(pk));
+                    }
                 }
             }
         }

@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::engine::{group_key, quoted_list};
+use crate::engine::{group_key, matches_through_references, pk_list, quoted_list};
 use crate::schema::TableDef;
 
 #[test]
@@ -36,4 +36,27 @@ fn column_lists_are_quoted_exactly() {
     };
     assert_eq!(list[0].as_str(), "Id");
     assert_eq!(list[1].as_str(), "x y");
+}
+
+#[test]
+fn a_join_table_without_natural_key_matches_by_its_whole_key() {
+    let row = json!({"product_id": 8, "tag_id": 5, "weight": 1, "user_id": "u1"})
+        .as_object()
+        .cloned()
+        .unwrap();
+    let joins = TableDef::new("pt")
+        .pk_columns(&["product_id", "tag_id"])
+        .natural_key(&[])
+        .user_field(None)
+        .parent("p", "product_id");
+    assert_eq!(group_key(&joins, &row).unwrap(), "[8,5]");
+    assert!(matches_through_references(&joins, true));
+    assert!(!matches_through_references(&joins, false));
+    // With a user field, the user takes part, as for a natural key.
+    let owned = joins.clone().user_field(Some("user_id"));
+    assert_eq!(group_key(&owned, &row).unwrap(), r#"[8,5,"u1"]"#);
+    // A single key without natural key still never matches (every row is new).
+    assert_eq!(group_key(&TableDef::new("t").natural_key(&[]), &row), None);
+    assert!(!matches_through_references(&TableDef::new("t"), true));
+    assert_eq!(pk_list(&joins), r#""product_id", "tag_id""#);
 }

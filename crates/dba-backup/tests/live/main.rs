@@ -5,6 +5,7 @@
 )]
 
 mod backup_restore;
+mod composite;
 mod failures;
 mod memory;
 mod sync;
