@@ -233,6 +233,45 @@ async fn backup_then_restore_remaps_both_key_columns() {
         "the other user's label is not overwritten"
     );
 
+    // With a natural key configured, rows are matched by it and overwrite keeps the existing row's key.
+    let mut by_label = tags_schema();
+    by_label.tables[3].natural_key = vec!["label".to_owned()];
+    dst.execute(
+        "UPDATE tag_labels SET lang = 'xx' WHERE label = 'Rouge'",
+        &[],
+    )
+    .await
+    .unwrap();
+    let over = restore(
+        &dst,
+        &by_label,
+        &path,
+        &restore_opts(RestoreMode::Overwrite),
+        &NoProgress,
+    )
+    .await
+    .unwrap();
+    assert_eq!(counts(&over, "tag_labels"), (0, 3, 0, 0));
+    assert_eq!(
+        rows(
+            &dst,
+            "SELECT l.lang, l.label FROM tag_labels l JOIN tags t ON t.id = l.tag_id \
+                    WHERE t.user_id = 'u1' ORDER BY 2"
+        )
+        .await,
+        [
+            json!({"lang": "en", "label": "Blue"}),
+            json!({"lang": "en", "label": "Red"}),
+            json!({"lang": "xx", "label": "Rouge"})
+        ]
+    );
+    dst.execute(
+        "UPDATE tag_labels SET lang = 'fr' WHERE label = 'Rouge'",
+        &[],
+    )
+    .await
+    .unwrap();
+
     // Fail mode reports each existing join row by its key in the destination.
     let before = sums(&dst).await;
     let err = restore(
@@ -547,4 +586,32 @@ async fn inference_derives_composite_keys_and_refuses_what_it_cannot_remap() {
         report.notes
     );
     db.drop_db().await;
+}
+
+#[test]
+fn validation_checks_every_key_column() {
+    let dir = scratch("composite-validate");
+    let path = dir.join("b.json");
+    std::fs::write(
+        &path,
+        r#"{"metadata": {"created_at": "x", "user_id": "u1", "backup_type": "full", "version": "1.1"},
+            "products": [{"id": 1, "slug": "a"}], "tags": [{"id": 2, "slug": "b"}],
+            "product_tags": [{"product_id": 1, "tag_id": 2}, {"product_id": 1}, {"product_id": 1, "tag_id": null}],
+            "tag_labels": [{"tag_id": 2, "lang": ""}, {"tag_id": 3, "lang": "en"}]}"#,
+    )
+    .unwrap();
+    let report = validate_backup(&path, &tags_schema());
+    assert_eq!(
+        report.errors,
+        [
+            "product_tags row missing 'tag_id' field: unknown",
+            "product_tags row has empty 'tag_id': unknown",
+            "tag_labels row has empty 'lang': unknown",
+        ]
+    );
+    assert_eq!(
+        report.warnings,
+        ["Orphaned tag_labels 'unknown': tag_id not in backup"]
+    );
+    std::fs::remove_dir_all(dir).unwrap();
 }
