@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, reason = "tests fail loudly on unexpected errors")]
 
 mod backup;
+mod composite;
 mod connect;
 mod corpus;
 mod fix;
