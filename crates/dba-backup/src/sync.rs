@@ -432,8 +432,11 @@ async fn dest_scope(
             continue;
         }
         let mut columns: Vec<&str> = def.pk.iter().map(String::as_str).collect();
-        columns.extend(def.parents.iter().map(|p| p.field.as_str()));
-        columns.dedup();
+        for p in &def.parents {
+            if !columns.contains(&p.field.as_str()) {
+                columns.push(&p.field);
+            }
+        }
         let query = Query::new()
             .columns(&quoted_list(&columns))
             .filter(user_filter(def, options.user_id.as_ref()));
