@@ -406,6 +406,17 @@ impl<'a> Engine<'a> {
                     }
                 }
             }
+        } else if self.scope_by_parents && def.user_field.is_none() {
+            // Copied as they are, but still only the rows of this run's parents (see `scope_by_parents`).
+            let outside = def.parents.iter().any(|parent| {
+                matches!(
+                    self.lookup(&parent.table, row.get(&parent.field)),
+                    Lookup::Missing
+                )
+            });
+            if outside {
+                return None;
+            }
         }
         let group = if pending {
             // Its parent is new in this dry run, so the row cannot exist yet.

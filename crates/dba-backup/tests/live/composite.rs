@@ -615,3 +615,50 @@ fn validation_checks_every_key_column() {
     );
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[tokio::test]
+async fn direct_sync_copies_join_rows_within_the_users_scope() {
+    let (src_db, src) = setup(test_path!("composite_direct_src"), &["tags", "tags_data"]).await;
+    let (dst_db, dst) = setup(test_path!("composite_direct_dst"), &["tags"]).await;
+    let direct = |mode| SyncOptions {
+        fk_aware: false,
+        ..sync_options(mode)
+    };
+    let first = sync(
+        &src,
+        &dst,
+        &tags_schema(),
+        &direct(SyncMode::InsertOnly),
+        &NoProgress,
+    )
+    .await;
+    assert!(first.success, "{:?}", first.errors);
+    assert_eq!((first.synced_count, first.skipped_count), (14, 0));
+    // The source's keys as they are, and none of another user's join rows.
+    let pairs = "SELECT product_id, tag_id, weight FROM product_tags ORDER BY 1, 2";
+    assert_eq!(
+        rows(&dst, pairs).await,
+        rows(
+            &src,
+            "SELECT product_id, tag_id, weight FROM product_tags \
+             WHERE product_id IN (501, 502, 503) AND tag_id IN (900, 901, 902) ORDER BY 1, 2"
+        )
+        .await
+    );
+    src.execute("DELETE FROM product_tags WHERE weight = 1", &[])
+        .await
+        .unwrap();
+    let mirror = sync(
+        &src,
+        &dst,
+        &tags_schema(),
+        &direct(SyncMode::Mirror),
+        &NoProgress,
+    )
+    .await;
+    assert!(mirror.success, "{:?}", mirror.errors);
+    assert_eq!(mirror.deleted_count, 1);
+    assert_eq!(links(&dst).await, links(&src).await);
+    src_db.drop_db().await;
+    dst_db.drop_db().await;
+}
