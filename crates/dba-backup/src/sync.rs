@@ -417,14 +417,19 @@ async fn run_sync(
 
 /// The destination's keys of rows within the user scope, for each table another one references: rows of
 /// the user (when the table has a user field) whose required parents are all in scope, as a backup keeps
-/// them. Empty without a user scope (every row is in scope then).
+/// them. Empty without a user scope (every row is in scope then), or when no table needs it.
 async fn dest_scope(
     dest: &dyn DatabaseClient,
     schema: &BackupSchema,
     options: &SyncOptions,
 ) -> Result<HashMap<String, HashSet<String>>, BackupError> {
     let mut scope: HashMap<String, HashSet<String>> = HashMap::new();
-    if options.user_id.is_none() {
+    // Only a table without a user field is scoped through its parents.
+    let needed = schema
+        .tables
+        .iter()
+        .any(|t| t.user_field.is_none() && !t.parents.is_empty());
+    if options.user_id.is_none() || !needed {
         return Ok(scope);
     }
     for def in &schema.tables {
@@ -606,4 +611,53 @@ fn delete_filters(def: &TableDef, keys: Vec<Row>, batch: usize) -> Vec<Filter> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn render(filters: &[Filter]) -> Vec<Vec<(String, Value)>> {
+        filters
+            .iter()
+            .map(|f| {
+                f.conditions()
+                    .iter()
+                    .map(|c| (format!("{} {:?}", c.column, c.op), c.value.clone()))
+                    .collect()
+            })
+            .collect()
+    }
+
+    fn key(value: serde_json::Value) -> Row {
+        value.as_object().cloned().unwrap_or_default()
+    }
+
+    #[test]
+    fn deletes_by_the_whole_key_grouped_by_leading_columns() {
+        let joins = TableDef::new("pt").pk_columns(&["p", "t"]);
+        let keys = vec![
+            key(json!({"p": 1, "t": 10})),
+            key(json!({"p": 2, "t": 10})),
+            key(json!({"p": 1, "t": 11})),
+            key(json!({"p": 1, "t": 12})),
+        ];
+        assert_eq!(
+            render(&delete_filters(&joins, keys, 2)),
+            [
+                vec![("p Eq".into(), json!(1)), ("t In".into(), json!([10, 11]))],
+                vec![("p Eq".into(), json!(1)), ("t In".into(), json!([12]))],
+                vec![("p Eq".into(), json!(2)), ("t In".into(), json!([10]))],
+            ]
+        );
+        // A single key is one `in` list per batch, as before.
+        let single = TableDef::new("c");
+        let keys = vec![key(json!({"id": 1})), key(json!({"id": 2}))];
+        assert_eq!(
+            render(&delete_filters(&single, keys, 1000)),
+            [vec![("id In".into(), json!([1, 2]))]]
+        );
+    }
 }
