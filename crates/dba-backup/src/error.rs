@@ -81,7 +81,7 @@ pub struct FailedRow {
     pub table: String,
     /// The row's index in the backup (or source stream), from 0.
     pub row_index: u64,
-    /// The row's primary key in the backup.
+    /// The row's primary key in the backup (an object of its columns for a composite key).
     pub old_pk: Value,
     /// The row's natural key, when the table has one.
     pub natural_key: Option<Value>,
@@ -101,9 +101,11 @@ pub struct Conflict {
     pub table: String,
     /// The row's index in the backup.
     pub row_index: u64,
-    /// The row's primary key in the backup.
+    /// The row's primary key in the backup (an object of its columns for a composite key).
     pub old_pk: Value,
-    /// The natural key that matched (`slug`, or an object for a composite key).
+    /// The key that matched: the natural key (`slug`, or an object for a composite one), or, for a table
+    /// without one matched by its composite primary key, an object of the key's columns as in the
+    /// destination.
     pub natural_key: Value,
 }
 

@@ -9,7 +9,8 @@ use serde_json::Value;
 pub struct RowFailure {
     /// The row's index in the backup (or source stream), from 0.
     pub row_index: u64,
-    /// The row's primary key in the backup (`"<unknown>"` when it had none).
+    /// The row's primary key in the backup (`"<unknown>"` when it had none); for a composite key, an object
+    /// of its columns (`{"product_id": 502, "tag_id": 901}`).
     pub old_pk: Value,
     /// Why it failed.
     pub error: String,
