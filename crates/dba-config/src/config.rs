@@ -78,6 +78,8 @@ pub const DEFAULT_CONFIG_FILE: &str = "db.toml";
 /// | `statement_timeout` | duration | none | *new*: per-statement limit (0 disables) |
 /// | `pooler` | `"auto"` \| `"session"` \| `"transaction"` | `"auto"` | *new*: `auto` means transaction mode on port 6543 (Supabase's transaction pooler), session mode otherwise |
 /// | `schema` | string | `"public"` | *new*: the schema the tools work in |
+/// | `read_url` | string | none | *new*: a read-only standby (streaming replica), resolved like `url` with the profile's password and settings; reads that ask for it go there |
+/// | `max_replica_lag` | duration | 30 s | *new*: how far the standby may lag before those reads go to the primary |
 ///
 /// A duration is whole seconds (`30`) or a string with a unit: `"500ms"`, `"30s"`, `"5m"`/`"5min"`, `"1h"`.
 ///
@@ -101,7 +103,7 @@ pub const DEFAULT_CONFIG_FILE: &str = "db.toml";
 ///
 /// # Secrets and the environment
 ///
-/// - **`${VAR}`** in a free-text string value (`url`, `description`, `db_password`, `key`, `schema`,
+/// - **`${VAR}`** in a free-text string value (`url`, `read_url`, `description`, `db_password`, `key`, `schema`,
 ///   `sslrootcert`, the paths and table names) is replaced by the variable's value. `$${` writes a literal `${`;
 ///   any other `$` is literal. An unset or empty variable is an error naming the variable, the key, the table
 ///   and the file. Values of the `[schema]`/`[sync]` sections are expanded when the file is loaded; a

@@ -74,8 +74,9 @@ pub use crate::error::{ConfigError, Result};
 pub use crate::lock::{LOCK_FILE, clear_lock, lock_path, read_lock, write_lock};
 pub use crate::profile::{PoolerMode, Profile, Provider, SslMode};
 pub use crate::resolve::{
-    Connection, DEFAULT_CONNECT_TIMEOUT, DEFAULT_POOL_SIZE, DEFAULT_SCHEMA, PostgresSettings,
-    Resolved, Resolver, Source, SupabaseSettings, TRANSACTION_POOLER_PORT,
+    Connection, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_REPLICA_LAG, DEFAULT_POOL_SIZE,
+    DEFAULT_SCHEMA, PostgresSettings, Resolved, Resolver, Source, SupabaseSettings,
+    TRANSACTION_POOLER_PORT,
 };
 pub use crate::secret::{
     PASSWORD_PLACEHOLDER, Secret, apply_password_placeholder, percent_encode, redact_url,

@@ -150,6 +150,8 @@ pub struct Profile {
     pub(crate) description: String,
     pub(crate) provider: Provider,
     pub(crate) url: String,
+    pub(crate) read_url: Option<String>,
+    pub(crate) max_replica_lag: Option<Duration>,
     pub(crate) db_password: Option<Secret<String>>,
     pub(crate) password_env: Option<String>,
     pub(crate) key: Option<Secret<String>>,
@@ -188,6 +190,17 @@ impl Profile {
     /// `url` as written with any password replaced by `***`, for display.
     pub fn display_url(&self) -> String {
         redact_url(&self.url)
+    }
+
+    /// `read_url` as written: a read-only standby (streaming replica) for reads that need no fresh write.
+    /// It may hold a password: show it only through [`redact_url`].
+    pub fn raw_read_url(&self) -> Option<&str> {
+        self.read_url.as_deref()
+    }
+
+    /// `max_replica_lag`, when the profile sets it.
+    pub fn max_replica_lag(&self) -> Option<Duration> {
+        self.max_replica_lag
     }
 
     /// `db_password` as written (may contain `${VAR}`).
@@ -248,6 +261,8 @@ impl fmt::Debug for Profile {
             .field("description", &self.description)
             .field("provider", &self.provider)
             .field("url", &redact_url(&self.url))
+            .field("read_url", &self.read_url.as_deref().map(redact_url))
+            .field("max_replica_lag", &self.max_replica_lag)
             .field("db_password", &self.db_password)
             .field("password_env", &self.password_env)
             .field("key", &self.key)

@@ -20,6 +20,10 @@ pub const DEFAULT_POOL_SIZE: u32 = 5;
 /// Connect timeout when neither the profile, the URL nor `PGCONNECT_TIMEOUT` sets one.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How far a profile's standby (`read_url`) may lag behind the primary before reads that asked for it go to the
+/// primary instead, when the profile does not set `max_replica_lag`.
+pub const DEFAULT_MAX_REPLICA_LAG: Duration = Duration::from_secs(30);
+
 /// The schema used when a profile does not set `schema`.
 pub const DEFAULT_SCHEMA: &str = "public";
 
@@ -123,6 +127,13 @@ pub struct PostgresSettings {
     pub pooler: PoolerMode,
     /// The schema the tools work in.
     pub schema: String,
+    /// The read-only standby (`read_url`), resolved like the primary (`${VAR}`, the profile's password,
+    /// `sslmode`, pool and timeouts, libpq defaults), for reads that need no fresh write. `None` without
+    /// `read_url`.
+    pub read_replica: Option<Box<PostgresSettings>>,
+    /// How far the standby may lag before such reads go to the primary (`max_replica_lag`, default
+    /// [`DEFAULT_MAX_REPLICA_LAG`]).
+    pub max_replica_lag: Duration,
 }
 
 impl PostgresSettings {
@@ -418,6 +429,16 @@ impl ProfileResolution<'_> {
         let mut warnings = Vec::new();
         let connection = match conninfo::form(&url) {
             Form::Http if p.provider == Provider::Supabase => {
+                if p.read_url.is_some() {
+                    return Err(ConfigError::Invalid {
+                        location: self.file(),
+                        message: format!(
+                            "{} sets `read_url`, but a Supabase REST profile has no standby to read from; \
+                             use a postgres:// `url` to read from a replica",
+                            self.table()
+                        ),
+                    });
+                }
                 Connection::Supabase(self.supabase(&url)?)
             }
             _ => {
@@ -427,17 +448,31 @@ impl ProfileResolution<'_> {
                     (None, None) => None,
                 };
                 let password = password.filter(|pw| !pw.is_empty());
-                let mut pg =
-                    postgres_settings(&url, &origin, password, Some(p), self.env, &mut warnings)?;
-                if let Some(cert) = &p.sslrootcert {
-                    pg.ssl_root_cert = Some(
-                        self.config
-                            .base_dir()
-                            .join(self.expand("sslrootcert", cert)?),
-                    );
+                let mut pg = postgres_settings(
+                    &url,
+                    &origin,
+                    password.clone(),
+                    Some(p),
+                    self.env,
+                    &mut warnings,
+                )?;
+                self.apply_profile(&mut pg)?;
+                if let Some(raw) = &p.read_url {
+                    let read_url = self.expand("read_url", raw)?;
+                    let origin = format!("`read_url` of {} in {}", self.table(), self.file());
+                    let mut standby = postgres_settings(
+                        &read_url,
+                        &origin,
+                        password,
+                        Some(p),
+                        self.env,
+                        &mut warnings,
+                    )?;
+                    self.apply_profile(&mut standby)?;
+                    pg.read_replica = Some(Box::new(standby));
                 }
-                if let Some(schema) = &p.schema {
-                    pg.schema = self.expand("schema", schema)?;
+                if let Some(lag) = p.max_replica_lag {
+                    pg.max_replica_lag = lag;
                 }
                 Connection::Postgres(pg)
             }
@@ -450,6 +485,22 @@ impl ProfileResolution<'_> {
             connection,
             warnings,
         })
+    }
+
+    /// Applies the profile's `sslrootcert` and `schema`, which the connection string cannot carry.
+    fn apply_profile(&self, pg: &mut PostgresSettings) -> Result<()> {
+        let p = self.profile;
+        if let Some(cert) = &p.sslrootcert {
+            pg.ssl_root_cert = Some(
+                self.config
+                    .base_dir()
+                    .join(self.expand("sslrootcert", cert)?),
+            );
+        }
+        if let Some(schema) = &p.schema {
+            pg.schema = self.expand("schema", schema)?;
+        }
+        Ok(())
     }
 
     fn supabase(&self, url: &str) -> Result<SupabaseSettings> {
@@ -609,6 +660,8 @@ fn postgres_settings(
             .filter(|d| !d.is_zero()),
         pooler,
         schema: DEFAULT_SCHEMA.to_owned(),
+        read_replica: None,
+        max_replica_lag: DEFAULT_MAX_REPLICA_LAG,
     })
 }
 

@@ -286,6 +286,8 @@ impl<'a> Walker<'a> {
             description: String::new(),
             provider: Provider::Postgres,
             url: String::new(),
+            read_url: None,
+            max_replica_lag: None,
             db_password: None,
             password_env: None,
             key: None,
@@ -299,10 +301,13 @@ impl<'a> Walker<'a> {
             schema: None,
         };
         let mut url = None;
+        let mut read_url = None;
         let mut unknown = Vec::new();
         for (k, v) in table {
             match k.get_ref().as_ref() {
                 "url" => url = Some((self.string(k, v, &t)?, v.span())),
+                "read_url" => read_url = Some((self.string(k, v, &t)?, v.span())),
+                "max_replica_lag" => profile.max_replica_lag = Some(self.duration(k, v, &t)?),
                 "description" => profile.description = self.string(k, v, &t)?,
                 "db_password" => profile.db_password = Some(Secret::new(self.string(k, v, &t)?)),
                 "password_env" => profile.password_env = Some(self.string(k, v, &t)?),
@@ -371,6 +376,14 @@ impl<'a> Walker<'a> {
         if !profile.url.contains("${") {
             let origin = format!("`url` of {t} at {}", self.loc(url_span));
             check_connection_string(&profile.url, profile.provider, &origin)?;
+        }
+        if let Some((read_url, span)) = read_url {
+            // A standby is reached over the wire protocol, whatever the provider.
+            if !read_url.contains("${") {
+                let origin = format!("`read_url` of {t} at {}", self.loc(span.clone()));
+                check_connection_string(&read_url, Provider::Postgres, &origin)?;
+            }
+            profile.read_url = Some(read_url);
         }
         Ok(profile)
     }

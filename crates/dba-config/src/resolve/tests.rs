@@ -537,3 +537,121 @@ fn debug_output_hides_secrets() {
     assert!(!debug.contains("p@ss"), "{debug}");
     assert!(debug.contains("conninfo: ***"), "{debug}");
 }
+
+const REPLICA_CONFIG: &str = r#"
+[profiles.replicated]
+url = "postgresql://app:[YOUR-PASSWORD]@primary.internal:5432/app"
+read_url = "postgresql://app:[YOUR-PASSWORD]@${STANDBY_HOST}:5433/app"
+password_env = "APP_PW"
+sslmode = "require"
+pool_size = 7
+max_replica_lag = "5s"
+
+[profiles.plain]
+url = "postgresql://app@primary.internal/app"
+
+[profiles.kv_standby]
+url = "host=primary.internal user=app dbname=app"
+read_url = "host=standby.internal user=app dbname=app password=s3cret"
+
+[profiles.rest]
+provider = "supabase"
+url = "https://abcd.supabase.co"
+key = "k"
+read_url = "postgresql://app@standby.internal/app"
+"#;
+
+fn replica_config() -> Config {
+    Config::from_str_with_env(REPLICA_CONFIG, Path::new("/proj/db.toml"), &MapEnv::new()).unwrap()
+}
+
+#[test]
+fn read_url_resolves_like_url_with_the_profiles_password_and_settings() {
+    let env = MapEnv::new()
+        .with("APP_PW", "pw/with:odd@chars")
+        .with("STANDBY_HOST", "standby.internal");
+    let r = resolver(env)
+        .profile(Some("replicated"))
+        .resolve(Some(&replica_config()))
+        .unwrap();
+    let primary = pg(&r);
+    assert_eq!(primary.max_replica_lag, Duration::from_secs(5));
+    let standby = primary.read_replica.as_deref().expect("a standby");
+    assert_eq!(
+        standby.conninfo.expose(),
+        "host='standby.internal' port='5433' user='app' password='pw/with:odd@chars' dbname='app' \
+         sslmode='require' connect_timeout='10'"
+    );
+    assert_eq!(standby.sslmode, SslMode::Require);
+    assert_eq!(standby.pool_size, 7);
+    assert!(standby.read_replica.is_none());
+    // The password is in neither the Debug form nor the display form of either connection.
+    let debug = format!("{r:?}");
+    assert!(!debug.contains("pw/with"), "{debug}");
+    assert!(!standby.redacted().contains("pw/with"));
+    assert!(standby.redacted().contains("password=***"));
+}
+
+#[test]
+fn without_read_url_there_is_no_standby_and_the_default_lag() {
+    let r = resolver(MapEnv::new())
+        .profile(Some("plain"))
+        .resolve(Some(&replica_config()))
+        .unwrap();
+    assert!(pg(&r).read_replica.is_none());
+    assert_eq!(pg(&r).max_replica_lag, crate::DEFAULT_MAX_REPLICA_LAG);
+    assert_eq!(crate::DEFAULT_MAX_REPLICA_LAG, Duration::from_secs(30));
+}
+
+#[test]
+fn a_key_value_read_url_keeps_its_own_password_out_of_debug() {
+    let r = resolver(MapEnv::new().with("USER", "me"))
+        .profile(Some("kv_standby"))
+        .resolve(Some(&replica_config()))
+        .unwrap();
+    let standby = pg(&r).read_replica.as_deref().expect("a standby");
+    assert!(standby.conninfo.expose().contains("password='s3cret'"));
+    assert!(!format!("{r:?}").contains("s3cret"));
+    assert!(!format!("{:?}", replica_config()).contains("s3cret"));
+}
+
+#[test]
+fn read_url_problems_name_the_key_and_profile() {
+    let e = resolver(MapEnv::new().with("APP_PW", "x"))
+        .profile(Some("replicated"))
+        .resolve(Some(&replica_config()))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("STANDBY_HOST"), "{e}");
+    assert!(e.contains("read_url"), "{e}");
+    assert!(e.contains("[profiles.replicated]"), "{e}");
+
+    let e = resolver(MapEnv::new())
+        .profile(Some("rest"))
+        .resolve(Some(&replica_config()))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("read_url") && e.contains("[profiles.rest]"),
+        "{e}"
+    );
+
+    let bad = "[profiles.x]\nurl = \"postgresql://a@h/d\"\nread_url = \"mysql://a@h/d\"\n";
+    let e = Config::from_str_with_env(bad, Path::new("/proj/db.toml"), &MapEnv::new())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("`read_url` of [profiles.x] at /proj/db.toml:3:12"),
+        "{e}"
+    );
+    assert!(e.contains("mysql"), "{e}");
+
+    let bad = "[profiles.x]\nurl = \"postgresql://a@h/d\"\nmax_replica_lag = \"soon\"\n";
+    let e = Config::from_str_with_env(bad, Path::new("/proj/db.toml"), &MapEnv::new())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("max_replica_lag") && e.contains("/proj/db.toml:3"),
+        "{e}"
+    );
+}
