@@ -189,6 +189,29 @@ pub trait DatabaseClient: Send + Sync {
     /// Starts a transaction (a savepoint when called on a transaction).
     async fn begin(&self) -> Result<Box<dyn Transaction>>;
 
+    /// Starts a read-only transaction in which every read sees one snapshot of the whole database
+    /// (`REPEATABLE READ, READ ONLY`), for a consistent read of several tables (a backup). Needs
+    /// transactions and raw SQL ([`Capabilities::FULL`]); the default begins a transaction and sets its mode.
+    /// On a [`Reader`](crate::Reader) it runs where the reader's reads run.
+    async fn begin_snapshot(&self) -> Result<Box<dyn Transaction>> {
+        let tx = self.begin().await?;
+        tx.execute(
+            "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY",
+            &[],
+        )
+        .await?;
+        Ok(tx)
+    }
+
+    /// A client for reads that need no fresh write (selects, counts, streamed selects, backups,
+    /// introspection), asked for explicitly: the standby when one is configured and keeps up, the primary
+    /// with a [fallback](crate::Reader::fallback) reason when it does not. `None` when this client has no
+    /// standby (the default): read from the client itself. Never fails: a missing standby only moves the
+    /// reads to the primary.
+    async fn reader(&self) -> Option<crate::Reader> {
+        None
+    }
+
     /// Proves the database answers.
     async fn test_connection(&self) -> Result<()>;
 
@@ -271,6 +294,11 @@ mod tests {
                 .unwrap()
                 .is_some()
         );
+    }
+
+    #[tokio::test]
+    async fn a_client_without_a_standby_has_no_reader() {
+        assert!(MockClient::new().reader().await.is_none());
     }
 
     #[test]

@@ -40,6 +40,7 @@ mod error;
 mod filter;
 mod ident;
 mod query;
+mod read;
 mod row;
 
 pub use crate::client::{
@@ -49,5 +50,6 @@ pub use crate::error::{BoxError, DbErrorInfo, Error, ErrorKind, Result};
 pub use crate::filter::{Condition, Filter, Op};
 pub use crate::ident::{Ident, TableName};
 pub use crate::query::{Columns, Direction, Nulls, OrderBy, Query};
+pub use crate::read::{ReadTarget, Reader};
 pub use crate::row::{Row, strip_private_keys, value_to_text};
 pub use serde_json::{Map, Value, json};
