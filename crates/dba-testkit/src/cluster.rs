@@ -19,7 +19,12 @@ use tokio_postgres::Client;
 use crate::pgbouncer::{running_as_root, unprivileged_user};
 
 /// The programs a cluster needs, all in one directory.
-const PROGRAMS: &[&str] = &["initdb", "pg_ctl", "postgres"];
+const PROGRAMS: &[&str] = &["initdb", "pg_ctl", "postgres", "pg_basebackup", "psql"];
+
+/// How long [`Cluster::start_standby`] and [`Cluster::wait_replayed`] wait for their condition before
+/// failing the test (a deadline for a broken setup, not a timing assumption: they return as soon as the
+/// condition holds).
+const REPLICATION_DEADLINE: Duration = Duration::from_secs(120);
 
 const INSTALL_HINT: &str = "install the PostgreSQL server programs (initdb, pg_ctl, postgres): \
      Debian/Ubuntu `sudo apt-get install postgresql`, Fedora `sudo dnf install postgresql-server`, \
@@ -148,6 +153,159 @@ impl Cluster {
         let mut cluster = cluster;
         cluster.start_on_free_port();
         cluster
+    }
+
+    /// Starts a streaming standby of this cluster (its primary): `pg_basebackup -R -X stream` into a fresh
+    /// directory, `hot_standby = on`, its own port and socket directory. Returns once the standby answers
+    /// read-only queries (`pg_is_in_recovery()`) and its WAL receiver is streaming
+    /// (`pg_stat_wal_receiver`). Stopped and deleted on drop, like any cluster.
+    ///
+    /// The primary needs nothing set up by hand: `initdb`'s defaults (`wal_level = replica`,
+    /// `max_wal_senders = 10`, a trusted `host replication all 127.0.0.1/32` line) allow it.
+    ///
+    /// # Panics
+    ///
+    /// When `pg_basebackup` or the standby fails, or it does not stream within two minutes.
+    pub fn start_standby(&self) -> Cluster {
+        self.start_standby_with_settings("")
+    }
+
+    /// [`Cluster::start_standby`] with `settings` (lines of `postgresql.conf`, such as `log_statement =
+    /// 'all'`) added to the standby's configuration.
+    ///
+    /// # Panics
+    ///
+    /// As [`Cluster::start_standby`].
+    pub fn start_standby_with_settings(&self, settings: &str) -> Cluster {
+        let dir = scratch_dir();
+        if let Some(user) = &self.user {
+            chown(&dir, user);
+        }
+        let mut standby = Cluster {
+            bindir: self.bindir.clone(),
+            dir,
+            port: 0,
+            user: self.user.clone(),
+        };
+        let port = self.port.to_string();
+        standby.run(
+            "pg_basebackup",
+            &[
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port,
+                "-U",
+                "postgres",
+                "-D",
+                path_str(&standby.data()),
+                "-R",
+                "-X",
+                "stream",
+                "-c",
+                "fast",
+                "--no-sync",
+            ],
+        );
+        // The primary's postgresql.conf came along; lines added later win over its socket directory.
+        let conf = standby.data().join("postgresql.conf");
+        let mut text = fs::read_to_string(&conf)
+            .unwrap_or_else(|err| panic!("cannot read {}: {err}", conf.display()));
+        text.push_str(&format!(
+            "\n# dba-testkit standby\nunix_socket_directories = '{}'\nhot_standby = on\n\
+             hot_standby_feedback = on\nwal_receiver_status_interval = 1s\n{settings}\n",
+            standby.dir.display()
+        ));
+        write(&conf, &text, 0o600);
+        if let Some(user) = &standby.user {
+            chown(&conf, user);
+        }
+        standby.start_on_free_port();
+        standby.wait_until(
+            "the standby to answer in recovery",
+            "SELECT pg_is_in_recovery()",
+            "t",
+        );
+        standby.wait_until(
+            "the standby to stream from the primary",
+            "SELECT status FROM pg_stat_wal_receiver",
+            "streaming",
+        );
+        standby
+    }
+
+    /// Waits until this standby has replayed everything its `primary` had written when the call began
+    /// (`pg_last_wal_replay_lsn()` at or past the primary's `pg_current_wal_insert_lsn()`, which counts WAL still in its buffers).
+    ///
+    /// # Panics
+    ///
+    /// When that does not happen within two minutes (replay paused, the standby stopped).
+    pub fn wait_replayed(&self, primary: &Cluster) {
+        let lsn = primary.psql("SELECT pg_current_wal_insert_lsn()");
+        self.wait_until(
+            "the standby to replay the primary's WAL",
+            &format!("SELECT pg_last_wal_replay_lsn() >= '{lsn}'::pg_lsn"),
+            "t",
+        );
+    }
+
+    /// Runs `sql` on the `postgres` database with `psql` and returns its unaligned, tuples-only output
+    /// (trimmed). For blocking checks outside async code; async tests usually use [`Cluster::admin`].
+    ///
+    /// # Panics
+    ///
+    /// When `psql` fails.
+    pub fn psql(&self, sql: &str) -> String {
+        let (ok, out) = self.try_psql(sql);
+        if !ok {
+            panic!("psql on port {} failed for `{sql}`:\n{out}", self.port);
+        }
+        out.trim().to_owned()
+    }
+
+    fn try_psql(&self, sql: &str) -> (bool, String) {
+        let port = self.port.to_string();
+        self.command(
+            "psql",
+            &[
+                "-X",
+                "-q",
+                "-A",
+                "-t",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port,
+                "-U",
+                "postgres",
+                "-d",
+                "postgres",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-c",
+                sql,
+            ],
+        )
+    }
+
+    /// Polls `sql` until its output is `expected`, failing after [`REPLICATION_DEADLINE`].
+    fn wait_until(&self, what: &str, sql: &str, expected: &str) {
+        let start = std::time::Instant::now();
+        loop {
+            let (ok, out) = self.try_psql(sql);
+            if ok && out.trim() == expected {
+                return;
+            }
+            if start.elapsed() > REPLICATION_DEADLINE {
+                panic!(
+                    "gave up waiting for {what} on port {} (`{sql}` gave {:?})\n{}",
+                    self.port,
+                    out.trim(),
+                    self.log_tail()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// Picks a free port and starts the server, retrying with another port

@@ -218,3 +218,41 @@ async fn a_private_cluster_restarts_stops_and_is_deleted_on_drop() {
     drop(cluster);
     assert!(!dir.exists(), "{} should be deleted", dir.display());
 }
+
+async fn in_recovery(c: &Client) -> bool {
+    c.query_one("select pg_is_in_recovery()", &[])
+        .await
+        .unwrap()
+        .get(0)
+}
+
+/// A standby started from the primary streams its writes and refuses its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standby_streams_from_its_primary() {
+    let primary = dba_testkit::Cluster::start();
+    let standby = primary.start_standby();
+    let p = primary.admin().await;
+    let s = standby.admin().await;
+    assert!(!in_recovery(&p).await);
+    assert!(in_recovery(&s).await);
+    p.batch_execute("create table t (id int); insert into t values (1), (2)")
+        .await
+        .unwrap();
+    tokio::task::block_in_place(|| standby.wait_replayed(&primary));
+    let n: i64 = s
+        .query_one("select count(*) from t", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 2);
+    let err = s
+        .batch_execute("insert into t values (3)")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.code(),
+        Some(&tokio_postgres::error::SqlState::READ_ONLY_SQL_TRANSACTION)
+    );
+    assert_eq!(standby.psql("select count(*) from t"), "2");
+    assert_ne!(standby.port(), primary.port());
+}
