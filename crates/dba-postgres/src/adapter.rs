@@ -1,6 +1,8 @@
 //! `PostgresAdapter`: the client trait over a deadpool-postgres pool.
 
 use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
 
 use dba_core::{Result, Row};
 use deadpool_postgres::{Hook, HookError, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
@@ -8,6 +10,7 @@ use deadpool_postgres::{Hook, HookError, Manager, ManagerConfig, Pool, Recycling
 use crate::client_impl::impl_database_client;
 use crate::exec::{Handle, map_pg_error, map_pool_error};
 use crate::health::LossClock;
+use crate::replica::{self, Standby};
 use crate::settings::{PostgresOptions, StatementMode, Target, redact};
 use crate::tls;
 use crate::transaction::PgTransaction;
@@ -49,6 +52,7 @@ pub struct PostgresAdapter {
     losses: LossClock,
     mode: StatementMode,
     display: String,
+    standby: Option<Arc<Standby>>,
 }
 
 impl fmt::Debug for PostgresAdapter {
@@ -57,6 +61,10 @@ impl fmt::Debug for PostgresAdapter {
             .field("target", &self.display)
             .field("mode", &self.mode)
             .field("status", &self.pool_status())
+            .field(
+                "standby",
+                &self.standby.as_ref().map(|s| s.adapter.display.as_str()),
+            )
             .finish()
     }
 }
@@ -154,7 +162,53 @@ impl PostgresAdapter {
             losses,
             mode,
             display: redact(conn),
+            standby: None,
         })
+    }
+
+    /// Adds a read-only standby (a streaming replica of this database) at `conn`, with its own pool built
+    /// from `options`, for the reads a caller asks for through [`reader`](dba_core::DatabaseClient::reader).
+    /// Nothing else changes: the adapter's own calls, every write and every transaction stay on the
+    /// primary. No connection is opened until a reader is asked for.
+    ///
+    /// Each call to `reader` checks the standby and sends the reader's reads to the primary instead, with
+    /// the reason in [`Reader::fallback`](dba_core::Reader::fallback), when the standby does not answer,
+    /// is not in recovery (`pg_is_in_recovery()` is false: it was promoted, or `conn` names a primary), or
+    /// lags more than `max_lag`. The lag rule, in that order:
+    ///
+    /// 1. the primary's WAL flush position (`pg_current_wal_flush_lsn()`: every commit acknowledged under
+    ///    `synchronous_commit = on`) is read first;
+    /// 2. the standby is fresh enough when it has replayed up to that position (`pg_last_wal_replay_lsn()`),
+    ///    whatever the age of its last replayed transaction: an idle primary makes that age grow without
+    ///    any lag;
+    /// 3. or when the last transaction it replayed committed at most `max_lag` ago
+    ///    (`now() - pg_last_xact_replay_timestamp()` on the standby): WAL is replayed in order, so its data
+    ///    is then at most `max_lag` old;
+    /// 4. otherwise it is given up to `min(max_lag, 1 s)` to reach the position of step 1 (a primary that
+    ///    wrote after a long idle spell), and is passed over if it does not.
+    ///
+    /// So a reader never reads data older than `max_lag` (clock differences between the servers aside),
+    /// and may go to the primary now and then when the primary writes after a long idle spell.
+    pub fn with_standby(
+        mut self,
+        conn: &str,
+        options: PostgresOptions,
+        max_lag: Duration,
+    ) -> Result<PostgresAdapter> {
+        let adapter = PostgresAdapter::new(conn, options)?;
+        self.standby = Some(Arc::new(Standby { adapter, max_lag }));
+        Ok(self)
+    }
+
+    /// The server, with its password redacted.
+    pub(crate) fn display(&self) -> &str {
+        &self.display
+    }
+
+    /// Where a reader's reads go (see [`PostgresAdapter::with_standby`]); `None` without a standby.
+    pub(crate) async fn read_route(&self) -> Option<dba_core::Reader> {
+        let standby = self.standby.as_ref()?;
+        Some(replica::reader(self, standby).await)
     }
 
     /// How busy the pool is.
@@ -224,6 +278,9 @@ impl PostgresAdapter {
 
     pub(crate) fn close_client(&self) {
         self.pool.close();
+        if let Some(standby) = &self.standby {
+            standby.adapter.pool.close();
+        }
     }
 }
 

@@ -184,6 +184,10 @@ macro_rules! impl_database_client {
                 Ok(Box::new(self.begin_transaction().await?))
             }
 
+            async fn reader(&self) -> Option<dba_core::Reader> {
+                self.read_route().await
+            }
+
             async fn test_connection(&self) -> dba_core::Result<()> {
                 let h = self.handle().await?;
                 self.track(crate::ops::execute(&h.conn(self.mode()), "SELECT 1", &[]).await)

@@ -17,6 +17,10 @@
 //! - **Pooler-proof.** [`StatementMode::Unnamed`] sends Parse/Bind/Execute with an unnamed statement in one
 //!   round trip, and is chosen automatically behind a transaction-mode pooler (port 6543 or
 //!   `pgbouncer=true`).
+//! - **A read-only standby on request.** [`PostgresAdapter::with_standby`] adds a streaming replica; only
+//!   the reads asked for through [`reader`](dba_core::DatabaseClient::reader) go there, and only while it
+//!   keeps within the lag allowed (else they go to the primary, with the reason). Writes and transactions
+//!   always run on the primary.
 //! - **TLS by rustls** for every libpq `sslmode`; `require`, `verify-ca` and `verify-full` never fall back to
 //!   plaintext.
 //!
@@ -50,6 +54,7 @@ mod exec;
 mod health;
 mod json_out;
 mod ops;
+mod replica;
 mod settings;
 mod shape;
 mod sql;

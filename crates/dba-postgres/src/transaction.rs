@@ -193,6 +193,11 @@ impl PgTransaction {
 
     pub(crate) fn close_client(&self) {}
 
+    /// Reads inside a transaction stay in it, on the primary.
+    pub(crate) async fn read_route(&self) -> Option<dba_core::Reader> {
+        None
+    }
+
     async fn finish(&mut self, commit: bool) -> Result<()> {
         let h = self.handle().await?;
         let conn = h.conn(self.mode());

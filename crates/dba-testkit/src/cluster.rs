@@ -234,14 +234,46 @@ impl Cluster {
         standby
     }
 
-    /// Waits until this standby has replayed everything its `primary` had written when the call began
-    /// (`pg_last_wal_replay_lsn()` at or past the primary's `pg_current_wal_insert_lsn()`, which counts WAL still in its buffers).
+    /// Waits until this standby has replayed everything its `primary` had committed when the call began:
+    /// a commit with `synchronous_commit = on` flushes the primary's WAL (test clusters commit
+    /// asynchronously), then `pg_last_wal_replay_lsn()` must reach the primary's `pg_current_wal_flush_lsn()`.
     ///
     /// # Panics
     ///
     /// When that does not happen within two minutes (replay paused, the standby stopped).
     pub fn wait_replayed(&self, primary: &Cluster) {
-        let lsn = primary.psql("SELECT pg_current_wal_insert_lsn()");
+        let (ok, out) = primary.command(
+            "psql",
+            &[
+                "-X",
+                "-q",
+                "-A",
+                "-t",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &primary.port.to_string(),
+                "-U",
+                "postgres",
+                "-d",
+                "postgres",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-c",
+                "SET synchronous_commit = on",
+                "-c",
+                "SELECT pg_current_xact_id()",
+                "-c",
+                "SELECT pg_current_wal_flush_lsn()",
+            ],
+        );
+        let lsn = out.lines().last().unwrap_or_default().trim().to_owned();
+        if !ok || lsn.is_empty() {
+            panic!(
+                "cannot read the primary's WAL position on port {}:\n{out}",
+                primary.port
+            );
+        }
         self.wait_until(
             "the standby to replay the primary's WAL",
             &format!("SELECT pg_last_wal_replay_lsn() >= '{lsn}'::pg_lsn"),
