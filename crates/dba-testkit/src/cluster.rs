@@ -235,8 +235,9 @@ impl Cluster {
     }
 
     /// Waits until this standby has replayed everything its `primary` had committed when the call began:
-    /// a commit with `synchronous_commit = on` flushes the primary's WAL (test clusters commit
-    /// asynchronously), then `pg_last_wal_replay_lsn()` must reach the primary's `pg_current_wal_flush_lsn()`.
+    /// a transaction that writes WAL (a temporary table) and commits with `synchronous_commit = on` flushes
+    /// the primary's WAL (test clusters commit asynchronously, and a commit that wrote nothing else is not
+    /// flushed), then `pg_last_wal_replay_lsn()` must reach the primary's `pg_current_wal_flush_lsn()`.
     ///
     /// # Panics
     ///
@@ -262,7 +263,7 @@ impl Cluster {
                 "-c",
                 "SET synchronous_commit = on",
                 "-c",
-                "SELECT pg_current_xact_id()",
+                "CREATE TEMP TABLE dba_testkit_flush ()",
                 "-c",
                 "SELECT pg_current_wal_flush_lsn()",
             ],
