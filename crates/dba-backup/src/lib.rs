@@ -47,6 +47,7 @@ mod error;
 mod file;
 mod format;
 mod progress;
+mod python;
 mod reader;
 mod restore;
 mod schema;

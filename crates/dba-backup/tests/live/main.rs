@@ -7,6 +7,8 @@
 mod backup_restore;
 mod failures;
 mod memory;
+mod python_files;
+mod single_pass;
 mod sync;
 
 use std::path::{Path, PathBuf};
