@@ -288,11 +288,27 @@ impl Checker {
         at: Option<(u64, u64)>,
         path: &Path,
     ) -> Result<(), BackupError> {
-        match at.filter(|_| self.locate) {
-            Some((index, line)) => self
-                .row_errors
-                .push(format!("{text} (row {index}, line {line})")),
-            None => self.row_errors.push(text),
+        self.errors_at(vec![text], at, path)
+    }
+
+    /// Notes the problems of one row (or of none: `at` is `None`); when strict and there are any, stops
+    /// with every problem found so far.
+    fn errors_at(
+        &mut self,
+        texts: Vec<String>,
+        at: Option<(u64, u64)>,
+        path: &Path,
+    ) -> Result<(), BackupError> {
+        if texts.is_empty() {
+            return Ok(());
+        }
+        for text in texts {
+            match at.filter(|_| self.locate) {
+                Some((index, line)) => self
+                    .row_errors
+                    .push(format!("{text} (row {index}, line {line})")),
+                None => self.row_errors.push(text),
+            }
         }
         if self.strict {
             return Err(BackupError::InvalidBackup {
@@ -379,9 +395,7 @@ impl Checker {
             problems.push(format!("{name} row {why}: {slug}"));
         }
         self.row_warnings.extend(warnings);
-        for text in problems {
-            self.error(text, Some((index, line)), path)?;
-        }
+        self.errors_at(problems, Some((index, line)), path)?;
         Ok(Value::Object(row))
     }
 
