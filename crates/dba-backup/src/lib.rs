@@ -42,6 +42,7 @@
 
 mod backup;
 mod catalog;
+mod checker;
 mod engine;
 mod error;
 mod file;

@@ -12,9 +12,9 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+use crate::checker::Checker;
 use crate::error::BackupError;
 use crate::file::{io_err, open_read};
-use crate::validate::Checker;
 
 /// A place in the file: 1-based line, 1-based column in characters, and the byte offset.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -6,6 +6,7 @@ use std::path::Path;
 use dba_core::{DatabaseClient, Transaction, Value};
 
 use crate::catalog::{advance_sequence, pk_info};
+use crate::checker::Checker;
 use crate::engine::{Config, Engine, Outcome, RestoreMode, Source};
 use crate::error::BackupError;
 use crate::progress::Progress;
@@ -14,7 +15,7 @@ use crate::reader::BackupFile;
 use crate::schema::BackupSchema;
 use crate::summary::RestoreSummary;
 use crate::validate::{
-    Checker, check_rest, enter_table, missing_keys, read_failure, read_metadata, validate_backup,
+    check_rest, enter_table, missing_keys, read_failure, read_metadata, validate_backup,
 };
 
 /// Rows per batch unless set: one existence query and one write per batch.

@@ -179,8 +179,9 @@ fn an_unreadable_gzip_file_says_why() {
 
 #[test]
 fn strict_checking_stops_at_the_first_bad_row_with_all_its_problems_then_collects_the_rest() {
+    use crate::checker::Checker;
     use crate::reader::BackupFile;
-    use crate::validate::{Checker, check_rest, enter_table, read_metadata};
+    use crate::validate::{check_rest, enter_table, read_metadata};
 
     let path = write(
         "strict.json",
