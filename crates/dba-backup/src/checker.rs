@@ -199,22 +199,27 @@ impl Checker {
         };
         let index = state.rows;
         state.rows += 1;
-        let name = state.def.name.clone();
         let Value::Object(mut row) = row else {
-            self.error(format!("{name} row {index} is not an object"), None, path)?;
+            let text = format!("{} row {index} is not an object", state.def.name);
+            self.error(text, None, path)?;
             return Ok(row);
         };
-        let mut problems = Vec::new();
-        let mut warnings = Vec::new();
         let def = &state.def;
-        let slug = plain(&def.natural_key_of(&row));
+        let name = &def.name;
+        // Texts are built only for a row with a problem: a restore checks every row it writes.
+        let slug = |row: &Map<String, Value>| plain(&def.natural_key_of(row));
+        let mut problems = Vec::new();
         match row.get(&def.pk) {
-            None => problems.push(format!("{name} row missing '{}' field: {slug}", def.pk)),
+            None => problems.push(format!(
+                "{name} row missing '{}' field: {}",
+                def.pk,
+                slug(&row)
+            )),
             Some(Value::Null) => {
-                problems.push(format!("{name} row has empty '{}': {slug}", def.pk))
+                problems.push(format!("{name} row has empty '{}': {}", def.pk, slug(&row)))
             }
             Some(Value::String(s)) if s.is_empty() => {
-                problems.push(format!("{name} row has empty '{}': {slug}", def.pk));
+                problems.push(format!("{name} row has empty '{}': {}", def.pk, slug(&row)))
             }
             Some(pk) => {
                 if let Some(own) = &mut state.own {
@@ -236,7 +241,7 @@ impl Checker {
                     continue;
                 }
                 let text = key_text(v);
-                let known = if parent.table == name {
+                let known = if parent.table == *name {
                     state.own.as_ref().is_some_and(|own| own.contains(&text))
                 } else {
                     self.pks
@@ -244,8 +249,9 @@ impl Checker {
                         .is_some_and(|set| set.contains(&text))
                 };
                 if !known {
-                    warnings.push(format!(
-                        "Orphaned {name} '{slug}': {} not in backup",
+                    self.row_warnings.push(format!(
+                        "Orphaned {name} '{}': {} not in backup",
+                        slug(&row),
                         parent.field
                     ));
                 }
@@ -255,9 +261,8 @@ impl Checker {
             && let Some(decoder) = &state.decoder
             && let Err(why) = decoder.decode(&mut row)
         {
-            problems.push(format!("{name} row {why}: {slug}"));
+            problems.push(format!("{name} row {why}: {}", slug(&row)));
         }
-        self.row_warnings.extend(warnings);
         self.errors_at(problems, Some((index, line)), path)?;
         Ok(Value::Object(row))
     }
