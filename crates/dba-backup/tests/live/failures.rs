@@ -110,7 +110,7 @@ async fn an_invalid_file_is_refused_before_any_write() {
     assert_eq!(
         err.to_string(),
         format!(
-            "invalid backup file {}: Unsupported backup version '1.0' (expected '1.1'); categories row missing 'id' field: x",
+            "invalid backup file {}: Unsupported backup version '1.0' (expected '1.1'); categories row missing 'id' field: x (row 0, line 1)",
             path.display()
         )
     );
