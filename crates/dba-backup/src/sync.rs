@@ -133,12 +133,17 @@ fn user_filter(def: &TableDef, user: Option<&Value>) -> Filter {
     }
 }
 
+/// The error and its causes joined by `: `, each cause once: a cause whose text is already part of the
+/// message (a database error carries the driver's chain in its own text) is not repeated.
 fn chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut cur = e.source();
     while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
+        let text = c.to_string();
+        if !s.contains(&text) {
+            s.push_str(": ");
+            s.push_str(&text);
+        }
         cur = c.source();
     }
     s
@@ -461,4 +466,25 @@ async fn mirror_deletes(
         });
     }
     Ok(deleted)
+}
+
+#[cfg(test)]
+mod chain_tests {
+    use super::chain;
+
+    #[test]
+    fn each_cause_is_named_once() {
+        let refused = std::io::Error::new(
+            std::io::ErrorKind::ConnectionRefused,
+            "Connection refused (os error 111)",
+        );
+        let err = dba_core::Error::connection(
+            "cannot connect to PostgreSQL: Connection refused (os error 111)",
+            refused,
+        );
+        assert_eq!(
+            chain(&err),
+            "connection error: cannot connect to PostgreSQL: Connection refused (os error 111)"
+        );
+    }
 }

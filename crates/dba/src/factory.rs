@@ -13,8 +13,10 @@ pub enum ConnectError {
     /// The configuration could not be read or resolved.
     #[error(transparent)]
     Config(#[from] ConfigError),
-    /// The backend refused the settings or the database did not answer.
-    #[error("profile {profile}: {source}")]
+    /// The backend refused the settings or the database did not answer. The message names the profile
+    /// only; the reason is the [`source`](std::error::Error::source), so a chain printer (`{:#}` of anyhow)
+    /// shows it once.
+    #[error("profile {profile}")]
     Client {
         /// The profile (or `DATABASE_URL`) the client was built for.
         profile: String,

@@ -6,6 +6,7 @@
 mod backup;
 mod connect;
 mod corpus;
+mod errors;
 mod fix;
 mod injection;
 mod offline;
