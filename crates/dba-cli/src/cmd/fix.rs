@@ -6,9 +6,10 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use dba::schema::{
-    self, ApplyOptions, Catalog, FixPlan, Hazard, IntrospectOptions, PlanOptions, StepKind,
-    ValidationResult,
+    self, ApplyOptions, Catalog, Difference, FixPlan, FixReport, Hazard, IntrospectOptions,
+    PlanOptions, StepKind, ValidationResult,
 };
+use dba::{DatabaseClient, Filter, TableName};
 use serde_json::{Value, json};
 
 use crate::cli::{FixArgs, HazardLevel};
@@ -96,10 +97,10 @@ pub(crate) async fn run(ctx: &Ctx, args: &FixArgs) -> anyhow::Result<Report> {
     let spinner = progress::spinner(out, "applying fix plan");
     let applied = schema::apply(&plan, client.as_ref(), &ApplyOptions::default()).await;
     spinner.finish_and_clear();
-    client.close().await;
     let report = match applied {
         Ok(report) => report,
         Err(err) => {
+            client.close().await;
             out.failure(format!("Fix failed: {}", crate::exit::render(&err.into())))?;
             out.line(
                 "  Nothing was changed: the whole fix ran in one transaction and was rolled back.",
@@ -108,7 +109,49 @@ pub(crate) async fn run(ctx: &Ctx, args: &FixArgs) -> anyhow::Result<Report> {
             return Ok(Report::failed(fields));
         }
     };
-    out.success("Schema fix complete!")?;
+    let left = remaining(ctx, client.as_ref(), &plan, &report).await;
+    client.close().await;
+    fields["applied"] = Value::from(true);
+    fields["valid_after"] = Value::from(left.is_empty());
+    fields["result"] = json!({
+        "steps_applied": report.steps_applied,
+        "tables_created": report.tables_created,
+        "columns_added": report.columns_added,
+        "remaining": report.remaining.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "needs_value": left.iter().filter_map(|r| r.without_value.map(|rows| json!({
+            "table": r.difference.table(),
+            "column": r.column,
+            "rows_without_value": rows,
+        }))).collect::<Vec<_>>(),
+        "validation": schemacheck::result_json(&report.validation),
+    });
+    if left.is_empty() {
+        out.success("Schema fix complete!")?;
+        print_counts(ctx, &report)?;
+        return Ok(Report::ok(fields));
+    }
+    // The fix was committed, but the database still differs: exit 1 so that scripts notice, and say what
+    // is left and what to do.
+    out.failure(format!(
+        "Schema fix applied, but {} difference(s) remain",
+        left.len()
+    ))?;
+    print_counts(ctx, &report)?;
+    for item in &left {
+        out.line(format!("  - {}", item.text()))?;
+    }
+    let next = next_steps(ctx, &left);
+    out.blank()?;
+    out.line("Next:")?;
+    for (i, step) in next.iter().enumerate() {
+        out.line(format!("  {}. {step}", i + 1))?;
+    }
+    fields["next_steps"] = json!(next);
+    Ok(Report::failed(fields))
+}
+
+fn print_counts(ctx: &Ctx, report: &FixReport) -> std::io::Result<()> {
+    let out = &ctx.out;
     if report.tables_created > 0 {
         out.line(format!("  Tables created: {}", report.tables_created))?;
     }
@@ -121,25 +164,118 @@ pub(crate) async fn run(ctx: &Ctx, args: &FixArgs) -> anyhow::Result<Report> {
     if other > 0 {
         out.line(format!("  Other steps: {other}"))?;
     }
-    if !report.remaining.is_empty() {
-        out.line(format!("  Still differing ({}):", report.remaining.len()))?;
-        for difference in &report.remaining {
-            out.line(format!("    - {difference}"))?;
+    Ok(())
+}
+
+/// A difference left after a committed fix.
+struct Left<'a> {
+    difference: &'a Difference,
+    /// The column, for a NOT NULL column that could not be made NOT NULL.
+    column: Option<String>,
+    /// How many rows hold NULL in that column (`None` when they could not be counted).
+    without_value: Option<u64>,
+    /// Why the plan left it alone, when it did.
+    reason: Option<String>,
+}
+
+impl Left<'_> {
+    fn text(&self) -> String {
+        match (&self.column, self.without_value) {
+            (Some(column), Some(rows)) => format!(
+                "{}.{column}: {rows} row(s) have no value, so the column is still nullable (expected NOT NULL)",
+                self.difference.table().unwrap_or("")
+            ),
+            _ => match &self.reason {
+                Some(reason) => format!("{}: {reason}", self.difference),
+                None => self.difference.to_string(),
+            },
         }
-        out.warn("the schema still differs from the schema file; `dba validate` exits 1 until it matches");
     }
-    fields["applied"] = Value::from(true);
-    let still_drifting = !report.remaining.is_empty();
-    fields["result"] = json!({
-        "steps_applied": report.steps_applied,
-        "tables_created": report.tables_created,
-        "columns_added": report.columns_added,
-        "remaining": report.remaining.iter().map(ToString::to_string).collect::<Vec<_>>(),
-        "validation": schemacheck::result_json(&report.validation),
-    });
-    // The fix was committed, so this exits 0 as the original did; `validate` reports what still differs.
-    fields["valid_after"] = Value::from(!still_drifting);
-    Ok(Report::ok(fields))
+}
+
+/// What still differs after the fix, with the rows lacking a value counted for each NOT NULL column that
+/// stayed nullable.
+async fn remaining<'a>(
+    ctx: &Ctx,
+    client: &dyn DatabaseClient,
+    plan: &'a FixPlan,
+    report: &'a FixReport,
+) -> Vec<Left<'a>> {
+    let mut left = Vec::new();
+    for difference in &report.remaining {
+        let reason = plan
+            .not_fixed
+            .iter()
+            .find(|n| n.difference.as_ref() == Some(difference))
+            .map(|n| n.reason.clone());
+        let mut item = Left {
+            difference,
+            column: None,
+            without_value: None,
+            reason,
+        };
+        if let Difference::Nullability {
+            table,
+            column,
+            expected_nullable: false,
+        } = difference
+            && let Some(t) = plan.target.tables.get(table)
+        {
+            item.column = Some(column.clone());
+            let counted = match TableName::exact(Some(&t.schema), &t.name) {
+                Ok(name) => {
+                    client
+                        .count(&name.to_string(), &Filter::new().is_null(column))
+                        .await
+                }
+                Err(err) => Err(err),
+            };
+            match counted {
+                Ok(rows) => item.without_value = Some(rows),
+                Err(err) => ctx.out.warn(format!(
+                    "could not count the NULLs in {table}.{column}: {err}"
+                )),
+            }
+        }
+        left.push(item);
+    }
+    left
+}
+
+/// The steps that bring the database the rest of the way.
+fn next_steps(ctx: &Ctx, left: &[Left<'_>]) -> Vec<String> {
+    let profile = ctx
+        .global
+        .profile
+        .as_ref()
+        .map(|p| format!(" --profile {p}"))
+        .unwrap_or_default();
+    let mut steps = Vec::new();
+    let mut hazard = None;
+    for item in left {
+        if let (Some(column), Some(rows)) = (&item.column, item.without_value)
+            && rows > 0
+        {
+            let table = item.difference.table().unwrap_or("");
+            steps.push(format!(
+                "Fill {table}.{column} in the {rows} row(s) without a value, e.g. \
+                 UPDATE {table} SET {column} = <value> WHERE {column} IS NULL"
+            ));
+            hazard = hazard.max(Some(Hazard::Lock));
+        } else if matches!(item.difference, Difference::ColumnType { .. }) {
+            hazard = hazard.max(Some(Hazard::Rewrite));
+        } else {
+            hazard = hazard.max(Some(Hazard::Lock));
+        }
+    }
+    let level = match hazard {
+        Some(Hazard::Rewrite) => "rewrite",
+        _ => "lock",
+    };
+    steps.push(format!(
+        "Run: dba fix --confirm --allow-hazard {level}{profile}"
+    ));
+    steps
 }
 
 /// The original's preview: `Schema Differences`, then the numbered `Execution Plan:`, plus what the plan
@@ -148,26 +284,36 @@ fn print_preview(ctx: &Ctx, plan: &FixPlan, before: &ValidationResult) -> std::i
     let out = &ctx.out;
     let mut rows = Vec::new();
     for table in &before.missing_tables {
-        rows.push(vec![table.clone(), "NEW TABLE".to_owned(), String::new()]);
+        rows.push(vec![
+            table.clone(),
+            "NEW TABLE".to_owned(),
+            String::new(),
+            "missing table".to_owned(),
+        ]);
     }
     for missing in &before.missing_columns {
         rows.push(vec![
             missing.table.clone(),
             missing.column.clone(),
             column_type(&plan.target, &missing.table, &missing.column),
+            "missing column".to_owned(),
         ]);
     }
     for difference in before.errors() {
-        rows.push(vec![
-            difference.table().unwrap_or("").to_owned(),
-            difference.to_string(),
-            "DRIFT".to_owned(),
-        ]);
+        let (table, column, what) = split_difference(difference);
+        let data_type = plan
+            .target
+            .tables
+            .get(&table)
+            .and_then(|t| t.columns.get(&column))
+            .map(|c| c.data_type.clone())
+            .unwrap_or_default();
+        rows.push(vec![table, column, data_type, what]);
     }
     out.blank()?;
     out.table(
         Some("Schema Differences"),
-        Some(&["Table", "Column", "Type"]),
+        Some(&["Table", "Column", "Type", "Difference"]),
         &rows,
         &[],
     )?;
@@ -208,6 +354,25 @@ fn step_text(step: &schema::Step) -> String {
         }
         _ => step.description.clone(),
     }
+}
+
+/// A difference as (table, column, what differs): `items.b: is nullable, expected NOT NULL` becomes
+/// (`items`, `b`, `is nullable, expected NOT NULL`); one about the table as a whole has no column.
+fn split_difference(difference: &Difference) -> (String, String, String) {
+    let text = difference.to_string();
+    let table = difference.table().unwrap_or("").to_owned();
+    if !table.is_empty() {
+        if let Some((column, what)) = text
+            .strip_prefix(&format!("{table}."))
+            .and_then(|rest| rest.split_once(": "))
+        {
+            return (table, column.to_owned(), what.to_owned());
+        }
+        if let Some(what) = text.strip_prefix(&format!("{table}: ")) {
+            return (table, String::new(), what.to_owned());
+        }
+    }
+    (table, String::new(), text)
 }
 
 /// The planned column's type, plus ` (FK)` when a foreign key covers it, as the original showed it.
