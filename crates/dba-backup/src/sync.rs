@@ -69,13 +69,19 @@ impl Default for SyncOptions {
     }
 }
 
-/// New and existing rows of one table, by natural key.
+/// What a sync in the compared mode will do to one table, by natural key within the user scope. The
+/// original's keys `new` and `update` come first; `update` counts only rows this mode overwrites.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct PlanEntry {
-    /// Source rows the destination lacks.
+    /// Source rows the destination lacks: inserted.
     pub new: u64,
-    /// Source rows the destination has.
+    /// Source rows the destination has, overwritten with the source's values (upsert and mirror; 0 in
+    /// insert-only mode).
     pub update: u64,
+    /// Source rows the destination has, left alone (insert-only mode; 0 otherwise).
+    pub skip: u64,
+    /// Destination rows the source lacks, deleted (mirror mode; 0 otherwise).
+    pub delete: u64,
 }
 
 /// Per-table values in table order, serialized as a JSON object.
@@ -266,6 +272,14 @@ async fn compare_into(
                 }
             }
         }
+        // `update` counted the source rows the destination has; this mode skips or overwrites them.
+        if options.mode == SyncMode::InsertOnly {
+            entry.skip = std::mem::take(&mut entry.update);
+        }
+        if options.mode == SyncMode::Mirror && dest_total > 0 {
+            let doomed = doomed_keys(source, dest, def, options).await?.len();
+            entry.delete = u64::try_from(doomed).unwrap_or(u64::MAX);
+        }
         result.sync_plan.0.push((def.name.clone(), entry));
     }
     Ok(())
@@ -413,8 +427,33 @@ async fn mirror_deletes(
     options: &SyncOptions,
     progress: &dyn Progress,
 ) -> Result<u64, BackupError> {
+    let doomed = doomed_keys(source, dest, def, options).await?;
+    let mut deleted = 0;
+    for part in doomed.chunks(options.batch_size.max(1)) {
+        deleted += dest
+            .delete(&def.name, &Filter::new().is_in(&def.pk, part.to_vec()))
+            .await?;
+        progress.update(&ProgressUpdate {
+            phase: Phase::Delete,
+            table: &def.name,
+            done: deleted,
+            total: None,
+            finished: false,
+        });
+    }
+    Ok(deleted)
+}
+
+/// The primary keys of the destination rows of `def` (within the user scope) whose natural key the source
+/// lacks: what mirror mode deletes, and what its plan counts.
+async fn doomed_keys(
+    source: &dyn DatabaseClient,
+    dest: &dyn DatabaseClient,
+    def: &TableDef,
+    options: &SyncOptions,
+) -> Result<Vec<Value>, BackupError> {
     if def.natural_key.is_empty() {
-        return Ok(0);
+        return Ok(Vec::new());
     }
     let mut cols: Vec<&str> = def.natural_key.iter().map(String::as_str).collect();
     if let Some(u) = &def.user_field
@@ -452,20 +491,7 @@ async fn mirror_deletes(
         }
     }
     drop(stream);
-    let mut deleted = 0;
-    for part in doomed.chunks(options.batch_size.max(1)) {
-        deleted += dest
-            .delete(&def.name, &Filter::new().is_in(&def.pk, part.to_vec()))
-            .await?;
-        progress.update(&ProgressUpdate {
-            phase: Phase::Delete,
-            table: &def.name,
-            done: deleted,
-            total: None,
-            finished: false,
-        });
-    }
-    Ok(deleted)
+    Ok(doomed)
 }
 
 #[cfg(test)]

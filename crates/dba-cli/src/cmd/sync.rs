@@ -209,20 +209,32 @@ fn print_comparison(
     if result.sync_plan.0.is_empty() {
         return Ok(());
     }
-    let dash = |n: u64| if n == 0 { "-".to_owned() } else { thousands(n) };
+    // What this mode will do to each table, as numbers (0 included): insert-only leaves the rows the
+    // destination has alone, upsert overwrites them, mirror also deletes the ones the source lacks.
+    let (header, right): (&[&str], &[usize]) = match mode {
+        SyncMode::Insert => (&["Table", "New", "Left alone"], &[1, 2]),
+        SyncMode::Upsert => (&["Table", "New", "Update"], &[1, 2]),
+        SyncMode::Mirror => (&["Table", "New", "Update", "Delete"], &[1, 2, 3]),
+    };
     let rows: Vec<Vec<String>> = result
         .sync_plan
         .0
         .iter()
-        .map(|(table, plan)| vec![table.clone(), dash(plan.new), dash(plan.update)])
+        .map(|(table, plan)| {
+            let mut row = vec![table.clone(), thousands(plan.new)];
+            match mode {
+                SyncMode::Insert => row.push(thousands(plan.skip)),
+                SyncMode::Upsert => row.push(thousands(plan.update)),
+                SyncMode::Mirror => {
+                    row.push(thousands(plan.update));
+                    row.push(thousands(plan.delete));
+                }
+            }
+            row
+        })
         .collect();
     out.blank()?;
-    out.table(
-        Some("Sync Plan"),
-        Some(&["Table", "New", "Update"]),
-        &rows,
-        &[1, 2],
-    )?;
+    out.table(Some("Sync Plan"), Some(header), &rows, right)?;
     out.line(match mode {
         SyncMode::Insert => "Existing rows are left alone (--mode upsert overwrites them).",
         SyncMode::Upsert => "Source overwrites on collision.",
