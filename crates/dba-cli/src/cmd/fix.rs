@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 use crate::cli::{FixArgs, HazardLevel};
 use crate::cmd::{Report, backup};
 use crate::ctx::{Ctx, schema_of, target_name};
+use crate::interrupt;
 use crate::prompt::{self, Answer};
 use crate::{progress, schemacheck};
 
@@ -95,10 +96,14 @@ pub(crate) async fn run(ctx: &Ctx, args: &FixArgs) -> anyhow::Result<Report> {
         }
     }
     let spinner = progress::spinner(out, "applying fix plan");
+    interrupt::writing();
     let applied = schema::apply(&plan, client.as_ref(), &ApplyOptions::default()).await;
     spinner.finish_and_clear();
     let report = match applied {
-        Ok(report) => report,
+        Ok(report) => {
+            interrupt::committed();
+            report
+        }
         Err(err) => {
             client.close().await;
             out.failure(format!("Fix failed: {}", crate::exit::render(&err.into())))?;

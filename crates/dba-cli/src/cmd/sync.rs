@@ -10,6 +10,7 @@ use crate::cli::{SyncArgs, SyncMode};
 use crate::cmd::Report;
 use crate::cmd::backup::{backup_schema_path, require_user_id, split_tables};
 use crate::ctx::{Ctx, target_name};
+use crate::interrupt;
 use crate::output::thousands;
 use crate::progress::TableBars;
 use crate::prompt::{self, Answer};
@@ -146,6 +147,7 @@ pub(crate) async fn run(ctx: &Ctx, args: &SyncArgs) -> anyhow::Result<Report> {
     out.status("Syncing data...");
     options.dry_run = false;
     let bars = TableBars::new(out);
+    interrupt::writing();
     let result = backup::sync(
         source_client.as_ref(),
         dest_client.as_ref(),
@@ -161,6 +163,7 @@ pub(crate) async fn run(ctx: &Ctx, args: &SyncArgs) -> anyhow::Result<Report> {
         out.failure(errors_text(&result))?;
         return Ok(Report::failed(fields));
     }
+    interrupt::committed();
     fields["synced"] = Value::from(true);
     out.success("Sync complete.")?;
     out.line(format!(

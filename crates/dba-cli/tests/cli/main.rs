@@ -9,6 +9,7 @@ mod corpus;
 mod errors;
 mod fix;
 mod injection;
+mod interrupt;
 mod offline;
 mod profiles;
 mod restore;
