@@ -24,6 +24,20 @@ pub enum ConnectError {
         #[source]
         source: dba_core::Error,
     },
+    /// The schema file could not be read or parsed (the message names the file, line and column).
+    #[cfg(feature = "schema")]
+    #[error(transparent)]
+    Schema(Box<dba_schema::SchemaError>),
+    /// The live schema could not be read.
+    #[cfg(feature = "schema")]
+    #[error("failed to read the schema of {profile}")]
+    Introspect {
+        /// The profile (or `DATABASE_URL`) whose schema was read.
+        profile: String,
+        /// What went wrong.
+        #[source]
+        source: Box<dba_schema::SchemaError>,
+    },
     /// The profile names a backend this build does not include.
     #[error(
         "profile {profile} uses the {provider} backend, but dba was built without the `{feature}` feature"
