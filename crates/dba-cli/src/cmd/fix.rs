@@ -65,7 +65,8 @@ pub(crate) async fn run(ctx: &Ctx, args: &FixArgs) -> anyhow::Result<Report> {
         out.success("Schema is valid - no fixes needed")?;
         return Ok(Report::ok(fields));
     }
-    print_preview(ctx, &plan, &before)?;
+    let empty = empty_not_null(ctx, client.as_ref(), &plan, &before).await;
+    print_preview(ctx, &plan, &before, &empty)?;
     if !plan.has_fixes() {
         client.close().await;
         out.blank()?;
@@ -227,24 +228,63 @@ async fn remaining<'a>(
             && let Some(t) = plan.target.tables.get(table)
         {
             item.column = Some(column.clone());
-            let counted = match TableName::exact(Some(&t.schema), &t.name) {
-                Ok(name) => {
-                    client
-                        .count(&name.to_string(), &Filter::new().is_null(column))
-                        .await
-                }
-                Err(err) => Err(err),
-            };
-            match counted {
-                Ok(rows) => item.without_value = Some(rows),
-                Err(err) => ctx.out.warn(format!(
-                    "could not count the NULLs in {table}.{column}: {err}"
-                )),
-            }
+            item.without_value = null_rows(ctx, client, t, column).await;
         }
         left.push(item);
     }
     left
+}
+
+/// How many rows of `table` hold NULL in `column` (`None`, with a warning, when they cannot be counted).
+async fn null_rows(
+    ctx: &Ctx,
+    client: &dyn DatabaseClient,
+    table: &schema::Table,
+    column: &str,
+) -> Option<u64> {
+    let counted = match TableName::exact(Some(&table.schema), &table.name) {
+        Ok(name) => {
+            client
+                .count(&name.to_string(), &Filter::new().is_null(column))
+                .await
+        }
+        Err(err) => Err(err),
+    };
+    match counted {
+        Ok(rows) => Some(rows),
+        Err(err) => {
+            ctx.out.warn(format!(
+                "could not count the NULLs in {}.{column}: {err}",
+                table.key()
+            ));
+            None
+        }
+    }
+}
+
+/// The columns expected NOT NULL that existing rows leave empty, with how many rows: `SET NOT NULL` on them
+/// fails, so the preview says to fill them first.
+async fn empty_not_null(
+    ctx: &Ctx,
+    client: &dyn DatabaseClient,
+    plan: &FixPlan,
+    before: &ValidationResult,
+) -> BTreeMap<(String, String), u64> {
+    let mut empty = BTreeMap::new();
+    for difference in before.errors() {
+        if let Difference::Nullability {
+            table,
+            column,
+            expected_nullable: false,
+        } = difference
+            && let Some(t) = plan.target.tables.get(table)
+            && let Some(rows) = null_rows(ctx, client, t, column).await
+            && rows > 0
+        {
+            empty.insert((table.clone(), column.clone()), rows);
+        }
+    }
+    empty
 }
 
 /// The steps that bring the database the rest of the way.
@@ -285,7 +325,12 @@ fn next_steps(ctx: &Ctx, left: &[Left<'_>]) -> Vec<String> {
 
 /// The original's preview: `Schema Differences`, then the numbered `Execution Plan:`, plus what the plan
 /// leaves alone and why.
-fn print_preview(ctx: &Ctx, plan: &FixPlan, before: &ValidationResult) -> std::io::Result<()> {
+fn print_preview(
+    ctx: &Ctx,
+    plan: &FixPlan,
+    before: &ValidationResult,
+    empty: &BTreeMap<(String, String), u64>,
+) -> std::io::Result<()> {
     let out = &ctx.out;
     let mut rows = Vec::new();
     for table in &before.missing_tables {
@@ -332,13 +377,37 @@ fn print_preview(ctx: &Ctx, plan: &FixPlan, before: &ValidationResult) -> std::i
                 format!("  [{}]", step.hazard)
             };
             out.line(format!("  {}. {}{hazard}", i + 1, step_text(step)))?;
+            if step.kind == StepKind::SetNotNull
+                && let Some(((table, column), rows)) = empty
+                    .iter()
+                    .find(|((t, c), _)| step.description == format!("set not null on {t}.{c}"))
+            {
+                out.line(format!(
+                    "     {rows} row(s) of {table}.{column} have no value: this step would fail and the \
+                     whole fix roll back; fill them first"
+                ))?;
+            }
         }
     }
     if !plan.not_fixed.is_empty() {
         out.blank()?;
         out.line(format!("Not fixed ({}):", plan.not_fixed.len()))?;
         for item in &plan.not_fixed {
-            out.line(format!("  - {}: {}", item.subject, item.reason))?;
+            let rows = match &item.difference {
+                Some(Difference::Nullability {
+                    table,
+                    column,
+                    expected_nullable: false,
+                }) => empty.get(&(table.clone(), column.clone())),
+                _ => None,
+            };
+            match rows {
+                Some(rows) => out.line(format!(
+                    "  - {}: {rows} row(s) have no value: fill them, then pass --allow-hazard lock",
+                    item.subject
+                ))?,
+                None => out.line(format!("  - {}: {}", item.subject, item.reason))?,
+            }
         }
         out.line("  Pass --allow-hazard lock or --allow-hazard rewrite to plan steps that alter existing objects.")?;
     }

@@ -153,6 +153,20 @@ async fn an_applied_fix_that_leaves_drift_says_what_is_left_and_exits_1() {
             "is nullable, expected NOT NULL"
         ]
     );
+    // ...and says that the rows need values before the hazard opt-in can help.
+    out.stdout_has(
+        "  - items.b: is nullable, expected NOT NULL: 5 row(s) have no value: fill them, then pass \
+         --allow-hazard lock",
+    );
+    run(dir
+        .dba()
+        .args(["fix", "--profile", "drift", "--allow-hazard", "lock"]))
+    .code(0)
+    .stdout_has("  1. set not null on items.b  [takes a lock]")
+    .stdout_has(
+        "     5 row(s) of items.b have no value: this step would fail and the whole fix roll back; \
+         fill them first",
+    );
 
     // Following the advice finishes the job.
     drift
