@@ -116,3 +116,48 @@ async fn a_backup_file_error_names_the_file_once() {
     dir.remove();
     full.drop_db().await;
 }
+
+#[tokio::test]
+async fn a_failed_row_names_its_reason_once() {
+    let full = db(test_path!("errors_failed_row_src"), "full").await;
+    let empty = db(test_path!("errors_failed_row_dst"), "empty").await;
+    let dir = Workdir::with_profiles(
+        "errors-failed-row",
+        &[("full", full.url()), ("empty", empty.url())],
+        SCHEMA_SECTIONS,
+    );
+    run(dir.dba().args([
+        "backup",
+        "--profile",
+        "full",
+        "--user-id",
+        "u1",
+        "-o",
+        "b.json",
+    ]))
+    .code(0);
+    // A column the destination lacks: the first row fails.
+    dir.write("b.json", &dir.read("b.json").replace("\"name\"", "\"nme\""));
+    let out = run(dir.dba().args([
+        "restore",
+        "b.json",
+        "--profile",
+        "empty",
+        "--user-id",
+        "u1",
+        "-y",
+    ]));
+    out.code(1);
+    let lines = error_lines(&out.stderr);
+    assert_eq!(lines.len(), 1, "{}", out.stderr);
+    let line = lines[0];
+    assert!(
+        line.starts_with("error: Restore failed: categories row 0 (pk 1, key 'tools') failed: "),
+        "{line}"
+    );
+    assert_eq!(line.matches("does not exist").count(), 1, "{line}");
+    assert!(line.ends_with("; nothing was committed"), "{line}");
+    dir.remove();
+    full.drop_db().await;
+    empty.drop_db().await;
+}
