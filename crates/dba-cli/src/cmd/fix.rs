@@ -176,9 +176,9 @@ fn print_counts(ctx: &Ctx, report: &FixReport) -> std::io::Result<()> {
 /// A difference left after a committed fix.
 struct Left<'a> {
     difference: &'a Difference,
-    /// The column, for a NOT NULL column that could not be made NOT NULL.
+    /// The column, for a NOT NULL column that rows leave without a value.
     column: Option<String>,
-    /// How many rows hold NULL in that column (`None` when they could not be counted).
+    /// How many rows hold NULL in that column (`None` when none do, or they could not be counted).
     without_value: Option<u64>,
     /// Why the plan left it alone, when it did.
     reason: Option<String>,
@@ -227,8 +227,12 @@ async fn remaining<'a>(
         } = difference
             && let Some(t) = plan.target.tables.get(table)
         {
-            item.column = Some(column.clone());
-            item.without_value = null_rows(ctx, client, t, column).await;
+            // Only rows without a value keep SET NOT NULL from succeeding; otherwise the plan's reason
+            // (a hazard not opted into) is what is left to say.
+            item.without_value = null_rows(ctx, client, t, column)
+                .await
+                .filter(|rows| *rows > 0);
+            item.column = item.without_value.map(|_| column.clone());
         }
         left.push(item);
     }

@@ -214,3 +214,35 @@ async fn bad_inputs_fail_with_the_file_named() {
     run(dir.dba().args(["fix", "--allow-hazard", "everything"])).code(2);
     dir.remove();
 }
+
+#[tokio::test]
+async fn drift_left_for_want_of_a_hazard_opt_in_is_named_with_its_reason() {
+    let drift = db(test_path!("fix_leaves_hazard"), "drift").await;
+    // No row of categories.name is NULL: only the hazard opt-in is missing, not values.
+    drift
+        .client()
+        .await
+        .batch_execute("ALTER TABLE categories ALTER COLUMN name DROP NOT NULL")
+        .await
+        .unwrap();
+    let dir = Workdir::with_profiles(
+        "fix-leaves-hazard",
+        &[("drift", drift.url())],
+        SCHEMA_SECTIONS,
+    );
+    let out = run(dir
+        .dba()
+        .args(["fix", "--profile", "drift", "--confirm", "--no-backup"]));
+    out.code(1)
+        .stdout_has("x Schema fix applied, but 2 difference(s) remain")
+        .stdout_has(
+            "  - categories.name: is nullable, expected NOT NULL: alters an existing object and takes \
+             a lock: opt into that hazard to fix it",
+        )
+        .stdout_has("  - items.b: 5 row(s) have no value")
+        .stdout_has("  2. Run: dba fix --confirm --allow-hazard lock --profile drift")
+        .stdout_lacks("categories.name: 0 row(s)")
+        .stdout_lacks("Fill categories.name");
+    dir.remove();
+    drift.drop_db().await;
+}
