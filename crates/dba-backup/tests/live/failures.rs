@@ -47,6 +47,9 @@ async fn a_failure_in_the_middle_commits_nothing() {
     );
     let text = err.to_string();
     assert!(text.starts_with("products row 1 (pk "), "{text}");
+    // The database's reason is in the message once, not repeated as a separate cause.
+    assert!(text.contains(failed.error.message()), "{text}");
+    assert!(std::error::Error::source(&err).is_none(), "{err:?}");
     assert!(
         text.contains("key 'saw'") && text.ends_with("nothing was committed"),
         "{text}"
