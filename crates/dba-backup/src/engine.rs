@@ -702,7 +702,7 @@ impl<'a> Engine<'a> {
             natural_key: (!def.natural_key.is_empty()).then(|| def.natural_key_of(&p.row)),
             reason: source.message().to_owned(),
             outcome,
-            source,
+            error: source,
         }))
     }
 

@@ -89,9 +89,9 @@ pub struct FailedRow {
     pub reason: String,
     /// What became of the destination.
     pub outcome: String,
-    /// The database error.
-    #[source]
-    pub source: dba_core::Error,
+    /// The database error, for its kind and SQLSTATE. It is not this error's `source()`: the message
+    /// already carries its text (`reason`), and a chain printer would print it twice.
+    pub error: dba_core::Error,
 }
 
 /// One row that already exists in the destination under `mode=fail`.

@@ -1,5 +1,10 @@
 //! A pull reader for backup files: walks the top-level object key by key and table arrays row by row, so
 //! only one row is in memory at a time, whatever the file size.
+//!
+//! It keeps the line and column of every byte it reads, so an error names its real place in the file
+//! (gzip files included, counted in the decompressed text). It also reads the bare `NaN`, `Infinity` and
+//! `-Infinity` tokens that the Python original's `json.dump` writes for non-finite floats (they are not
+//! JSON): each becomes the string PostgreSQL reads for that float.
 
 use std::collections::HashSet;
 use std::io::BufRead;
@@ -7,20 +12,62 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+use crate::checker::Checker;
 use crate::error::BackupError;
 use crate::file::{io_err, open_read};
+
+/// A place in the file: 1-based line, 1-based column in characters, and the byte offset.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Pos {
+    pub(crate) line: u64,
+    pub(crate) column: u64,
+    pub(crate) offset: u64,
+}
+
+impl Pos {
+    const START: Pos = Pos {
+        line: 1,
+        column: 1,
+        offset: 0,
+    };
+
+    /// The place after `byte`.
+    fn advance(&mut self, byte: u8) {
+        self.offset += 1;
+        if byte == b'\n' {
+            self.line += 1;
+            self.column = 1;
+        } else if byte & 0xC0 != 0x80 {
+            // A UTF-8 continuation byte belongs to the character already counted.
+            self.column += 1;
+        }
+    }
+}
 
 /// Top-level keys of one JSON object, values read on demand.
 pub(crate) struct BackupFile {
     path: PathBuf,
     input: Box<dyn BufRead + Send>,
-    offset: u64,
+    /// Where the next byte lies.
+    pos: Pos,
     /// Whether the cursor is inside the top-level object, past the last key read and its value.
     state: State,
     /// Every top-level key seen so far; complete once `complete` is set.
     keys: HashSet<String>,
     complete: bool,
+    /// The bytes of the value being read, exactly as in the file.
     scratch: Vec<u8>,
+    /// Where the value in `scratch` starts.
+    start: Pos,
+    /// Whether `scratch` may hold a bare non-finite token (an `N` or `I` outside a string).
+    nonfinite: bool,
+    /// `scratch` with the non-finite tokens quoted, and the indexes of the quotes added.
+    quoted: Vec<u8>,
+    added: Vec<usize>,
+    /// How many times the file was opened (a key found behind the cursor opens it again).
+    opened: u32,
+    /// Checks (and, for a restore, decodes) every row read by [`BackupFile::next_row`].
+    pub(crate) checker: Option<Checker>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -42,19 +89,45 @@ impl BackupFile {
         Ok(BackupFile {
             path: path.to_owned(),
             input: open_read(path)?,
-            offset: 0,
+            pos: Pos::START,
             state: State::Start,
             keys: HashSet::new(),
             complete: false,
             scratch: Vec::new(),
+            start: Pos::START,
+            nonfinite: false,
+            quoted: Vec::new(),
+            added: Vec::new(),
+            opened: 1,
+            checker: None,
         })
     }
 
-    fn syntax(&self, what: &str) -> BackupError {
+    /// The file's path.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// How many times the file was opened: 1 unless a key had to be looked for from the start again.
+    #[cfg(test)]
+    pub(crate) fn times_opened(&self) -> u32 {
+        self.opened
+    }
+
+    /// Whether the file has the top-level key `key`; only certain once [`BackupFile::is_complete`].
+    pub(crate) fn has_key(&self, key: &str) -> bool {
+        self.keys.contains(key)
+    }
+
+    fn syntax_at(&self, what: &str, at: Pos) -> BackupError {
         BackupError::Json {
             path: self.path.clone(),
-            reason: format!("{what} at byte {}", self.offset),
+            reason: format!("{what} at line {} column {}", at.line, at.column),
         }
+    }
+
+    fn syntax(&self, what: &str) -> BackupError {
+        self.syntax_at(what, self.pos)
     }
 
     fn peek(&mut self) -> Result<Option<u8>, BackupError> {
@@ -62,15 +135,16 @@ impl BackupFile {
         Ok(buf.first().copied())
     }
 
-    fn bump(&mut self) {
+    /// Consumes `byte`, the byte [`BackupFile::peek`] returned.
+    fn bump(&mut self, byte: u8) {
         self.input.consume(1);
-        self.offset += 1;
+        self.pos.advance(byte);
     }
 
     fn next_byte(&mut self) -> Result<Option<u8>, BackupError> {
         let b = self.peek()?;
-        if b.is_some() {
-            self.bump();
+        if let Some(b) = b {
+            self.bump(b);
         }
         Ok(b)
     }
@@ -79,7 +153,7 @@ impl BackupFile {
     fn peek_token(&mut self) -> Result<Option<u8>, BackupError> {
         loop {
             match self.peek()? {
-                Some(b' ' | b'\n' | b'\r' | b'\t') => self.bump(),
+                Some(b @ (b' ' | b'\n' | b'\r' | b'\t')) => self.bump(b),
                 other => return Ok(other),
             }
         }
@@ -88,7 +162,7 @@ impl BackupFile {
     fn expect(&mut self, byte: u8) -> Result<(), BackupError> {
         match self.peek_token()? {
             Some(b) if b == byte => {
-                self.bump();
+                self.bump(b);
                 Ok(())
             }
             Some(b) => Err(self.syntax(&format!(
@@ -109,10 +183,11 @@ impl BackupFile {
     /// skipping a large table costs no memory.
     fn scan(&mut self, store: bool) -> Result<(), BackupError> {
         self.scratch.clear();
-        let mut len = 0usize;
+        self.nonfinite = false;
         let Some(first) = self.peek_token()? else {
             return Err(self.syntax("expected a value, found end of file"));
         };
+        self.start = self.pos;
         match first {
             b'{' | b'[' => {
                 let mut depth = 0usize;
@@ -144,12 +219,14 @@ impl BackupFile {
                                 return Ok(());
                             }
                         }
+                        // Outside strings, JSON has no capital letters but E: a NaN or Infinity token.
+                        b'N' | b'I' => self.nonfinite = true,
                         _ => {}
                     }
                 }
             }
             b'"' => {
-                self.bump();
+                self.bump(b'"');
                 self.scratch.push(b'"');
                 let mut escaped = false;
                 loop {
@@ -168,33 +245,55 @@ impl BackupFile {
                     }
                 }
             }
-            _ => loop {
-                match self.peek()? {
-                    Some(b',' | b'}' | b']' | b' ' | b'\n' | b'\r' | b'\t') | None => {
-                        if len == 0 {
-                            return Err(self.syntax("expected a value"));
+            _ => {
+                let mut len = 0usize;
+                loop {
+                    match self.peek()? {
+                        Some(b',' | b'}' | b']' | b' ' | b'\n' | b'\r' | b'\t') | None => {
+                            if len == 0 {
+                                return Err(self.syntax("expected a value"));
+                            }
+                            return Ok(());
                         }
-                        return Ok(());
-                    }
-                    Some(b) => {
-                        if store {
-                            self.scratch.push(b);
+                        Some(b) => {
+                            if store {
+                                self.scratch.push(b);
+                            }
+                            if matches!(b, b'N' | b'I') {
+                                self.nonfinite = true;
+                            }
+                            len += 1;
+                            self.bump(b);
                         }
-                        len += 1;
-                        self.bump();
                     }
                 }
-            },
+            }
         }
     }
 
-    fn parse_scratch(&self) -> Result<Value, BackupError> {
-        serde_json::from_slice(&self.scratch).map_err(|e| {
-            self.syntax(&format!(
-                "{e} (in the value ending before byte {})",
-                self.offset
-            ))
-        })
+    /// Parses `scratch`; an error names the line and column in the file where the parser stopped.
+    fn parse_scratch(&mut self) -> Result<Value, BackupError> {
+        if !self.nonfinite {
+            return serde_json::from_slice(&self.scratch).map_err(|e| self.parse_error(&e, false));
+        }
+        quote_nonfinite(&self.scratch, &mut self.quoted, &mut self.added);
+        serde_json::from_slice(&self.quoted).map_err(|e| self.parse_error(&e, true))
+    }
+
+    fn parse_error(&self, e: &serde_json::Error, quoted: bool) -> BackupError {
+        let text = e.to_string();
+        let suffix = format!(" at line {} column {}", e.line(), e.column());
+        let what = text.strip_suffix(&suffix).unwrap_or(&text);
+        let parsed = if quoted { &self.quoted } else { &self.scratch };
+        let mut index = index_of(parsed, e.line(), e.column());
+        if quoted {
+            index -= self.added.iter().filter(|&&a| a < index).count();
+        }
+        let mut at = self.start;
+        for &b in &self.scratch[..index.min(self.scratch.len())] {
+            at.advance(b);
+        }
+        self.syntax_at(what, at)
     }
 
     /// Finishes whatever the cursor is inside (a value or an array) so the next key can be read.
@@ -226,7 +325,7 @@ impl BackupFile {
         };
         match self.peek_token()? {
             Some(b'}') => {
-                self.bump();
+                self.bump(b'}');
                 self.state = State::End;
                 self.complete = true;
                 if self.peek_token()?.is_some() {
@@ -234,7 +333,7 @@ impl BackupFile {
                 }
                 return Ok(None);
             }
-            Some(b',') if !first => self.bump(),
+            Some(b',') if !first => self.bump(b','),
             _ if first => {}
             _ => return Err(self.syntax("expected ',' or '}'")),
         }
@@ -271,29 +370,42 @@ impl BackupFile {
         if self.peek_token()? != Some(b'[') {
             return Ok(false);
         }
-        self.bump();
+        self.bump(b'[');
         self.state = State::Array { first: true };
         Ok(true)
     }
 
+    /// Whether the cursor is inside a table array.
+    pub(crate) fn in_array(&self) -> bool {
+        matches!(self.state, State::Array { .. })
+    }
+
     /// The next element of the array entered with [`BackupFile::enter_array`], or `None` after its end.
+    /// With a [`Checker`] set, the row is checked (and decoded) first, and the table's end is checked too.
     pub(crate) fn next_row(&mut self) -> Result<Option<Value>, BackupError> {
         let State::Array { first } = self.state else {
             return Ok(None);
         };
         match self.peek_token()? {
             Some(b']') => {
-                self.bump();
+                self.bump(b']');
                 self.state = State::Between { first: false };
+                if let Some(checker) = &mut self.checker {
+                    checker.end_table(&self.path)?;
+                }
                 return Ok(None);
             }
-            Some(b',') if !first => self.bump(),
+            Some(b',') if !first => self.bump(b','),
             _ if first => {}
             _ => return Err(self.syntax("expected ',' or ']'")),
         }
         self.capture()?;
         self.state = State::Array { first: false };
-        self.parse_scratch().map(Some)
+        let row = self.parse_scratch()?;
+        match &mut self.checker {
+            Some(checker) => checker.row(row, self.start.line, &self.path).map(Some),
+            None => Ok(Some(row)),
+        }
     }
 
     /// Positions the cursor at the value of `key`: forward from here, then once more from the start of
@@ -307,9 +419,13 @@ impl BackupFile {
             if pass == 1 {
                 let keys = std::mem::take(&mut self.keys);
                 let complete = self.complete;
+                let checker = self.checker.take();
+                let opened = self.opened;
                 *self = BackupFile::open(&self.path)?;
                 self.keys = keys;
                 self.complete = complete;
+                self.checker = checker;
+                self.opened = opened + 1;
             }
             while let Some(k) = self.next_key()? {
                 if k == key {
@@ -324,6 +440,58 @@ impl BackupFile {
     }
 }
 
+/// The index in `text` of the byte serde_json's error position (1-based line; column = bytes of that line
+/// up to and including the byte) points at.
+fn index_of(text: &[u8], line: usize, column: usize) -> usize {
+    let mut start = 0;
+    let mut n = 1;
+    while n < line {
+        match text[start..].iter().position(|&b| b == b'\n') {
+            Some(i) => start += i + 1,
+            None => break,
+        }
+        n += 1;
+    }
+    (start + column.saturating_sub(1)).min(text.len())
+}
+
+/// Copies `text` into `out`, putting quotes around each `NaN`, `Infinity` and `-Infinity` outside strings
+/// (as Python's `json.dump` writes non-finite floats), and notes in `added` the index of every quote added.
+fn quote_nonfinite(text: &[u8], out: &mut Vec<u8>, added: &mut Vec<usize>) {
+    out.clear();
+    added.clear();
+    let mut in_string = false;
+    let mut escaped = false;
+    let mut i = 0;
+    while i < text.len() {
+        let b = text[i];
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+        } else if b == b'"' {
+            in_string = true;
+        } else if let Some(token) = [&b"NaN"[..], b"Infinity", b"-Infinity"]
+            .into_iter()
+            .find(|t| text[i..].starts_with(t))
+        {
+            added.push(out.len());
+            out.push(b'"');
+            out.extend_from_slice(token);
+            added.push(out.len());
+            out.push(b'"');
+            i += token.len();
+            continue;
+        }
+        out.push(b);
+        i += 1;
+    }
+}
+
 /// A byte for a message: printable ASCII quoted, anything else (binary, a UTF-8 byte order mark) in hex.
 fn describe_byte(b: u8) -> String {
     match b {
@@ -334,69 +502,4 @@ fn describe_byte(b: u8) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use serde_json::json;
-
-    use super::*;
-
-    fn file_with(name: &str, text: &str) -> PathBuf {
-        let path = std::env::temp_dir().join(format!("dba-reader-{}-{name}", std::process::id()));
-        std::fs::write(&path, text).unwrap();
-        path
-    }
-
-    #[test]
-    fn reads_keys_values_and_rows_in_any_order() {
-        let path = file_with(
-            "order.json",
-            r#" { "b": [ {"x": "a]}\"b"}, 2 , [3] ] , "metadata": {"version": "1.1"}, "a": [] , "n": 1.50 } "#,
-        );
-        let mut f = BackupFile::open(&path).unwrap();
-        assert!(f.seek("metadata").unwrap());
-        assert_eq!(f.read_value().unwrap(), json!({"version": "1.1"}));
-        assert!(f.seek("b").unwrap(), "found again from the start");
-        assert!(f.enter_array().unwrap());
-        assert_eq!(f.next_row().unwrap(), Some(json!({"x": "a]}\"b"})));
-        assert_eq!(f.next_row().unwrap(), Some(json!(2)));
-        assert_eq!(f.next_row().unwrap(), Some(json!([3])));
-        assert_eq!(f.next_row().unwrap(), None);
-        assert!(f.seek("n").unwrap());
-        assert_eq!(f.read_value().unwrap().to_string(), "1.50");
-        assert!(!f.seek("missing").unwrap());
-        std::fs::remove_file(path).unwrap();
-    }
-
-    #[test]
-    fn reports_bad_json_with_a_position() {
-        let path = file_with("bad.json", r#"{"metadata": {"a": 1}, "t": [ {"x": } ]}"#);
-        let mut f = BackupFile::open(&path).unwrap();
-        assert!(f.seek("t").unwrap());
-        assert!(f.enter_array().unwrap());
-        let err = f.next_row().unwrap_err().to_string();
-        assert!(err.starts_with("invalid JSON in "), "{err}");
-        assert!(err.contains("at byte"), "{err}");
-        std::fs::remove_file(path).unwrap();
-    }
-
-    #[test]
-    fn names_unprintable_first_bytes_in_hex() {
-        for (name, text, found) in [
-            (
-                "bom.json",
-                "\u{feff}{}",
-                "found byte 0xEF (a UTF-8 byte order mark",
-            ),
-            ("nul.json", "\0{}", "found byte 0x00 at byte 0"),
-            ("list.json", "[]", "found '[' at byte 0"),
-        ] {
-            let path = file_with(name, text);
-            let err = BackupFile::open(&path)
-                .unwrap()
-                .next_key()
-                .unwrap_err()
-                .to_string();
-            assert!(err.contains(found), "{name}: {err}");
-            std::fs::remove_file(path).unwrap();
-        }
-    }
-}
+mod tests;

@@ -1,17 +1,22 @@
-//! Restore: one transaction, references remapped to the ids the destination assigns, writes in batches.
+//! Restore: one transaction, references remapped to the ids the destination assigns, writes in batches,
+//! the file read once and checked while its rows stream.
 
 use std::path::Path;
 
 use dba_core::{DatabaseClient, Transaction, Value};
 
 use crate::catalog::{advance_sequence, pk_info};
+use crate::checker::Checker;
 use crate::engine::{Config, Engine, Outcome, RestoreMode, Source};
 use crate::error::BackupError;
 use crate::progress::Progress;
+use crate::python::Decoder;
 use crate::reader::BackupFile;
 use crate::schema::BackupSchema;
 use crate::summary::RestoreSummary;
-use crate::validate::validate_with_facts;
+use crate::validate::{
+    check_rest, enter_table, missing_keys, read_failure, read_metadata, validate_backup,
+};
 
 /// Rows per batch unless set: one existence query and one write per batch.
 pub const DEFAULT_BATCH_SIZE: usize = 1000;
@@ -30,10 +35,12 @@ pub struct RestoreOptions {
     pub keep_ids: bool,
     /// Continue past rows the database rejects: each batch runs in a savepoint and, when it fails, its rows
     /// are retried one by one, each in its own savepoint; the summary lists every failure. Otherwise the
-    /// first bad row fails the whole restore and nothing is committed.
+    /// first bad row fails the whole restore and nothing is committed. A file that turns out invalid (bad
+    /// JSON, a row without its primary key, a wrong count) still fails the whole restore either way.
     pub continue_on_error: bool,
     /// Accept a destination without transactions (a REST backend). Each batch is then one atomic statement
     /// but the run is not: on failure the error says how many rows were already written, and they stay.
+    /// The file is then validated as a whole before the first write (so it is read twice).
     pub allow_non_atomic: bool,
     /// Rows per batch.
     pub batch_size: usize,
@@ -55,14 +62,21 @@ impl Default for RestoreOptions {
 
 /// Restores the backup at `path` (dba's or the original's version "1.1", plain or gzip) into `client`.
 ///
-/// The file is validated first ([`crate::validate_backup`]); any error refuses the restore before a write.
-/// Then, inside one transaction, tables are restored in schema order, streaming rows from the file: rows
-/// are re-owned (when `user_id` is set), required parents and optional references are remapped to the ids
-/// written in this run (a row whose parent is missing is skipped; an optional reference is set to null),
-/// existing rows are found by natural key in batches and handled by `mode`, and new rows are inserted in
-/// batches. Under `mode=fail` every conflict is collected and reported, and nothing is committed. The
-/// summary counts exactly what was committed; a dry run counts what a real run would do and writes
-/// nothing.
+/// The file is read once, as a stream, and checked as it is read with [`crate::validate_backup`]'s rules:
+/// the metadata before anything is written, each row before it is written, each table's count at its end
+/// and the rest of the file before the commit. Inside one transaction, tables are restored in schema order:
+/// rows are re-owned (when `user_id` is set), values the Python original wrote in its own encodings (bytea
+/// as `b'..'`, interval as `1 day, 0:00:00`) are decoded where the destination column's type calls for it,
+/// required parents and optional references are remapped to the ids written in this run (a row whose
+/// parent is missing is skipped; an optional reference is set to null), existing rows are found by natural
+/// key in batches and handled by `mode`, and new rows are inserted in batches. A file that turns out
+/// invalid part way rolls everything back; the error lists every problem in the file, naming the table,
+/// row and line of each bad row. Under `mode=fail` every conflict is collected and reported, and nothing
+/// is committed. The summary counts exactly what was committed; a dry run counts what a real run would do
+/// and writes nothing.
+///
+/// Keys out of schema order (neither tool writes such files) are found by reading the file again from
+/// its start.
 pub async fn restore(
     client: &dyn DatabaseClient,
     schema: &BackupSchema,
@@ -71,24 +85,42 @@ pub async fn restore(
     progress: &dyn Progress,
 ) -> Result<RestoreSummary, BackupError> {
     schema.validate()?;
-    let (report, facts) = validate_with_facts(path, schema);
-    if !report.valid {
-        return Err(BackupError::InvalidBackup {
-            path: path.to_owned(),
-            errors: report.errors,
-        });
+    if !path.exists() {
+        return Err(invalid(
+            path,
+            vec![format!("Backup file not found: {}", path.display())],
+        ));
     }
-    let names: Vec<&str> = facts.tables.iter().map(String::as_str).collect();
+    let transactions = client.capabilities().transactions;
+    if !options.dry_run && !transactions {
+        if !options.allow_non_atomic {
+            return Err(BackupError::NotAtomic("restore"));
+        }
+        // Writes cannot be taken back here, so the whole file is checked before the first one.
+        let report = validate_backup(path, schema);
+        if !report.valid {
+            return Err(invalid(path, report.errors));
+        }
+    }
+    let mut file = BackupFile::open(path).map_err(|e| unreadable(path, &e))?;
+    let metadata = read_metadata(&mut file).map_err(|e| unreadable(path, &e))?;
+    let checker = Checker::new(schema, metadata.as_ref(), true);
+    if metadata.is_none() {
+        // Looking for it read the whole file, so every missing key is known.
+        return Err(invalid(path, missing_keys(&file, &checker)));
+    }
+    let names: Vec<&str> = checker.required().iter().map(|t| t.name.as_str()).collect();
     let scope = schema.subset(&names)?;
+    let failed_metadata = checker.has_errors();
+    file.checker = Some(checker);
+    if failed_metadata {
+        return Err(collect_problems(&mut file, 0, path));
+    }
 
-    let tx: Option<Box<dyn Transaction>> = if options.dry_run {
-        None
-    } else if client.capabilities().transactions {
-        Some(client.begin().await?)
-    } else if options.allow_non_atomic {
+    let tx: Option<Box<dyn Transaction>> = if options.dry_run || !transactions {
         None
     } else {
-        return Err(BackupError::NotAtomic("restore"));
+        Some(client.begin().await?)
     };
     let dest: &dyn DatabaseClient = match &tx {
         Some(tx) => &**tx,
@@ -105,22 +137,93 @@ pub async fn restore(
         batch_size: options.batch_size.max(1),
     };
     let mut engine = Engine::new(dest, &scope, config, progress);
-    let mut file = BackupFile::open(path)?;
-    for def in &scope.tables {
-        let info = pk_info(dest, def).await?;
-        if !file.seek(&def.name)? || !file.enter_array()? {
-            return Err(BackupError::Json {
-                path: path.to_owned(),
-                reason: format!("table {} changed while restoring", def.name),
-            });
+    let mut next = 0;
+    match stream(&mut engine, dest, &scope, &mut file, &mut next).await {
+        Ok(()) => finish(engine.into_outcome(), &scope, client, tx).await,
+        Err(e) => {
+            if let Some(tx) = tx {
+                // Dropping the transaction would roll back too; the error that stopped the run is the one
+                // worth reporting, whatever the rollback says.
+                let _ = tx.rollback().await;
+            }
+            Err(match e {
+                BackupError::InvalidBackup { .. } if checker_failed(&file) => {
+                    collect_problems(&mut file, next, path)
+                }
+                BackupError::Json { .. } | BackupError::Io { .. } => unreadable(path, &e),
+                other => other,
+            })
         }
-        let total = facts.counts.get(&def.name).copied();
-        engine
-            .table(def, &info, Source::File(&mut file), total)
-            .await?;
     }
-    let outcome = engine.into_outcome();
-    finish(outcome, &scope, client, tx).await
+}
+
+/// Streams every table of `scope` from `file` into the engine; `next` is kept at the index of the first
+/// table not yet entered.
+async fn stream(
+    engine: &mut Engine<'_>,
+    dest: &dyn DatabaseClient,
+    scope: &BackupSchema,
+    file: &mut BackupFile,
+    next: &mut usize,
+) -> Result<(), BackupError> {
+    for (i, def) in scope.tables.iter().enumerate() {
+        if !file.seek(&def.name)? {
+            let missing = match &file.checker {
+                Some(checker) => missing_keys(file, checker),
+                None => vec![format!("Missing required key: {}", def.name)],
+            };
+            return Err(invalid(file.path(), missing));
+        }
+        let info = pk_info(dest, def).await?;
+        let decoder = Decoder::for_table(dest, def).await?;
+        *next = i + 1;
+        enter_table(file, def, decoder)?;
+        let total = file
+            .checker
+            .as_ref()
+            .and_then(|c| c.declared_count(&def.name));
+        engine.table(def, &info, Source::File(file), total).await?;
+    }
+    // The rest of the file must be well formed too: a file cut off after its last table is not a backup.
+    while file.next_key()?.is_some() {}
+    Ok(())
+}
+
+fn checker_failed(file: &BackupFile) -> bool {
+    file.checker.as_ref().is_some_and(Checker::has_errors)
+}
+
+/// After the first problem, reads on from where the restore stopped (the `next`-th table) only to report
+/// every problem in the file, as validation would.
+fn collect_problems(file: &mut BackupFile, next: usize, path: &Path) -> BackupError {
+    if let Some(checker) = &mut file.checker {
+        checker.collect_all();
+    }
+    let rest = check_rest(file, next, Vec::new());
+    let Some(checker) = file.checker.take() else {
+        return invalid(path, vec!["reader out of step".into()]);
+    };
+    let errors = match rest {
+        Ok(missing) => checker.report(missing).errors,
+        Err(e) => {
+            let mut errors = checker.report(Vec::new()).errors;
+            errors.extend(read_failure(&e).errors);
+            errors
+        }
+    };
+    invalid(path, errors)
+}
+
+fn invalid(path: &Path, errors: Vec<String>) -> BackupError {
+    BackupError::InvalidBackup {
+        path: path.to_owned(),
+        errors,
+    }
+}
+
+/// A file that is not valid JSON or could not be read, with validation's texts.
+fn unreadable(path: &Path, err: &BackupError) -> BackupError {
+    invalid(path, read_failure(err).errors)
 }
 
 /// Commits (or reports conflicts and rolls back) and moves sequences past kept ids.

@@ -321,14 +321,16 @@ impl BackupSchema {
 
     /// Reads and validates a backup-schema JSON file.
     pub fn from_file(path: &Path) -> Result<BackupSchema, BackupError> {
-        let text = std::fs::read_to_string(path).map_err(|source| BackupError::Io {
+        // Bytes, not a string: the JSON parser then names the line and column of invalid UTF-8 too.
+        let bytes = std::fs::read(path).map_err(|source| BackupError::Io {
             path: path.to_owned(),
             source,
         })?;
-        let schema: BackupSchema = serde_json::from_str(&text).map_err(|e| BackupError::Json {
-            path: path.to_owned(),
-            reason: e.to_string(),
-        })?;
+        let schema: BackupSchema =
+            serde_json::from_slice(&bytes).map_err(|e| BackupError::Json {
+                path: path.to_owned(),
+                reason: e.to_string(),
+            })?;
         schema.validate()?;
         Ok(schema)
     }

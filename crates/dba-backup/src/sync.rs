@@ -73,13 +73,24 @@ impl Default for SyncOptions {
     }
 }
 
-/// New and existing rows of one table, by natural key.
+/// What a sync in the compared mode will do to one table, by natural key within the user scope. The
+/// original's keys `new` and `update` come first; `update` counts only rows this mode overwrites.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct PlanEntry {
-    /// Source rows the destination lacks.
+    /// Source rows the destination lacks: inserted.
     pub new: u64,
-    /// Source rows the destination has.
+    /// Source rows the destination has, overwritten with the source's values (upsert and mirror; 0 in
+    /// insert-only mode).
     pub update: u64,
+    /// Source rows the destination has, left alone (insert-only mode; 0 otherwise).
+    pub skip: u64,
+    /// Destination rows the source lacks, deleted (mirror mode; 0 otherwise).
+    pub delete: u64,
+    /// The counts are upper bounds: the table is matched through remapped references (a join table
+    /// keyed by its parents), so which of its rows the destination has is known only once the sync has
+    /// written their parents. Serialized only when true.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub estimated: bool,
 }
 
 /// Per-table values in table order, serialized as a JSON object.
@@ -137,12 +148,17 @@ fn user_filter(def: &TableDef, user: Option<&Value>) -> Filter {
     }
 }
 
+/// The error and its causes joined by `: `, each cause once: a cause whose text is already part of the
+/// message (a database error carries the driver's chain in its own text) is not repeated.
 fn chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut cur = e.source();
     while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
+        let text = c.to_string();
+        if !s.contains(&text) {
+            s.push_str(": ");
+            s.push_str(&text);
+        }
         cur = c.source();
     }
     s
@@ -207,6 +223,12 @@ async fn compare_into(
         return Err(BackupError::SameDatabase);
     }
     let user = options.user_id.as_ref();
+    let mirror = options.mode == SyncMode::Mirror;
+    let scope = if mirror {
+        dest_scope(dest, schema, options).await?
+    } else {
+        HashMap::new()
+    };
     for def in &schema.tables {
         let filter = user_filter(def, user);
         let total = source.count(&def.name, &filter).await?;
@@ -264,6 +286,20 @@ async fn compare_into(
                     break;
                 }
             }
+        }
+        // `update` counted the source rows the destination has; this mode skips or overwrites them.
+        if options.mode == SyncMode::InsertOnly {
+            entry.skip = std::mem::take(&mut entry.update);
+        }
+        entry.estimated = matches_through_references(def, options.fk_aware);
+        if mirror && dest_total > 0 {
+            let ctx = MirrorContext {
+                schema,
+                scope: &scope,
+                seen: None,
+            };
+            let doomed = doomed_keys(source, dest, def, &ctx, options).await?.len();
+            entry.delete = u64::try_from(doomed).unwrap_or(u64::MAX);
         }
         result.sync_plan.0.push((def.name.clone(), entry));
     }
@@ -501,8 +537,34 @@ async fn mirror_deletes(
     options: &SyncOptions,
     progress: &dyn Progress,
 ) -> Result<u64, BackupError> {
+    let doomed = doomed_keys(source, dest, def, ctx, options).await?;
+    let mut deleted = 0;
+    for filter in delete_filters(def, doomed, options.batch_size.max(1)) {
+        deleted += dest.delete(&def.name, &filter).await?;
+        progress.update(&ProgressUpdate {
+            phase: Phase::Delete,
+            table: &def.name,
+            done: deleted,
+            total: None,
+            finished: false,
+        });
+    }
+    Ok(deleted)
+}
+
+/// The primary keys of the destination rows of `def` within the user scope whose match key the source
+/// lacks (see [`mirror_deletes`]): what mirror mode deletes, and what its plan counts. Without the keys this
+/// run wrote (`ctx.seen` is `None` before the run), a table matched through remapped references counts
+/// every row in scope.
+async fn doomed_keys(
+    source: &dyn DatabaseClient,
+    dest: &dyn DatabaseClient,
+    def: &TableDef,
+    ctx: &MirrorContext<'_>,
+    options: &SyncOptions,
+) -> Result<Vec<Row>, BackupError> {
     if def.match_columns().is_empty() {
-        return Ok(0);
+        return Ok(Vec::new());
     }
     let mut cols: Vec<&str> = def.match_columns().iter().map(String::as_str).collect();
     if let Some(u) = &def.user_field
@@ -562,18 +624,7 @@ async fn mirror_deletes(
         }
     }
     drop(stream);
-    let mut deleted = 0;
-    for filter in delete_filters(def, doomed, options.batch_size.max(1)) {
-        deleted += dest.delete(&def.name, &filter).await?;
-        progress.update(&ProgressUpdate {
-            phase: Phase::Delete,
-            table: &def.name,
-            done: deleted,
-            total: None,
-            finished: false,
-        });
-    }
-    Ok(deleted)
+    Ok(doomed)
 }
 
 /// Filters that delete exactly the rows with the primary keys `keys`, at most `batch` keys each: the last
@@ -658,6 +709,27 @@ mod tests {
         assert_eq!(
             render(&delete_filters(&single, keys, 1000)),
             [vec![("id In".into(), json!([1, 2]))]]
+        );
+    }
+}
+
+#[cfg(test)]
+mod chain_tests {
+    use super::chain;
+
+    #[test]
+    fn each_cause_is_named_once() {
+        let refused = std::io::Error::new(
+            std::io::ErrorKind::ConnectionRefused,
+            "Connection refused (os error 111)",
+        );
+        let err = dba_core::Error::connection(
+            "cannot connect to PostgreSQL: Connection refused (os error 111)",
+            refused,
+        );
+        assert_eq!(
+            chain(&err),
+            "connection error: cannot connect to PostgreSQL: Connection refused (os error 111)"
         );
     }
 }

@@ -83,7 +83,8 @@ impl Ctx {
         Ok(resolved)
     }
 
-    fn note_resolved(&self, resolved: &Resolved) {
+    /// Registers the resolved secrets for redaction and reports the choice (warnings, and with `-v`).
+    pub(crate) fn note_resolved(&self, resolved: &Resolved) {
         redact::register_resolved(resolved);
         for warning in &resolved.warnings {
             self.out.warn(warning);

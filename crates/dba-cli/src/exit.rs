@@ -24,13 +24,16 @@ pub(crate) fn is_broken_pipe(err: &anyhow::Error) -> bool {
     })
 }
 
-/// The error and its causes joined by `: ` (as `{err:#}` does), leaving out a cause whose text the message
-/// before it already ends with, so that a library that repeats its source is not printed twice.
+/// The error and its causes joined by `: ` (as `{err:#}` does), leaving out a cause whose text is already
+/// part of what is printed. `dba_core::Error` carries the driver's whole chain in its message (a driver's
+/// own text often hides the cause) and keeps the driver's error as its source, whose parts
+/// (`error connecting to server`, then `Connection refused (os error 111)`) would otherwise be printed a
+/// second time.
 pub(crate) fn render(err: &anyhow::Error) -> String {
     let mut out = String::new();
     for cause in err.chain() {
         let text = cause.to_string();
-        if text.is_empty() || out.ends_with(&text) {
+        if text.is_empty() || out.contains(&text) {
             continue;
         }
         if !out.is_empty() {
@@ -71,6 +74,23 @@ mod tests {
         let inner = io::Error::new(io::ErrorKind::ConnectionRefused, "refused");
         let err = anyhow::Error::new(Wrapped("cannot connect", inner));
         assert_eq!(render(&err), "cannot connect: refused");
+    }
+
+    /// The shape of a refused PostgreSQL connection: the message holds the driver's chain, and the
+    /// driver's error (whose own text is only its first part) follows as the source.
+    #[test]
+    fn skips_causes_already_embedded() {
+        let io = io::Error::new(io::ErrorKind::ConnectionRefused, "refused (os error 111)");
+        let driver = Wrapped("error connecting to server", io);
+        let err = anyhow::Error::new(Wrapped(
+            "cannot connect: error connecting to server: refused (os error 111)",
+            io::Error::other(driver),
+        ))
+        .context("profile dev");
+        assert_eq!(
+            render(&err),
+            "profile dev: cannot connect: error connecting to server: refused (os error 111)"
+        );
     }
 
     #[test]

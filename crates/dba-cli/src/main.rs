@@ -15,6 +15,7 @@ mod cmd;
 mod counts;
 mod ctx;
 mod exit;
+mod interrupt;
 mod output;
 mod progress;
 mod prompt;
@@ -74,16 +75,56 @@ fn main() -> ExitCode {
     // by `block_on` lives on this thread, and every row a connection hands it would cost a cross-thread
     // wake-up (a fifth of a backup's time, measured).
     let ctx = std::sync::Arc::new(ctx);
-    let task = {
+    // Ctrl-C during a verb that writes is caught, so that the user learns whether anything was committed;
+    // elsewhere it ends the process as usual.
+    let interruptible = matches!(
+        cli.command,
+        Command::Restore(_) | Command::Fix(_) | Command::Sync(_)
+    );
+    let mut task = {
         let ctx = ctx.clone();
         let command = cli.command;
         runtime.spawn(async move { dispatch(&ctx, &command).await })
     };
-    let outcome = runtime
-        .block_on(task)
-        .unwrap_or_else(|e| Err(anyhow::anyhow!("the command stopped unexpectedly: {e}")));
+    let joined = runtime.block_on(async {
+        if interruptible {
+            tokio::select! {
+                joined = &mut task => return Some(joined),
+                signal = tokio::signal::ctrl_c() => if signal.is_ok() {
+                    return None;
+                },
+            }
+        }
+        Some((&mut task).await)
+    });
+    let Some(joined) = joined else {
+        // Dropping the verb's future drops its clients, whose closed connections make the server roll
+        // back the open transaction.
+        task.abort();
+        runtime.shutdown_background();
+        return ExitCode::from(finish_interrupted(&ctx, name));
+    };
+    let outcome =
+        joined.unwrap_or_else(|e| Err(anyhow::anyhow!("the command stopped unexpectedly: {e}")));
     runtime.shutdown_background();
     ExitCode::from(finish(&ctx, name, outcome))
+}
+
+/// Reports an interrupted run on stderr (and as the `--json` document) and returns its exit code.
+fn finish_interrupted(ctx: &Ctx, name: &str) -> u8 {
+    let message = interrupt::message(name);
+    eprintln!("{message}");
+    if ctx.out.json() {
+        let document = serde_json::json!({
+            "command": name,
+            "ok": false,
+            "error": message,
+            "interrupted": true,
+            "exit_code": interrupt::EXIT,
+        });
+        let _ = ctx.out.emit_json(&document);
+    }
+    interrupt::EXIT
 }
 
 async fn dispatch(ctx: &Ctx, command: &Command) -> anyhow::Result<Report> {

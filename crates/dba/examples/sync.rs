@@ -21,7 +21,12 @@ CREATE TABLE products (id serial PRIMARY KEY, user_id text NOT NULL, slug text N
 fn show(what: &str, r: &SyncResult) {
     let plan = r.sync_plan.0.iter();
     let plan: Vec<_> = plan
-        .map(|(t, p)| format!("{t}: {} new, {} existing", p.new, p.update))
+        .map(|(t, p)| {
+            format!(
+                "{t}: {} new, {} updated, {} left alone, {} deleted",
+                p.new, p.update, p.skip, p.delete
+            )
+        })
         .collect();
     let (ok, synced, skipped, deleted) =
         (r.success, r.synced_count, r.skipped_count, r.deleted_count);

@@ -13,14 +13,30 @@ pub enum ConnectError {
     /// The configuration could not be read or resolved.
     #[error(transparent)]
     Config(#[from] ConfigError),
-    /// The backend refused the settings or the database did not answer.
-    #[error("profile {profile}: {source}")]
+    /// The backend refused the settings or the database did not answer. The message names the profile
+    /// only; the reason is the [`source`](std::error::Error::source), so a chain printer (`{:#}` of anyhow)
+    /// shows it once.
+    #[error("profile {profile}")]
     Client {
         /// The profile (or `DATABASE_URL`) the client was built for.
         profile: String,
         /// What went wrong.
         #[source]
         source: dba_core::Error,
+    },
+    /// The schema file could not be read or parsed (the message names the file, line and column).
+    #[cfg(feature = "schema")]
+    #[error(transparent)]
+    Schema(Box<dba_schema::SchemaError>),
+    /// The live schema could not be read.
+    #[cfg(feature = "schema")]
+    #[error("failed to read the schema of {profile}")]
+    Introspect {
+        /// The profile (or `DATABASE_URL`) whose schema was read.
+        profile: String,
+        /// What went wrong.
+        #[source]
+        source: Box<dba_schema::SchemaError>,
     },
     /// The profile names a backend this build does not include.
     #[error(

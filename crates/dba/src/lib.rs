@@ -85,7 +85,9 @@ mod validate;
 
 #[cfg(all(feature = "config", feature = "schema"))]
 #[cfg_attr(docsrs, doc(cfg(all(feature = "config", feature = "schema"))))]
-pub use crate::validate::{ConnectionResult, connect_and_validate};
+pub use crate::validate::{
+    ConnectOptions, ConnectionResult, connect_and_validate, connect_and_validate_with,
+};
 
 #[cfg(feature = "config")]
 #[cfg_attr(docsrs, doc(cfg(feature = "config")))]

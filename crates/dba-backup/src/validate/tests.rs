@@ -176,3 +176,49 @@ fn an_unreadable_gzip_file_says_why() {
     );
     std::fs::remove_file(path).unwrap();
 }
+
+#[test]
+fn strict_checking_stops_at_the_first_bad_row_with_all_its_problems_then_collects_the_rest() {
+    use crate::checker::Checker;
+    use crate::reader::BackupFile;
+    use crate::validate::{check_rest, enter_table, read_metadata};
+
+    let path = write(
+        "strict.json",
+        "{\"metadata\": {\"version\": \"1.1\", \"products_count\": 5},\n \"categories\": [\n  {\"id\": 1, \"slug\": \"a\"},\n  \
+         {\"name\": \"x\"},\n  {\"id\": 3}\n ],\n \"products\": [{\"id\": 1, \"slug\": \"p\"}]}",
+    );
+    let mut file = BackupFile::open(&path).unwrap();
+    let metadata = read_metadata(&mut file).unwrap();
+    file.checker = Some(Checker::new(&schema(), metadata.as_ref(), true));
+    assert!(file.seek("categories").unwrap());
+    assert!(enter_table(&mut file, &schema().tables[0], None).unwrap());
+    assert_eq!(
+        file.next_row().unwrap(),
+        Some(json!({"id": 1, "slug": "a"}))
+    );
+    let err = file.next_row().unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "invalid backup file {}: categories row missing 'id' field: unknown (row 1, line 4); \
+             categories row missing 'slug' field (row 1, line 4)",
+            path.display()
+        )
+    );
+    // Collecting the rest of the file, as a failed restore does to report every problem.
+    let checker = file.checker.as_mut().unwrap();
+    checker.collect_all();
+    let missing = check_rest(&mut file, 1, Vec::new()).unwrap();
+    let report = file.checker.take().unwrap().report(missing);
+    assert_eq!(
+        report.errors,
+        [
+            "categories row missing 'id' field: unknown (row 1, line 4)",
+            "categories row missing 'slug' field (row 1, line 4)",
+            "categories row missing 'slug' field (row 2, line 5)",
+            "products has 1 rows but metadata products_count says 5",
+        ]
+    );
+    std::fs::remove_file(path).unwrap();
+}

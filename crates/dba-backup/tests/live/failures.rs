@@ -47,6 +47,9 @@ async fn a_failure_in_the_middle_commits_nothing() {
     );
     let text = err.to_string();
     assert!(text.starts_with("products row 1 (pk "), "{text}");
+    // The database's reason is in the message once, not repeated as a separate cause.
+    assert!(text.contains(failed.error.message()), "{text}");
+    assert!(std::error::Error::source(&err).is_none(), "{err:?}");
     assert!(
         text.contains("key 'saw'") && text.ends_with("nothing was committed"),
         "{text}"
@@ -110,7 +113,7 @@ async fn an_invalid_file_is_refused_before_any_write() {
     assert_eq!(
         err.to_string(),
         format!(
-            "invalid backup file {}: Unsupported backup version '1.0' (expected '1.1'); categories row missing 'id' field: x",
+            "invalid backup file {}: Unsupported backup version '1.0' (expected '1.1'); categories row missing 'id' field: x (row 0, line 1)",
             path.display()
         )
     );

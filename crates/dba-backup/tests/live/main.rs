@@ -8,6 +8,8 @@ mod backup_restore;
 mod composite;
 mod failures;
 mod memory;
+mod python_files;
+mod single_pass;
 mod sync;
 
 use std::path::{Path, PathBuf};

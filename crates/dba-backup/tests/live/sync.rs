@@ -47,7 +47,7 @@ async fn insert_only_then_upsert_then_mirror() {
     );
     assert_eq!(
         value["sync_plan"]["categories"],
-        json!({"new": 1, "update": 1})
+        json!({"new": 1, "update": 0, "skip": 1, "delete": 0})
     );
 
     let first = sync(
@@ -114,7 +114,7 @@ async fn insert_only_then_upsert_then_mirror() {
     assert_eq!(dry.synced_count, 0);
     assert_eq!(
         serde_json::to_value(&dry).unwrap()["sync_plan"]["products"],
-        json!({"new": 0, "update": 3})
+        json!({"new": 0, "update": 0, "skip": 3, "delete": 0})
     );
 
     let itself = sync(

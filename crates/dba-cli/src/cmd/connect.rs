@@ -1,7 +1,7 @@
-//! `dba connect`: really connect, validate the schema when configured, then remember the profile.
+//! `dba connect`: really connect, validate the schema when configured, then remember the profile. The work
+//! is the facade's [`dba::connect_and_validate_with`]; this module reports it.
 
-use dba::config::{lock, read_lock};
-use dba::schema;
+use dba::ConnectOptions;
 use serde_json::{Value, json};
 
 use crate::cmd::Report;
@@ -11,54 +11,62 @@ use crate::schemacheck;
 
 pub(crate) async fn run(ctx: &Ctx) -> anyhow::Result<Report> {
     let out = &ctx.out;
-    let previous = read_lock(&ctx.cwd)?;
     let config = ctx.config()?;
-    let resolved = ctx.resolve(config.as_ref())?;
-    let name = target_name(&resolved);
     out.status("Connecting to database...");
-
-    // Decide on validation before connecting, so a bad schema file fails fast.
-    let mut expected = None;
-    let skip_reason = match &config {
-        None => Some("no config found"),
-        Some(config) if !config.validate_on_connect() => {
-            Some("schema validation disabled in config")
+    let options = ConnectOptions::new(&ctx.cwd)
+        .profile(ctx.global.profile.clone())
+        .env_prefix(ctx.global.env_prefix.clone());
+    let started = std::time::Instant::now();
+    let mut result = dba::connect_and_validate_with(config.as_ref(), &options).await;
+    if let Some(resolved) = &result.resolved {
+        ctx.note_resolved(resolved);
+    }
+    if let Some(path) = &result.schema_file {
+        for skipped in &result.skipped_statements {
+            out.verbose(format!(
+                "{}:{}: skipped {}: {}",
+                path.display(),
+                skipped.line,
+                skipped.statement,
+                skipped.reason
+            ));
         }
-        Some(config) => {
-            let path = config.schema_file();
-            if path.exists() {
-                expected = Some((path.clone(), schemacheck::read_expected(out, &path)?));
-                None
-            } else {
-                out.verbose(format!("schema file {} does not exist", path.display()));
-                Some("schema file not found")
-            }
-        }
-    };
-
-    let client = ctx.connect(&resolved).await?;
-    let mut validation = None;
-    if let Some((path, expected)) = &expected {
-        let schemas = schemacheck::schemas_for(Some(&expected.catalog), &schema_of(&resolved));
-        let actual = schemacheck::live(client.as_ref(), schemas, &name).await?;
-        let result = schema::validate(&expected.catalog, &actual);
-        if !result.valid {
-            schemacheck::print_drift(out, &name, &result)?;
+    }
+    if let Some(failure) = result.failure.take() {
+        if let Some(client) = result.client.take() {
             client.close().await;
-            return Ok(Report::failed(json!({
-                "profile": resolved.profile,
-                "target": name,
-                "source": resolved.source.to_string(),
-                "schema_file": path.display().to_string(),
-                "schema_validation": "failed",
-                "validation": schemacheck::result_json(&result),
-                "lock_written": false,
-            })));
         }
-        validation = Some(result);
+        return Err(failure.into());
+    }
+    let (Some(resolved), Some(client)) = (result.resolved.as_ref(), result.client.take()) else {
+        anyhow::bail!(
+            "{}",
+            result
+                .error
+                .unwrap_or_else(|| "the connection failed".to_owned())
+        );
+    };
+    let name = target_name(resolved);
+    out.verbose(format!(
+        "connected to {name} and checked it in {} ms",
+        started.elapsed().as_millis()
+    ));
+    let schema_file = result.schema_file.as_ref().map(|p| p.display().to_string());
+    if let Some(report) = result.schema_report.as_ref().filter(|r| !r.valid) {
+        client.close().await;
+        schemacheck::print_drift(out, &name, report)?;
+        return Ok(Report::failed(json!({
+            "profile": resolved.profile,
+            "target": name,
+            "source": resolved.source.to_string(),
+            "schema_file": schema_file,
+            "schema_validation": "failed",
+            "validation": schemacheck::result_json(report),
+            "lock_written": false,
+        })));
     }
 
-    let counts = match counts::row_counts(client.as_ref(), &schema_of(&resolved)).await {
+    let counts = match counts::row_counts(client.as_ref(), &schema_of(resolved)).await {
         Ok(counts) => counts.unwrap_or_default(),
         Err(err) => {
             out.warn(format!("could not count rows: {err}"));
@@ -67,28 +75,21 @@ pub(crate) async fn run(ctx: &Ctx) -> anyhow::Result<Report> {
     };
     client.close().await;
 
-    // Only now, after a real connection and a passing validation, is the profile remembered.
-    let mut lock_written = false;
-    if let Some(profile) = &resolved.profile {
-        lock::write_lock(&ctx.cwd, profile)?;
-        lock_written = true;
-    }
-
     out.blank()?;
     match &resolved.profile {
         Some(profile) => out.success(format!("Connected to profile: {profile}"))?,
         None => out.success(format!("Connected to database: {name}"))?,
     }
-    match (&validation, skip_reason) {
-        (Some(result), _) => {
+    match (&result.schema_report, result.skip_reason) {
+        (Some(report), _) => {
             out.line("  Schema validation: PASSED")?;
-            if !result.extra_tables.is_empty() {
+            if !report.extra_tables.is_empty() {
                 out.line(format!(
                     "  Extra tables: {}",
-                    result.extra_tables.join(", ")
+                    report.extra_tables.join(", ")
                 ))?;
             }
-            schemacheck::print_warnings(out, result)?;
+            schemacheck::print_warnings(out, report)?;
         }
         (None, Some(reason)) => {
             out.line(format!(
@@ -98,25 +99,21 @@ pub(crate) async fn run(ctx: &Ctx) -> anyhow::Result<Report> {
         (None, None) => {}
     }
     counts::print_counts(out, &counts)?;
-    let switched_from = match (&previous, &resolved.profile) {
-        (Some(old), Some(new)) if old != new => {
-            out.blank()?;
-            out.line(format!("Switched from {old} to {new}"))?;
-            Some(old.clone())
-        }
-        _ => None,
-    };
+    if let (Some(old), Some(new)) = (&result.switched_from, &resolved.profile) {
+        out.blank()?;
+        out.line(format!("Switched from {old} to {new}"))?;
+    }
 
     Ok(Report::ok(json!({
         "profile": resolved.profile,
         "target": name,
         "source": resolved.source.to_string(),
-        "schema_file": expected.as_ref().map(|(p, _)| p.display().to_string()),
-        "schema_validation": if validation.is_some() { "passed" } else { "skipped" },
-        "skip_reason": skip_reason,
-        "validation": validation.as_ref().map_or(Value::Null, schemacheck::result_json),
+        "schema_file": schema_file,
+        "schema_validation": if result.schema_report.is_some() { "passed" } else { "skipped" },
+        "skip_reason": result.skip_reason,
+        "validation": result.schema_report.as_ref().map_or(Value::Null, schemacheck::result_json),
         "tables": counts::counts_json(&counts),
-        "lock_written": lock_written,
-        "switched_from": switched_from,
+        "lock_written": result.lock_written,
+        "switched_from": result.switched_from,
     })))
 }

@@ -6,14 +6,16 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use dba::schema::{
-    self, ApplyOptions, Catalog, FixPlan, Hazard, IntrospectOptions, PlanOptions, StepKind,
-    ValidationResult,
+    self, ApplyOptions, Catalog, Difference, FixPlan, FixReport, Hazard, IntrospectOptions,
+    PlanOptions, StepKind, ValidationResult,
 };
+use dba::{DatabaseClient, Filter, TableName};
 use serde_json::{Value, json};
 
 use crate::cli::{FixArgs, HazardLevel};
 use crate::cmd::{Report, backup};
 use crate::ctx::{Ctx, schema_of, target_name};
+use crate::interrupt;
 use crate::prompt::{self, Answer};
 use crate::{progress, schemacheck};
 
@@ -63,7 +65,8 @@ pub(crate) async fn run(ctx: &Ctx, args: &FixArgs) -> anyhow::Result<Report> {
         out.success("Schema is valid - no fixes needed")?;
         return Ok(Report::ok(fields));
     }
-    print_preview(ctx, &plan, &before)?;
+    let empty = empty_not_null(ctx, client.as_ref(), &plan, &before).await;
+    print_preview(ctx, &plan, &before, &empty)?;
     if !plan.has_fixes() {
         client.close().await;
         out.blank()?;
@@ -94,12 +97,16 @@ pub(crate) async fn run(ctx: &Ctx, args: &FixArgs) -> anyhow::Result<Report> {
         }
     }
     let spinner = progress::spinner(out, "applying fix plan");
+    interrupt::writing();
     let applied = schema::apply(&plan, client.as_ref(), &ApplyOptions::default()).await;
     spinner.finish_and_clear();
-    client.close().await;
     let report = match applied {
-        Ok(report) => report,
+        Ok(report) => {
+            interrupt::committed();
+            report
+        }
         Err(err) => {
+            client.close().await;
             out.failure(format!("Fix failed: {}", crate::exit::render(&err.into())))?;
             out.line(
                 "  Nothing was changed: the whole fix ran in one transaction and was rolled back.",
@@ -108,7 +115,49 @@ pub(crate) async fn run(ctx: &Ctx, args: &FixArgs) -> anyhow::Result<Report> {
             return Ok(Report::failed(fields));
         }
     };
-    out.success("Schema fix complete!")?;
+    let left = remaining(ctx, client.as_ref(), &plan, &report).await;
+    client.close().await;
+    fields["applied"] = Value::from(true);
+    fields["valid_after"] = Value::from(left.is_empty());
+    fields["result"] = json!({
+        "steps_applied": report.steps_applied,
+        "tables_created": report.tables_created,
+        "columns_added": report.columns_added,
+        "remaining": report.remaining.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "needs_value": left.iter().filter_map(|r| r.without_value.map(|rows| json!({
+            "table": r.difference.table(),
+            "column": r.column,
+            "rows_without_value": rows,
+        }))).collect::<Vec<_>>(),
+        "validation": schemacheck::result_json(&report.validation),
+    });
+    if left.is_empty() {
+        out.success("Schema fix complete!")?;
+        print_counts(ctx, &report)?;
+        return Ok(Report::ok(fields));
+    }
+    // The fix was committed, but the database still differs: exit 1 so that scripts notice, and say what
+    // is left and what to do.
+    out.failure(format!(
+        "Schema fix applied, but {} difference(s) remain",
+        left.len()
+    ))?;
+    print_counts(ctx, &report)?;
+    for item in &left {
+        out.line(format!("  - {}", item.text()))?;
+    }
+    let next = next_steps(ctx, &left);
+    out.blank()?;
+    out.line("Next:")?;
+    for (i, step) in next.iter().enumerate() {
+        out.line(format!("  {}. {step}", i + 1))?;
+    }
+    fields["next_steps"] = json!(next);
+    Ok(Report::failed(fields))
+}
+
+fn print_counts(ctx: &Ctx, report: &FixReport) -> std::io::Result<()> {
+    let out = &ctx.out;
     if report.tables_created > 0 {
         out.line(format!("  Tables created: {}", report.tables_created))?;
     }
@@ -121,53 +170,204 @@ pub(crate) async fn run(ctx: &Ctx, args: &FixArgs) -> anyhow::Result<Report> {
     if other > 0 {
         out.line(format!("  Other steps: {other}"))?;
     }
-    if !report.remaining.is_empty() {
-        out.line(format!("  Still differing ({}):", report.remaining.len()))?;
-        for difference in &report.remaining {
-            out.line(format!("    - {difference}"))?;
+    Ok(())
+}
+
+/// A difference left after a committed fix.
+struct Left<'a> {
+    difference: &'a Difference,
+    /// The column, for a NOT NULL column that rows leave without a value.
+    column: Option<String>,
+    /// How many rows hold NULL in that column (`None` when none do, or they could not be counted).
+    without_value: Option<u64>,
+    /// Why the plan left it alone, when it did.
+    reason: Option<String>,
+}
+
+impl Left<'_> {
+    fn text(&self) -> String {
+        match (&self.column, self.without_value) {
+            (Some(column), Some(rows)) => format!(
+                "{}.{column}: {rows} row(s) have no value, so the column is still nullable (expected NOT NULL)",
+                self.difference.table().unwrap_or("")
+            ),
+            _ => match &self.reason {
+                Some(reason) => format!("{}: {reason}", self.difference),
+                None => self.difference.to_string(),
+            },
         }
-        out.warn("the schema still differs from the schema file; `dba validate` exits 1 until it matches");
     }
-    fields["applied"] = Value::from(true);
-    let still_drifting = !report.remaining.is_empty();
-    fields["result"] = json!({
-        "steps_applied": report.steps_applied,
-        "tables_created": report.tables_created,
-        "columns_added": report.columns_added,
-        "remaining": report.remaining.iter().map(ToString::to_string).collect::<Vec<_>>(),
-        "validation": schemacheck::result_json(&report.validation),
-    });
-    // The fix was committed, so this exits 0 as the original did; `validate` reports what still differs.
-    fields["valid_after"] = Value::from(!still_drifting);
-    Ok(Report::ok(fields))
+}
+
+/// What still differs after the fix, with the rows lacking a value counted for each NOT NULL column that
+/// stayed nullable.
+async fn remaining<'a>(
+    ctx: &Ctx,
+    client: &dyn DatabaseClient,
+    plan: &'a FixPlan,
+    report: &'a FixReport,
+) -> Vec<Left<'a>> {
+    let mut left = Vec::new();
+    for difference in &report.remaining {
+        let reason = plan
+            .not_fixed
+            .iter()
+            .find(|n| n.difference.as_ref() == Some(difference))
+            .map(|n| n.reason.clone());
+        let mut item = Left {
+            difference,
+            column: None,
+            without_value: None,
+            reason,
+        };
+        if let Difference::Nullability {
+            table,
+            column,
+            expected_nullable: false,
+        } = difference
+            && let Some(t) = plan.target.tables.get(table)
+        {
+            // Only rows without a value keep SET NOT NULL from succeeding; otherwise the plan's reason
+            // (a hazard not opted into) is what is left to say.
+            item.without_value = null_rows(ctx, client, t, column)
+                .await
+                .filter(|rows| *rows > 0);
+            item.column = item.without_value.map(|_| column.clone());
+        }
+        left.push(item);
+    }
+    left
+}
+
+/// How many rows of `table` hold NULL in `column` (`None`, with a warning, when they cannot be counted).
+async fn null_rows(
+    ctx: &Ctx,
+    client: &dyn DatabaseClient,
+    table: &schema::Table,
+    column: &str,
+) -> Option<u64> {
+    let counted = match TableName::exact(Some(&table.schema), &table.name) {
+        Ok(name) => {
+            client
+                .count(&name.to_string(), &Filter::new().is_null(column))
+                .await
+        }
+        Err(err) => Err(err),
+    };
+    match counted {
+        Ok(rows) => Some(rows),
+        Err(err) => {
+            ctx.out.warn(format!(
+                "could not count the NULLs in {}.{column}: {err}",
+                table.key()
+            ));
+            None
+        }
+    }
+}
+
+/// The columns expected NOT NULL that existing rows leave empty, with how many rows: `SET NOT NULL` on them
+/// fails, so the preview says to fill them first.
+async fn empty_not_null(
+    ctx: &Ctx,
+    client: &dyn DatabaseClient,
+    plan: &FixPlan,
+    before: &ValidationResult,
+) -> BTreeMap<(String, String), u64> {
+    let mut empty = BTreeMap::new();
+    for difference in before.errors() {
+        if let Difference::Nullability {
+            table,
+            column,
+            expected_nullable: false,
+        } = difference
+            && let Some(t) = plan.target.tables.get(table)
+            && let Some(rows) = null_rows(ctx, client, t, column).await
+            && rows > 0
+        {
+            empty.insert((table.clone(), column.clone()), rows);
+        }
+    }
+    empty
+}
+
+/// The steps that bring the database the rest of the way.
+fn next_steps(ctx: &Ctx, left: &[Left<'_>]) -> Vec<String> {
+    let profile = ctx
+        .global
+        .profile
+        .as_ref()
+        .map(|p| format!(" --profile {p}"))
+        .unwrap_or_default();
+    let mut steps = Vec::new();
+    let mut hazard = None;
+    for item in left {
+        if let (Some(column), Some(rows)) = (&item.column, item.without_value)
+            && rows > 0
+        {
+            let table = item.difference.table().unwrap_or("");
+            steps.push(format!(
+                "Fill {table}.{column} in the {rows} row(s) without a value, e.g. \
+                 UPDATE {table} SET {column} = <value> WHERE {column} IS NULL"
+            ));
+            hazard = hazard.max(Some(Hazard::Lock));
+        } else if matches!(item.difference, Difference::ColumnType { .. }) {
+            hazard = hazard.max(Some(Hazard::Rewrite));
+        } else {
+            hazard = hazard.max(Some(Hazard::Lock));
+        }
+    }
+    let level = match hazard {
+        Some(Hazard::Rewrite) => "rewrite",
+        _ => "lock",
+    };
+    steps.push(format!(
+        "Run: dba fix --confirm --allow-hazard {level}{profile}"
+    ));
+    steps
 }
 
 /// The original's preview: `Schema Differences`, then the numbered `Execution Plan:`, plus what the plan
 /// leaves alone and why.
-fn print_preview(ctx: &Ctx, plan: &FixPlan, before: &ValidationResult) -> std::io::Result<()> {
+fn print_preview(
+    ctx: &Ctx,
+    plan: &FixPlan,
+    before: &ValidationResult,
+    empty: &BTreeMap<(String, String), u64>,
+) -> std::io::Result<()> {
     let out = &ctx.out;
     let mut rows = Vec::new();
     for table in &before.missing_tables {
-        rows.push(vec![table.clone(), "NEW TABLE".to_owned(), String::new()]);
+        rows.push(vec![
+            table.clone(),
+            "NEW TABLE".to_owned(),
+            String::new(),
+            "missing table".to_owned(),
+        ]);
     }
     for missing in &before.missing_columns {
         rows.push(vec![
             missing.table.clone(),
             missing.column.clone(),
             column_type(&plan.target, &missing.table, &missing.column),
+            "missing column".to_owned(),
         ]);
     }
     for difference in before.errors() {
-        rows.push(vec![
-            difference.table().unwrap_or("").to_owned(),
-            difference.to_string(),
-            "DRIFT".to_owned(),
-        ]);
+        let (table, column, what) = split_difference(difference);
+        let data_type = plan
+            .target
+            .tables
+            .get(&table)
+            .and_then(|t| t.columns.get(&column))
+            .map(|c| c.data_type.clone())
+            .unwrap_or_default();
+        rows.push(vec![table, column, data_type, what]);
     }
     out.blank()?;
     out.table(
         Some("Schema Differences"),
-        Some(&["Table", "Column", "Type"]),
+        Some(&["Table", "Column", "Type", "Difference"]),
         &rows,
         &[],
     )?;
@@ -181,13 +381,37 @@ fn print_preview(ctx: &Ctx, plan: &FixPlan, before: &ValidationResult) -> std::i
                 format!("  [{}]", step.hazard)
             };
             out.line(format!("  {}. {}{hazard}", i + 1, step_text(step)))?;
+            if step.kind == StepKind::SetNotNull
+                && let Some(((table, column), rows)) = empty
+                    .iter()
+                    .find(|((t, c), _)| step.description == format!("set not null on {t}.{c}"))
+            {
+                out.line(format!(
+                    "     {rows} row(s) of {table}.{column} have no value: this step would fail and the \
+                     whole fix roll back; fill them first"
+                ))?;
+            }
         }
     }
     if !plan.not_fixed.is_empty() {
         out.blank()?;
         out.line(format!("Not fixed ({}):", plan.not_fixed.len()))?;
         for item in &plan.not_fixed {
-            out.line(format!("  - {}: {}", item.subject, item.reason))?;
+            let rows = match &item.difference {
+                Some(Difference::Nullability {
+                    table,
+                    column,
+                    expected_nullable: false,
+                }) => empty.get(&(table.clone(), column.clone())),
+                _ => None,
+            };
+            match rows {
+                Some(rows) => out.line(format!(
+                    "  - {}: {rows} row(s) have no value: fill them, then pass --allow-hazard lock",
+                    item.subject
+                ))?,
+                None => out.line(format!("  - {}: {}", item.subject, item.reason))?,
+            }
         }
         out.line("  Pass --allow-hazard lock or --allow-hazard rewrite to plan steps that alter existing objects.")?;
     }
@@ -208,6 +432,25 @@ fn step_text(step: &schema::Step) -> String {
         }
         _ => step.description.clone(),
     }
+}
+
+/// A difference as (table, column, what differs): `items.b: is nullable, expected NOT NULL` becomes
+/// (`items`, `b`, `is nullable, expected NOT NULL`); one about the table as a whole has no column.
+fn split_difference(difference: &Difference) -> (String, String, String) {
+    let text = difference.to_string();
+    let table = difference.table().unwrap_or("").to_owned();
+    if !table.is_empty() {
+        if let Some((column, what)) = text
+            .strip_prefix(&format!("{table}."))
+            .and_then(|rest| rest.split_once(": "))
+        {
+            return (table, column.to_owned(), what.to_owned());
+        }
+        if let Some(what) = text.strip_prefix(&format!("{table}: ")) {
+            return (table, String::new(), what.to_owned());
+        }
+    }
+    (table, String::new(), text)
 }
 
 /// The planned column's type, plus ` (FK)` when a foreign key covers it, as the original showed it.

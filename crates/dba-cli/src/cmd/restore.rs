@@ -9,6 +9,7 @@ use crate::cli::{RestoreArgs, RestoreMode};
 use crate::cmd::Report;
 use crate::cmd::backup::{load_backup_schema, require_user_id};
 use crate::ctx::{Ctx, target_name};
+use crate::interrupt;
 use crate::output::thousands;
 use crate::progress::TableBars;
 use crate::prompt::{self, Answer};
@@ -65,10 +66,16 @@ pub(crate) async fn run(ctx: &Ctx, args: &RestoreArgs) -> anyhow::Result<Report>
         ..RestoreOptions::default()
     };
     let bars = TableBars::new(out);
+    if !args.dry_run {
+        interrupt::writing();
+    }
     let result = backup::restore(client.as_ref(), &schema, file, &options, &bars).await;
     bars.finish();
     client.close().await;
     let summary = result.context("Restore failed")?;
+    if !summary.dry_run {
+        interrupt::committed();
+    }
 
     if summary.dry_run {
         out.line("DRY RUN - No changes made.")?;

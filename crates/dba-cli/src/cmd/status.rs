@@ -1,5 +1,6 @@
 //! `dba status`: which profile the one rule selects, where the choice came from, and its tables' row counts.
-//! Exits 0 unless the config file itself is broken.
+//! Exits 1 when the selected database cannot be reached (or the config file itself is broken), else 0, also
+//! when nothing is selected.
 
 use dba::config::{Config, ConfigError};
 use serde_json::json;
@@ -51,7 +52,7 @@ pub(crate) async fn run(ctx: &Ctx) -> anyhow::Result<Report> {
     out.table(Some("Connection Status"), None, &rows, &[])?;
     counts::print_counts(out, &counts)?;
 
-    Ok(Report::ok(json!({
+    let fields = json!({
         "profile": resolved.profile,
         "target": resolved.display_target(),
         "source": resolved.source.to_string(),
@@ -61,7 +62,13 @@ pub(crate) async fn run(ctx: &Ctx) -> anyhow::Result<Report> {
         "connected": connected,
         "connection_error": connection_error,
         "tables": counts::counts_json(&counts),
-    })))
+    });
+    // Scripts run `dba status` to learn whether the database answers.
+    Ok(if connected {
+        Report::ok(fields)
+    } else {
+        Report::failed(fields)
+    })
 }
 
 /// Status when no database could be resolved: no selection at all, or a selection the config cannot

@@ -10,6 +10,7 @@ use crate::cli::{SyncArgs, SyncMode};
 use crate::cmd::Report;
 use crate::cmd::backup::{backup_schema_path, require_user_id, split_tables};
 use crate::ctx::{Ctx, target_name};
+use crate::interrupt;
 use crate::output::thousands;
 use crate::progress::TableBars;
 use crate::prompt::{self, Answer};
@@ -146,6 +147,7 @@ pub(crate) async fn run(ctx: &Ctx, args: &SyncArgs) -> anyhow::Result<Report> {
     out.status("Syncing data...");
     options.dry_run = false;
     let bars = TableBars::new(out);
+    interrupt::writing();
     let result = backup::sync(
         source_client.as_ref(),
         dest_client.as_ref(),
@@ -161,6 +163,7 @@ pub(crate) async fn run(ctx: &Ctx, args: &SyncArgs) -> anyhow::Result<Report> {
         out.failure(errors_text(&result))?;
         return Ok(Report::failed(fields));
     }
+    interrupt::committed();
     fields["synced"] = Value::from(true);
     out.success("Sync complete.")?;
     out.line(format!(
@@ -209,20 +212,42 @@ fn print_comparison(
     if result.sync_plan.0.is_empty() {
         return Ok(());
     }
-    let dash = |n: u64| if n == 0 { "-".to_owned() } else { thousands(n) };
+    // What this mode will do to each table, as numbers (0 included): insert-only leaves the rows the
+    // destination has alone, upsert overwrites them, mirror also deletes the ones the source lacks.
+    let (header, right): (&[&str], &[usize]) = match mode {
+        SyncMode::Insert => (&["Table", "New", "Left alone"], &[1, 2]),
+        SyncMode::Upsert => (&["Table", "New", "Update"], &[1, 2]),
+        SyncMode::Mirror => (&["Table", "New", "Update", "Delete"], &[1, 2, 3]),
+    };
     let rows: Vec<Vec<String>> = result
         .sync_plan
         .0
         .iter()
-        .map(|(table, plan)| vec![table.clone(), dash(plan.new), dash(plan.update)])
+        .map(|(table, plan)| {
+            let name = if plan.estimated {
+                format!("{table} *")
+            } else {
+                table.clone()
+            };
+            let mut row = vec![name, thousands(plan.new)];
+            match mode {
+                SyncMode::Insert => row.push(thousands(plan.skip)),
+                SyncMode::Upsert => row.push(thousands(plan.update)),
+                SyncMode::Mirror => {
+                    row.push(thousands(plan.update));
+                    row.push(thousands(plan.delete));
+                }
+            }
+            row
+        })
         .collect();
     out.blank()?;
-    out.table(
-        Some("Sync Plan"),
-        Some(&["Table", "New", "Update"]),
-        &rows,
-        &[1, 2],
-    )?;
+    out.table(Some("Sync Plan"), Some(header), &rows, right)?;
+    if result.sync_plan.0.iter().any(|(_, plan)| plan.estimated) {
+        out.line(
+            "* at most: matched through remapped references, known once their parents are written.",
+        )?;
+    }
     out.line(match mode {
         SyncMode::Insert => "Existing rows are left alone (--mode upsert overwrites them).",
         SyncMode::Upsert => "Source overwrites on collision.",

@@ -65,11 +65,11 @@ async fn unreachable_server_is_a_failure_and_never_connected() {
     assert_eq!(doc["ok"], false);
     assert_eq!(doc["command"], "connect");
     assert!(!out.stdout.contains("Hunter2-secret"));
-    // -v shows the connection string, redacted, and status stays exit 0.
+    // -v shows the connection string, redacted, and status exits 1 (the database cannot be reached).
     let out = run(dir
         .dba()
         .args(["status", "--profile", "down", "-v", "--json"]));
-    let doc = out.code(0).json();
+    let doc = out.code(1).json();
     assert_eq!(doc["connected"], false);
     assert!(out.stderr.contains("connection: "), "{}", out.stderr);
     for text in [&out.stdout, &out.stderr] {

@@ -1,4 +1,4 @@
-//! `dba status`: always exit 0, with the selected profile, its source and row counts.
+//! `dba status`: the selected profile, its source and row counts; exit 1 when the database cannot be reached.
 
 use dba_testkit::test_path;
 
@@ -36,11 +36,18 @@ async fn without_a_profile_says_how_to_pick_one() {
         .code(0)
         .stdout_has("No validated profile.")
         .stdout_has("DB_PROFILE=<name> dba connect");
-    // An unreachable database is reported, still with exit 0.
+    // An unreachable database is reported, with exit 1 so that scripts notice.
     run(dir.dba().args(["status", "--profile", "full"]))
-        .code(0)
-        .stdout_has("failed")
+        .code(1)
+        .stdout_has("Connection      │ failed")
         .stderr_has("cannot reach the database");
+    let doc = run(dir.dba().args(["status", "--profile", "full", "--json"]))
+        .code(1)
+        .json();
+    assert_eq!(
+        (&doc["ok"], &doc["connected"]),
+        (&false.into(), &false.into())
+    );
     dir.remove();
 }
 

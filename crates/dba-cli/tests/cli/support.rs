@@ -75,6 +75,26 @@ impl Workdir {
         cmd
     }
 
+    /// The same command as a plain process, for tests that must signal it while it runs.
+    pub(crate) fn spawn(&self, args: &[&str]) -> std::process::Child {
+        std::process::Command::new(assert_cmd::cargo::cargo_bin("dba"))
+            .args(args)
+            .current_dir(&self.path)
+            .env_remove("DB_PROFILE")
+            .env_remove("DATABASE_URL")
+            .env_remove("DBA_CONFIG")
+            .env_remove("APP_USER")
+            .env_remove("TEST_DB_PROFILE")
+            .env_remove("PGSERVICE")
+            .env_remove("PGPASSWORD")
+            .env("NO_COLOR", "1")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
     pub(crate) fn remove(self) {
         let _ = std::fs::remove_dir_all(&self.path);
     }

@@ -163,3 +163,130 @@ async fn errors_match_the_original() {
     .stderr_has("Failed to connect to source profile 'other'");
     dir.remove();
 }
+
+/// Sums a per-table plan field over the tables.
+fn plan_sum(doc: &serde_json::Value, key: &str) -> u64 {
+    doc["comparison"]["sync_plan"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|entry| entry[key].as_u64().unwrap())
+        .sum()
+}
+
+/// Runs a confirmed sync in `mode` and checks that its plan counted exactly what it then did.
+fn sync_in(dir: &Workdir, mode: &str) -> serde_json::Value {
+    let doc = run(dir.dba().args([
+        "sync",
+        "-f",
+        "full",
+        "--user-id",
+        "u1",
+        "--mode",
+        mode,
+        "--confirm",
+        "--json",
+    ]))
+    .code(0)
+    .json();
+    let result = &doc["result"];
+    assert_eq!(
+        plan_sum(&doc, "new") + plan_sum(&doc, "update"),
+        result["synced_count"].as_u64().unwrap(),
+        "{mode}: {doc:#}"
+    );
+    assert_eq!(
+        plan_sum(&doc, "skip"),
+        result["skipped_count"].as_u64().unwrap(),
+        "{mode}: {doc:#}"
+    );
+    assert_eq!(
+        plan_sum(&doc, "delete"),
+        result["deleted_count"].as_u64().unwrap(),
+        "{mode}: {doc:#}"
+    );
+    doc
+}
+
+#[tokio::test]
+async fn the_plan_counts_what_each_mode_does() {
+    let full = db(test_path!("sync_plan_src"), "full").await;
+    let empty = db(test_path!("sync_plan_dst"), "empty").await;
+    let dir = Workdir::with_profiles(
+        "sync-plan",
+        &[("full", full.url()), ("empty", empty.url())],
+        SCHEMA_SECTIONS,
+    );
+    dir.write(".db-profile", "empty");
+    let first = sync_in(&dir, "insert");
+    assert_eq!(
+        first["comparison"]["sync_plan"],
+        serde_json::json!({
+            "categories": {"new": 2, "update": 0, "skip": 0, "delete": 0},
+            "products": {"new": 3, "update": 0, "skip": 0, "delete": 0},
+        })
+    );
+    // One row only the source has, one only the destination has.
+    full.client()
+        .await
+        .batch_execute(
+            "INSERT INTO products (slug, name, category_id, user_id) VALUES ('drill', 'Drill', 1, 'u1')",
+        )
+        .await
+        .unwrap();
+    empty
+        .client()
+        .await
+        .batch_execute(
+            "INSERT INTO products (slug, name, category_id, user_id) \
+             SELECT 'extra', 'Extra', id, 'u1' FROM categories WHERE slug = 'tools'",
+        )
+        .await
+        .unwrap();
+
+    // Insert-only: the rows the destination has are left alone, and the table says so in numbers.
+    let out = run(dir.dba().args(["sync", "-f", "full", "--user-id", "u1"]));
+    out.code(0);
+    let header = out
+        .stdout
+        .lines()
+        .find(|l| l.contains("Left alone"))
+        .unwrap();
+    assert!(!header.contains("Update"), "{}", out.stdout);
+    let row = out
+        .stdout
+        .lines()
+        .rfind(|l| l.contains("products"))
+        .unwrap();
+    let cells: Vec<&str> = row
+        .split('│')
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .collect();
+    assert_eq!(cells, ["products", "1", "3"], "{}", out.stdout);
+    assert!(!out.stdout.contains(" - "), "{}", out.stdout);
+    let insert = sync_in(&dir, "insert");
+    assert_eq!(
+        insert["comparison"]["sync_plan"]["products"],
+        serde_json::json!({"new": 1, "update": 0, "skip": 3, "delete": 0})
+    );
+
+    // Upsert overwrites them; mirror also deletes the row the source lacks.
+    let upsert = sync_in(&dir, "upsert");
+    assert_eq!(
+        upsert["comparison"]["sync_plan"]["products"],
+        serde_json::json!({"new": 0, "update": 4, "skip": 0, "delete": 0})
+    );
+    let mirror = sync_in(&dir, "mirror");
+    assert_eq!(
+        mirror["comparison"]["sync_plan"]["products"],
+        serde_json::json!({"new": 0, "update": 4, "skip": 0, "delete": 1})
+    );
+    assert_eq!(
+        scalar(&empty, "SELECT count(*) FROM products WHERE slug = 'extra'").await,
+        0
+    );
+    dir.remove();
+    full.drop_db().await;
+    empty.drop_db().await;
+}

@@ -42,6 +42,19 @@ fn the_original_scenario_is_repaired_with_alters_only() {
              ALTER TABLE \"public\".\"items\" ALTER COLUMN \"f\" SET NOT NULL; END IF; END $dba$",
         ]
     );
+    // Each added column is described with its definition as the step creates it (f is added nullable).
+    let descriptions: Vec<&str> = plan.steps.iter().map(|s| s.description.as_str()).collect();
+    assert_eq!(
+        descriptions,
+        [
+            "add column items.b character varying(10) DEFAULT 'x'",
+            "add column items.e integer DEFAULT 0",
+            "add column items.f text",
+            "add column products.active boolean DEFAULT true NOT NULL",
+            "add column products.price numeric(10,2) DEFAULT 0 NOT NULL",
+            "set not null on items.f unless a row is null",
+        ]
+    );
     assert!(plan.steps.iter().all(|s| s.hazard <= Hazard::Lock));
     assert_eq!(plan.tables_to_back_up(), ["items", "products"]);
     assert_eq!(

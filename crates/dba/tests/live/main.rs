@@ -68,16 +68,24 @@ async fn connect_and_validate_writes_the_lock_only_after_a_real_connect() {
     std::fs::write(dir.join("db.toml"), toml).unwrap();
     let config = dir.join("db.toml");
 
-    // Unreachable: not connected, no lock.
+    // Unreachable: not connected, no lock; the typed reason is kept, and each cause is named once.
     let down = dba::connect_and_validate(Some(&config), Some("down"), "", false, &dir).await;
     assert!(!down.success);
+    let error = down.error.as_deref().unwrap();
     assert!(
-        down.error
-            .as_deref()
-            .unwrap()
-            .starts_with("Failed to connect to database:"),
+        error.starts_with("Failed to connect to database: profile down: connection error:"),
         "{down:?}"
     );
+    assert_eq!(error.matches("Connection refused").count(), 1, "{error}");
+    assert!(
+        matches!(down.failure, Some(ConnectError::Client { .. })),
+        "{down:?}"
+    );
+    assert_eq!(
+        down.schema_file.as_deref(),
+        Some(dir.join("schema.sql").as_path())
+    );
+    assert!(!down.lock_written);
     assert!(!dir.join(".db-profile").exists());
 
     // Reachable but drifted: the report says what is missing, and no lock.
@@ -112,6 +120,54 @@ async fn connect_and_validate_writes_the_lock_only_after_a_real_connect() {
     assert_eq!(
         std::fs::read_to_string(dir.join(".db-profile")).unwrap(),
         "local"
+    );
+    assert!(ok.lock_written && ok.switched_from.is_none(), "{ok:?}");
+    assert_eq!(
+        ok.resolved.as_ref().unwrap().profile.as_deref(),
+        Some("local")
+    );
+
+    // Through the options form: the same profile under another name switches the lock and says from what;
+    // validate_only never writes it.
+    let toml = std::fs::read_to_string(&config).unwrap();
+    let other = toml.replacen("[profiles.local]", "[profiles.other]", 1);
+    std::fs::write(
+        &config,
+        format!("{toml}\n{}", other.split("[profiles.down]").next().unwrap()),
+    )
+    .unwrap();
+    let loaded = Config::load(&config).unwrap();
+    let options = dba::ConnectOptions::new(&dir).profile(Some("other"));
+    let switched = dba::connect_and_validate_with(Some(&loaded), &options).await;
+    assert!(switched.success, "{switched:?}");
+    assert_eq!(switched.switched_from.as_deref(), Some("local"));
+    let check = dba::connect_and_validate_with(
+        Some(&loaded),
+        &dba::ConnectOptions::new(&dir)
+            .profile(Some("local"))
+            .validate_only(true),
+    )
+    .await;
+    assert!(check.success && !check.lock_written, "{check:?}");
+    assert_eq!(
+        std::fs::read_to_string(dir.join(".db-profile")).unwrap(),
+        "other"
+    );
+    let bare = dba::connect_and_validate_with(None, &options).await;
+    assert!(!bare.success);
+    // No config: connected without validation would need a URL; a profile without a config is an error.
+    assert!(bare.failure.is_some(), "{bare:?}");
+
+    // A schema file that does not parse fails naming the file, before any connection is tried.
+    std::fs::write(dir.join("schema.sql"), "CREATE TABLE items (id int,\n").unwrap();
+    let broken = dba::connect_and_validate(Some(&config), Some("down"), "", false, &dir).await;
+    assert!(
+        matches!(broken.failure, Some(ConnectError::Schema(_))),
+        "{broken:?}"
+    );
+    assert!(
+        broken.error.as_deref().unwrap().contains("schema.sql:"),
+        "{broken:?}"
     );
     std::fs::remove_dir_all(&dir).unwrap();
     db.drop_db().await;
