@@ -122,8 +122,40 @@ fn postgres_client(
     profile: &str,
     settings: &dba_config::PostgresSettings,
 ) -> Result<Client, ConnectError> {
+    use dba_postgres::PostgresAdapter;
+
+    let client_error = |source| ConnectError::Client {
+        profile: profile.to_owned(),
+        source,
+    };
+    let adapter = PostgresAdapter::new(
+        settings.conninfo.expose(),
+        postgres_options(profile, settings)?,
+    )
+    .map_err(client_error)?;
+    // A standby gets the same pool, timeout, TLS and schema settings; only the reads a caller asks for
+    // through `reader()` go there.
+    let adapter = match &settings.read_replica {
+        Some(standby) => adapter
+            .with_standby(
+                standby.conninfo.expose(),
+                postgres_options(profile, standby)?,
+                settings.max_replica_lag,
+            )
+            .map_err(client_error)?,
+        None => adapter,
+    };
+    Ok(Arc::new(adapter))
+}
+
+/// The adapter options a profile's PostgreSQL settings give.
+#[cfg(feature = "postgres")]
+fn postgres_options(
+    profile: &str,
+    settings: &dba_config::PostgresSettings,
+) -> Result<dba_postgres::PostgresOptions, ConnectError> {
     use dba_config::PoolerMode;
-    use dba_postgres::{PostgresAdapter, PostgresOptions, SslMode, StatementMode};
+    use dba_postgres::{PostgresOptions, SslMode, StatementMode};
 
     let mut options = PostgresOptions::default();
     options.pool_size = usize::try_from(settings.pool_size).unwrap_or(options.pool_size);
@@ -147,13 +179,7 @@ fn postgres_client(
             })?,
         );
     options.ssl_root_cert = settings.ssl_root_cert.clone();
-    let adapter = PostgresAdapter::new(settings.conninfo.expose(), options).map_err(|source| {
-        ConnectError::Client {
-            profile: profile.to_owned(),
-            source,
-        }
-    })?;
-    Ok(Arc::new(adapter))
+    Ok(options)
 }
 
 #[cfg(not(feature = "postgres"))]

@@ -172,3 +172,45 @@ async fn connect_and_validate_writes_the_lock_only_after_a_real_connect() {
     std::fs::remove_dir_all(&dir).unwrap();
     db.drop_db().await;
 }
+
+/// A profile's `read_url` gives the client a standby that only a reader uses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_profile_with_read_url_reads_from_the_standby_only_through_a_reader() {
+    let primary = dba_testkit::Cluster::start();
+    let standby = tokio::task::block_in_place(|| primary.start_standby());
+    let text = format!(
+        "[profiles.app]\nurl = \"{}\"\nread_url = \"{}\"\nmax_replica_lag = \"10s\"\nsslmode = \"disable\"\n",
+        primary.url(),
+        standby.url()
+    );
+    let config = Config::from_str_with_env(&text, "db.toml".as_ref(), &MapEnv::new()).unwrap();
+    let resolved = Resolver::new()
+        .with_env(MapEnv::new())
+        .profile(Some("app"))
+        .resolve(Some(&config))
+        .unwrap();
+    let client = dba::connect(&resolved).await.unwrap();
+    let where_am_i = "SELECT pg_is_in_recovery() AS standby";
+    assert_eq!(
+        client.query(where_am_i, &[]).await.unwrap()[0]["standby"],
+        json!(false)
+    );
+    let reader = client.reader().await.expect("a standby is configured");
+    assert_eq!(reader.target(), dba::ReadTarget::Standby, "{reader:?}");
+    assert_eq!(
+        reader.client().query(where_am_i, &[]).await.unwrap()[0]["standby"],
+        json!(true)
+    );
+
+    tokio::task::block_in_place(|| standby.stop());
+    let reader = client.reader().await.expect("a standby is configured");
+    assert_eq!(reader.target(), dba::ReadTarget::Primary);
+    assert!(
+        reader.fallback().unwrap().contains("cannot be used"),
+        "{reader:?}"
+    );
+    assert_eq!(
+        reader.client().query(where_am_i, &[]).await.unwrap()[0]["standby"],
+        json!(false)
+    );
+}
