@@ -48,7 +48,10 @@ pub struct BackupReport {
 /// count; only the primary keys of tables that others reference are kept, to limit child rows to those
 /// whose parent was backed up (rows with a NULL parent reference are kept). The file appears under `path`
 /// only when complete: it is written to a temporary file in the same directory, fsynced and renamed. When
-/// the client has transactions and raw SQL, every table is read in one repeatable-read snapshot.
+/// the client has transactions and raw SQL, every table is read in one snapshot
+/// ([`begin_snapshot`](DatabaseClient::begin_snapshot): `REPEATABLE READ, READ ONLY`), so writes committed
+/// during the backup are in the file for every table or for none. Pass a
+/// [`Reader`](dba_core::Reader)'s client to read from a standby.
 ///
 /// A schema made by [`BackupSchema::subset`] produces a subset backup: its metadata lists its `tables`.
 pub async fn backup(
@@ -72,17 +75,13 @@ pub async fn backup(
         std::fs::create_dir_all(dir).map_err(io_err(dir))?;
     }
 
+    // One snapshot for every table, so rows committed while the backup runs are in the file for all
+    // tables or for none. It runs where the client's reads run: on a standby for a standby's reader.
     let caps = client.capabilities();
-    let snapshot = if caps.transactions {
-        let tx = client.begin().await?;
-        if caps.raw_sql {
-            tx.execute(
-                "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY",
-                &[],
-            )
-            .await?;
-        }
-        Some(tx)
+    let snapshot = if caps.transactions && caps.raw_sql {
+        Some(client.begin_snapshot().await?)
+    } else if caps.transactions {
+        Some(client.begin().await?)
     } else {
         None
     };

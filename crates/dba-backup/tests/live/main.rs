@@ -10,6 +10,7 @@ mod failures;
 mod memory;
 mod python_files;
 mod single_pass;
+mod snapshot;
 mod sync;
 
 use std::path::{Path, PathBuf};
