@@ -111,6 +111,10 @@ pub(crate) struct ValidateArgs {
     /// Compare with the live schema of this profile instead of a schema file
     #[arg(long, value_name = "PROFILE", conflicts_with = "schema_file")]
     pub(crate) against: Option<String>,
+
+    /// Read the live schema from the primary even when the profile has a standby (`read_url`)
+    #[arg(long)]
+    pub(crate) primary: bool,
 }
 
 #[derive(Debug, Args)]
@@ -227,8 +231,12 @@ pub(crate) struct BackupArgs {
     pub(crate) tables: Option<String>,
 
     /// Check this backup file against the backup schema instead of making a backup (no database needed)
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["user_id", "output", "tables"])]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["user_id", "output", "tables", "primary"])]
     pub(crate) validate: Option<PathBuf>,
+
+    /// Read from the primary even when the profile has a standby (`read_url`)
+    #[arg(long)]
+    pub(crate) primary: bool,
 }
 
 #[derive(Debug, Args)]

@@ -96,7 +96,45 @@ impl Ctx {
         ));
         if let Connection::Postgres(pg) = &resolved.connection {
             self.out.verbose(format!("connection: {}", pg.redacted()));
+            if let Some(standby) = &pg.read_replica {
+                self.out.verbose(format!(
+                    "standby: {} (max_replica_lag {} s)",
+                    standby.redacted(),
+                    pg.max_replica_lag.as_secs_f64()
+                ));
+            }
         }
+    }
+
+    /// Where this command's reads that need no fresh write run: the standby's reader when the profile
+    /// has a standby that keeps up and `primary` (`--primary`) is not set, else `None` (read from the
+    /// client). Says which with `-v`; a standby passed over is a warning, never an error.
+    pub(crate) async fn reader(
+        &self,
+        client: &dba::Client,
+        name: &str,
+        primary: bool,
+    ) -> Option<dba::Reader> {
+        if primary {
+            self.out
+                .verbose(format!("reading {name} from the primary (--primary)"));
+            return None;
+        }
+        let Some(reader) = client.reader().await else {
+            self.out.verbose(format!(
+                "reading {name} from the primary (no read_url in the profile)"
+            ));
+            return None;
+        };
+        if let Some(why) = reader.fallback() {
+            self.out.warn(why);
+        }
+        self.out.verbose(format!(
+            "reading {name} from the {}: {}",
+            reader.target(),
+            reader.server()
+        ));
+        Some(reader)
     }
 
     /// Builds the client and proves the database answers.

@@ -29,8 +29,11 @@ pub(crate) fn register(secret: &str) {
 pub(crate) fn register_resolved(resolved: &Resolved) {
     match &resolved.connection {
         Connection::Postgres(pg) => {
-            if let Some(password) = conninfo_value(pg.conninfo.expose(), "password") {
-                register(&password);
+            let standby = pg.read_replica.as_deref();
+            for settings in std::iter::once(pg).chain(standby) {
+                if let Some(password) = conninfo_value(settings.conninfo.expose(), "password") {
+                    register(&password);
+                }
             }
         }
         Connection::Supabase(sb) => register(sb.key.expose()),

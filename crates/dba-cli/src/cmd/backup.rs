@@ -113,8 +113,11 @@ pub(crate) async fn run(ctx: &Ctx, args: &BackupArgs) -> anyhow::Result<Report> 
         user_id: Some(Value::from(user.as_str())),
         ..BackupOptions::default()
     };
+    let reader = ctx.reader(&client, &name, args.primary).await;
+    let reads: &dyn DatabaseClient = reader.as_ref().map_or(client.as_ref(), |r| r.client());
     let bars = TableBars::new(out);
-    let result = backup::backup(client.as_ref(), &schema, &path, &options, &bars).await;
+    let result = backup::backup(reads, &schema, &path, &options, &bars).await;
+    drop(reader);
     bars.finish();
     client.close().await;
     let report = result.context("Backup failed")?;

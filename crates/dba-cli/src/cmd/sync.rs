@@ -2,6 +2,7 @@
 //! one. Compares and previews by default; writes only with `--confirm` (or an interactive yes).
 
 use anyhow::Context as _;
+use dba::DatabaseClient;
 use dba::backup::{self, BackupSchema, SyncOptions, SyncResult};
 use dba::config::ConfigError;
 use serde_json::{Value, json};
@@ -56,6 +57,12 @@ pub(crate) async fn run(ctx: &Ctx, args: &SyncArgs) -> anyhow::Result<Report> {
         .connect(&dest)
         .await
         .with_context(|| format!("Failed to connect to destination profile '{dst_name}'"))?;
+    // The source is only read: from its standby when it has one that keeps up. The destination is written,
+    // so it is always its primary.
+    let source_reader = ctx.reader(&source_client, &src_name, false).await;
+    let source_reads: &dyn DatabaseClient = source_reader
+        .as_ref()
+        .map_or(source_client.as_ref(), |r| r.client());
 
     let names: Vec<&str> = tables.iter().map(String::as_str).collect();
     let schema = match backup_schema_path(None, config.as_ref()) {
@@ -96,14 +103,7 @@ pub(crate) async fn run(ctx: &Ctx, args: &SyncArgs) -> anyhow::Result<Report> {
         ..SyncOptions::default()
     };
     let bars = TableBars::new(out);
-    let preview = backup::sync(
-        source_client.as_ref(),
-        dest_client.as_ref(),
-        &schema,
-        &options,
-        &bars,
-    )
-    .await;
+    let preview = backup::sync(source_reads, dest_client.as_ref(), &schema, &options, &bars).await;
     bars.finish();
     let mut fields = json!({
         "source": src_name,
@@ -148,14 +148,7 @@ pub(crate) async fn run(ctx: &Ctx, args: &SyncArgs) -> anyhow::Result<Report> {
     options.dry_run = false;
     let bars = TableBars::new(out);
     interrupt::writing();
-    let result = backup::sync(
-        source_client.as_ref(),
-        dest_client.as_ref(),
-        &schema,
-        &options,
-        &bars,
-    )
-    .await;
+    let result = backup::sync(source_reads, dest_client.as_ref(), &schema, &options, &bars).await;
     bars.finish();
     close().await;
     fields["result"] = serde_json::to_value(&result).unwrap_or(Value::Null);

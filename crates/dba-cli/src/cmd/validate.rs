@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use dba::schema;
+use dba::{DatabaseClient, schema};
 use serde_json::json;
 
 use crate::cli::ValidateArgs;
@@ -37,13 +37,19 @@ pub(crate) async fn run(ctx: &Ctx, args: &ValidateArgs) -> anyhow::Result<Report
             "Comparing schema of profile {name} with profile {other}"
         ));
         let reference = ctx.connect(&other_resolved).await?;
+        let reader = ctx.reader(&reference, other, args.primary).await;
+        let reads: &dyn DatabaseClient = reader.as_ref().map_or(reference.as_ref(), |r| r.client());
         let reference_catalog =
-            schemacheck::live(reference.as_ref(), vec![schema_of(&other_resolved)], other).await;
+            schemacheck::live(reads, vec![schema_of(&other_resolved)], other).await;
+        drop(reader);
         reference.close().await;
         let reference_catalog = reference_catalog?;
         let client = ctx.connect(&resolved).await?;
         let schemas = schemacheck::schemas_for(Some(&reference_catalog), &schema_of(&resolved));
-        let actual = schemacheck::live(client.as_ref(), schemas, &name).await;
+        let reader = ctx.reader(&client, &name, args.primary).await;
+        let reads: &dyn DatabaseClient = reader.as_ref().map_or(client.as_ref(), |r| r.client());
+        let actual = schemacheck::live(reads, schemas, &name).await;
+        drop(reader);
         client.close().await;
         let result = schema::validate(&reference_catalog, &actual?);
         return finish(ctx, &name, None, Some(other), &result);
@@ -54,7 +60,10 @@ pub(crate) async fn run(ctx: &Ctx, args: &ValidateArgs) -> anyhow::Result<Report
     let expected = schemacheck::read_expected(out, &path)?;
     let client = ctx.connect(&resolved).await?;
     let schemas = schemacheck::schemas_for(Some(&expected.catalog), &schema_of(&resolved));
-    let actual = schemacheck::live(client.as_ref(), schemas, &name).await;
+    let reader = ctx.reader(&client, &name, args.primary).await;
+    let reads: &dyn DatabaseClient = reader.as_ref().map_or(client.as_ref(), |r| r.client());
+    let actual = schemacheck::live(reads, schemas, &name).await;
+    drop(reader);
     client.close().await;
     let result = schema::validate(&expected.catalog, &actual?);
     finish(ctx, &name, Some(&path), None, &result)

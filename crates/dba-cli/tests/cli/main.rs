@@ -13,6 +13,7 @@ mod injection;
 mod interrupt;
 mod offline;
 mod profiles;
+mod replica;
 mod restore;
 mod secrets;
 mod status;
