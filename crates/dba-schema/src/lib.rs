@@ -54,6 +54,7 @@ mod model;
 mod normalize;
 mod parse;
 mod plan;
+mod position;
 
 pub use crate::apply::{ApplyOptions, FixReport, apply};
 pub use crate::compare::{ColumnDiff, Difference, Severity, ValidationResult, validate};

@@ -13,6 +13,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use sqlparser::ast::Spanned as _;
 use sqlparser::ast::{
     self, ColumnDef, ColumnOption, CreateIndex, CreateTable, Expr, GeneratedAs, ObjectName,
     ObjectNamePart, Statement, TableConstraint, UserDefinedTypeRepresentation,
@@ -20,7 +22,7 @@ use sqlparser::ast::{
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::keywords::Keyword;
 use sqlparser::parser::Parser;
-use sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer, Whitespace};
+use sqlparser::tokenizer::{Location, Token, TokenWithSpan, Tokenizer, Whitespace};
 
 use crate::error::SchemaError;
 use crate::model::{
@@ -28,6 +30,7 @@ use crate::model::{
     PrimaryKey, Table, TableKind, UniqueConstraint, View, object_key,
 };
 use crate::normalize::{normalize_type, quote_if_needed, serial_base};
+use crate::position;
 
 /// What a schema file declares, plus what was skipped.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -56,7 +59,7 @@ pub fn read_schema_file(path: &Path) -> Result<ExpectedSchema, SchemaError> {
 }
 
 pub(crate) fn read_file(path: &Path) -> Result<String, SchemaError> {
-    std::fs::read_to_string(path).map_err(|source| {
+    let bytes = std::fs::read(path).map_err(|source| {
         if source.kind() == std::io::ErrorKind::NotFound {
             SchemaError::FileNotFound {
                 path: path.to_owned(),
@@ -67,6 +70,11 @@ pub(crate) fn read_file(path: &Path) -> Result<String, SchemaError> {
                 source,
             }
         }
+    })?;
+    position::utf8(bytes).map_err(|(line, column)| SchemaError::NotUtf8 {
+        path: path.to_owned(),
+        line,
+        column,
     })
 }
 
@@ -75,6 +83,9 @@ pub(crate) fn read_file(path: &Path) -> Result<String, SchemaError> {
 /// Fails when a `CREATE TABLE` is malformed ([`SchemaError::Parse`], with line and column) or when the file
 /// declares no table at all ([`SchemaError::NoTables`]).
 pub fn parse_schema_sql(sql: &str, file: &str) -> Result<ExpectedSchema, SchemaError> {
+    // A byte order mark is not SQL (the tokenizer would make a word of it and hide the first statement), and
+    // editors do not count it as a column.
+    let sql = sql.strip_prefix('\u{feff}').unwrap_or(sql);
     let dialect = PostgreSqlDialect {};
     let tokens = Tokenizer::new(&dialect, sql)
         .tokenize_with_location()
@@ -91,7 +102,8 @@ pub fn parse_schema_sql(sql: &str, file: &str) -> Result<ExpectedSchema, SchemaE
         let Some(first) = chunk.iter().find(|t| !is_trivia(&t.token)) else {
             continue;
         };
-        let line = first.span.start.line;
+        let start = first.span.start;
+        let line = start.line;
         let kind = classify(&words);
         let head = words.iter().take(3).cloned().collect::<Vec<_>>().join(" ");
         let Some(kind) = kind else {
@@ -107,16 +119,19 @@ pub fn parse_schema_sql(sql: &str, file: &str) -> Result<ExpectedSchema, SchemaE
             .iter()
             .rev()
             .find(|t| !is_trivia(&t.token))
-            .map_or(first.span.start, |t| t.span.end);
+            .map_or(start, |t| t.span.end);
         let mut parser = Parser::new(&dialect).with_tokens_with_locations(chunk);
         let statement = match parser.parse_statement() {
             Ok(statement) => statement,
             Err(e) => {
-                let at = match parser.peek_token().span.start {
+                // The message's own location is the token the parser objected to; the next token is only
+                // a fallback, since some rules consume the offending token before failing.
+                let text = e.to_string();
+                let at = match message_location(&text).unwrap_or(parser.peek_token().span.start) {
                     at if at.line == 0 => end,
                     at => at,
                 };
-                let message = strip_location(&e.to_string());
+                let message = strip_location(&text);
                 if kind == Kind::Table {
                     return Err(SchemaError::Parse {
                         file: file.to_owned(),
@@ -137,20 +152,21 @@ pub fn parse_schema_sql(sql: &str, file: &str) -> Result<ExpectedSchema, SchemaE
                 continue;
             }
         };
-        if let Err(reason) = add_statement(&mut out.catalog, &statement) {
+        if let Err(problem) = add_statement(&mut out.catalog, &statement) {
             if kind == Kind::Table {
+                let at = problem.at.filter(|at| at.line > 0).unwrap_or(start);
                 return Err(SchemaError::Parse {
                     file: file.to_owned(),
-                    line,
-                    column: first_column(line, sql),
+                    line: at.line,
+                    column: at.column,
                     statement: "create table".to_owned(),
-                    message: reason,
+                    message: problem.message,
                 });
             }
             out.skipped.push(SkippedStatement {
                 line,
                 statement: head,
-                reason,
+                reason: problem.message,
             });
         }
     }
@@ -181,13 +197,37 @@ fn inherit_partition_columns(catalog: &mut Catalog) {
     }
 }
 
-fn first_column(line: u64, sql: &str) -> u64 {
-    let text = sql
-        .lines()
-        .nth(usize::try_from(line.saturating_sub(1)).unwrap_or(0))
-        .unwrap_or("");
-    let indent = text.len() - text.trim_start().len();
-    u64::try_from(indent).unwrap_or(0) + 1
+/// Why a parsed statement cannot be used, and where in the file, when the offending part is known.
+pub(crate) struct Problem {
+    /// What is wrong.
+    pub(crate) message: String,
+    /// The start of the offending name, option or constraint.
+    pub(crate) at: Option<Location>,
+}
+
+impl Problem {
+    fn at(message: String, span: sqlparser::tokenizer::Span) -> Problem {
+        Problem {
+            message,
+            at: Some(span.start),
+        }
+    }
+}
+
+impl From<String> for Problem {
+    fn from(message: String) -> Problem {
+        Problem { message, at: None }
+    }
+}
+
+/// The ` at Line: x, Column: y` sqlparser appends to its messages, when present.
+fn message_location(message: &str) -> Option<Location> {
+    let rest = &message[message.rfind(" at Line: ")? + " at Line: ".len()..];
+    let (line, column) = rest.split_once(", Column: ")?;
+    Some(Location {
+        line: line.trim().parse().ok()?,
+        column: column.trim().parse().ok()?,
+    })
 }
 
 /// The parser's message without its trailing ` at Line: x, Column: y` (the error carries them as fields).
@@ -320,13 +360,16 @@ pub(crate) fn folded_name(name: &ObjectName) -> Result<(String, String), String>
     }
 }
 
-fn add_statement(catalog: &mut Catalog, statement: &Statement) -> Result<(), String> {
+fn add_statement(catalog: &mut Catalog, statement: &Statement) -> Result<(), Problem> {
     match statement {
         Statement::CreateTable(create) => {
             let table = table_from_create(create)?;
             if catalog.tables.contains_key(&table.key()) && !create.if_not_exists {
                 // PostgreSQL refuses the second one; without IF NOT EXISTS it is a mistake in the file.
-                return Err(format!("table {} is already defined above", table.key()));
+                return Err(Problem::at(
+                    format!("table {} is already defined above", table.key()),
+                    create.name.span(),
+                ));
             }
             catalog.tables.entry(table.key()).or_insert(table);
             Ok(())
@@ -339,7 +382,8 @@ fn add_statement(catalog: &mut Catalog, statement: &Statement) -> Result<(), Str
                 return Err(format!(
                     "index {} is on table {key}, which the file does not create",
                     index.name
-                ));
+                )
+                .into());
             };
             target.indexes.insert(index.name.clone(), index);
             Ok(())
@@ -376,9 +420,7 @@ fn add_statement(catalog: &mut Catalog, statement: &Statement) -> Result<(), Str
             let (schema, name) = folded_name(&alter.name)?;
             let key = object_key(&schema, &name);
             let Some(table) = catalog.tables.get_mut(&key) else {
-                return Err(format!(
-                    "alters table {key}, which the file does not create"
-                ));
+                return Err(format!("alters table {key}, which the file does not create").into());
             };
             let mut used = false;
             for op in &alter.operations {
@@ -398,10 +440,12 @@ fn add_statement(catalog: &mut Catalog, statement: &Statement) -> Result<(), Str
             if used {
                 Ok(())
             } else {
-                Err("only ADD COLUMN and ADD CONSTRAINT are modeled".to_owned())
+                Err("only ADD COLUMN and ADD CONSTRAINT are modeled"
+                    .to_owned()
+                    .into())
             }
         }
-        _ => Err("not part of the schema model".to_owned()),
+        _ => Err("not part of the schema model".to_owned().into()),
     }
 }
 
@@ -415,14 +459,15 @@ fn next_position(table: &Table) -> u32 {
         + 1
 }
 
-fn table_from_create(create: &CreateTable) -> Result<Table, String> {
+fn table_from_create(create: &CreateTable) -> Result<Table, Problem> {
     let (schema, name) = folded_name(&create.name)?;
     let mut table = Table::new(&schema, &name);
     if create.like.is_some() || create.clone.is_some() || create.query.is_some() {
         return Err(format!(
             "table {} uses LIKE, CLONE or AS, whose columns dba cannot know from the file",
             table.key()
-        ));
+        )
+        .into());
     }
     if create.partition_by.is_some() {
         table.kind = TableKind::Partitioned;
@@ -434,10 +479,13 @@ fn table_from_create(create: &CreateTable) -> Result<Table, String> {
     for (i, def) in create.columns.iter().enumerate() {
         if table.columns.contains_key(&fold(&def.name)) {
             // PostgreSQL refuses it too; keeping either definition would compare against a guess.
-            return Err(format!(
-                "column {} of table {} is specified more than once",
-                fold(&def.name),
-                table.key()
+            return Err(Problem::at(
+                format!(
+                    "column {} of table {} is specified more than once",
+                    fold(&def.name),
+                    table.key()
+                ),
+                def.name.span,
             ));
         }
         add_column(&mut table, def, u32::try_from(i + 1).unwrap_or(u32::MAX))?;
@@ -449,7 +497,7 @@ fn table_from_create(create: &CreateTable) -> Result<Table, String> {
 }
 
 /// Adds one column definition and the constraints written inline with it.
-pub(crate) fn add_column(table: &mut Table, def: &ColumnDef, position: u32) -> Result<(), String> {
+pub(crate) fn add_column(table: &mut Table, def: &ColumnDef, position: u32) -> Result<(), Problem> {
     let name = fold(&def.name);
     let written = def.data_type.to_string();
     let mut column = Column {
@@ -518,7 +566,14 @@ pub(crate) fn add_column(table: &mut Table, def: &ColumnDef, position: u32) -> R
                 }
             },
             ColumnOption::Collation(_) | ColumnOption::Comment(_) => {}
-            other => return Err(format!("column {name}: unsupported option {other}")),
+            other => {
+                // sqlparser's span of an option starts at its first sub-expression, not its keyword, so
+                // the column's name is the truest position to report.
+                return Err(Problem::at(
+                    format!("column {name}: unsupported option {other}"),
+                    def.name.span,
+                ));
+            }
         }
     }
     table.columns.insert(name, column);
@@ -535,7 +590,7 @@ fn index_column_names(columns: &[ast::IndexColumn]) -> Result<Vec<String>, Strin
         .collect()
 }
 
-fn add_table_constraint(table: &mut Table, constraint: &TableConstraint) -> Result<(), String> {
+fn add_table_constraint(table: &mut Table, constraint: &TableConstraint) -> Result<(), Problem> {
     match constraint {
         TableConstraint::PrimaryKey(pk) => {
             let columns = index_column_names(&pk.columns)?;
@@ -585,7 +640,7 @@ fn add_table_constraint(table: &mut Table, constraint: &TableConstraint) -> Resu
                 .check_constraints
                 .insert(name.clone(), CheckConstraint { name, expression });
         }
-        other => return Err(format!("unsupported table constraint {other}")),
+        other => return Err(format!("unsupported table constraint {other}").into()),
     }
     Ok(())
 }
@@ -663,11 +718,59 @@ fn index_from_create(create: &CreateIndex, table: &str) -> Result<Index, String>
 }
 
 /// Reads column-defs JSON (`{"table.column": "TEXT NOT NULL DEFAULT ''"}`), the Python original's format.
+///
+/// Errors name the file, line and column (in characters) of the fault; a value that is not a string also
+/// names its key. A byte order mark before the object is allowed. When a key repeats, the last value wins,
+/// as with the original's `json.load`.
 pub fn parse_column_defs(json: &str, file: &str) -> Result<BTreeMap<String, String>, SchemaError> {
-    serde_json::from_str(json).map_err(|e| SchemaError::ColumnDefs {
-        file: file.to_owned(),
-        message: e.to_string(),
-    })
+    // Positions are counted after a byte order mark, as an editor counts them.
+    let text = json.strip_prefix('\u{feff}').unwrap_or(json);
+    let error = |at: usize, message: String| {
+        let (line, column) = position::line_col(text, at);
+        SchemaError::ColumnDefs {
+            file: file.to_owned(),
+            line,
+            column,
+            message,
+        }
+    };
+    let raw: BTreeMap<String, &RawValue> = serde_json::from_str(text).map_err(|e| {
+        let (line, column, message) = position::json_error(text, &e);
+        SchemaError::ColumnDefs {
+            file: file.to_owned(),
+            line,
+            column,
+            message,
+        }
+    })?;
+    let mut defs = BTreeMap::new();
+    for (key, value) in raw {
+        // `value` borrows from `text`, so its address gives its place in the file.
+        let at = (value.get().as_ptr() as usize)
+            .saturating_sub(text.as_ptr() as usize)
+            .min(text.len());
+        match serde_json::from_str::<String>(value.get()) {
+            Ok(definition) => {
+                defs.insert(key, definition);
+            }
+            Err(_) => {
+                let found = match value.get().as_bytes().first() {
+                    Some(b'{') => "an object",
+                    Some(b'[') => "an array",
+                    Some(b'n') => "null",
+                    Some(b't' | b'f') => "a boolean",
+                    _ => "a number",
+                };
+                return Err(error(
+                    at,
+                    format!(
+                        "the value of {key:?} must be a string (a column definition), found {found}"
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(defs)
 }
 
 /// Reads a column-defs JSON file (see [`parse_column_defs`]).
@@ -715,7 +818,7 @@ pub fn apply_column_defs(
             .columns
             .get(&column)
             .map_or_else(|| next_position(table), |c| c.position);
-        add_column(table, &def, position).map_err(error)?;
+        add_column(table, &def, position).map_err(|p| error(p.message))?;
     }
     Ok(())
 }
