@@ -9,6 +9,7 @@ mod corpus;
 mod fix;
 mod injection;
 mod offline;
+mod positions;
 mod profiles;
 mod restore;
 mod secrets;
