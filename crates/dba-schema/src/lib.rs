@@ -55,6 +55,7 @@ mod normalize;
 mod parse;
 mod plan;
 mod position;
+mod views;
 
 pub use crate::apply::{ApplyOptions, FixReport, apply};
 pub use crate::compare::{ColumnDiff, Difference, Severity, ValidationResult, validate};
@@ -64,11 +65,13 @@ pub use crate::introspect::{
 };
 pub use crate::model::{
     Catalog, CheckConstraint, Column, DEFAULT_SCHEMA, EnumType, ForeignKey, Function, Identity,
-    Index, PrimaryKey, Sequence, Table, TableKind, Trigger, UniqueConstraint, View, object_key,
+    Index, PrimaryKey, Sequence, Table, TableKind, Trigger, UniqueConstraint, View, ViewColumn,
+    object_key,
 };
 pub use crate::normalize::{loose, normalize_type};
 pub use crate::parse::{
     ExpectedSchema, SkippedStatement, apply_column_defs, parse_column_defs, parse_schema_sql,
-    read_column_defs, read_schema_file,
+    parse_schema_sql_in, read_column_defs, read_schema_file, read_schema_file_in,
 };
 pub use crate::plan::{FixPlan, Hazard, NotFixed, PlanOptions, Step, StepKind, plan_fix};
+pub use crate::views::render_views;

@@ -52,10 +52,16 @@ pub struct SkippedStatement {
     pub reason: String,
 }
 
-/// Reads and parses a schema file (see [`parse_schema_sql`]).
+/// Reads and parses a schema file (see [`parse_schema_sql`]); unqualified names are in `public`.
 pub fn read_schema_file(path: &Path) -> Result<ExpectedSchema, SchemaError> {
+    read_schema_file_in(path, DEFAULT_SCHEMA)
+}
+
+/// Reads and parses a schema file whose unqualified names belong to `schema` (a profile's `schema` setting;
+/// see [`parse_schema_sql_in`]).
+pub fn read_schema_file_in(path: &Path, schema: &str) -> Result<ExpectedSchema, SchemaError> {
     let text = read_file(path)?;
-    parse_schema_sql(&text, &path.display().to_string())
+    parse_schema_sql_in(&text, &path.display().to_string(), schema)
 }
 
 pub(crate) fn read_file(path: &Path) -> Result<String, SchemaError> {
@@ -78,11 +84,23 @@ pub(crate) fn read_file(path: &Path) -> Result<String, SchemaError> {
     })
 }
 
-/// Parses the text of a schema file; `file` names it in errors.
+/// Parses the text of a schema file; `file` names it in errors. Unqualified names are in `public`.
 ///
 /// Fails when a `CREATE TABLE` is malformed ([`SchemaError::Parse`], with line and column) or when the file
 /// declares no table at all ([`SchemaError::NoTables`]).
 pub fn parse_schema_sql(sql: &str, file: &str) -> Result<ExpectedSchema, SchemaError> {
+    parse_schema_sql_in(sql, file, DEFAULT_SCHEMA)
+}
+
+/// Like [`parse_schema_sql`], with unqualified names (of tables, referenced tables, views, enums and the
+/// tables of indexes and `ALTER TABLE`) in `schema`: the profile's `schema` setting, which is where
+/// PostgreSQL creates them when the file is run with that schema first on the search path. A qualified
+/// name (`billing.invoices`) keeps its own schema.
+pub fn parse_schema_sql_in(
+    sql: &str,
+    file: &str,
+    schema: &str,
+) -> Result<ExpectedSchema, SchemaError> {
     // A byte order mark is not SQL (the tokenizer would make a word of it and hide the first statement), and
     // editors do not count it as a column.
     let sql = sql.strip_prefix('\u{feff}').unwrap_or(sql);
@@ -152,7 +170,7 @@ pub fn parse_schema_sql(sql: &str, file: &str) -> Result<ExpectedSchema, SchemaE
                 continue;
             }
         };
-        if let Err(problem) = add_statement(&mut out.catalog, &statement) {
+        if let Err(problem) = add_statement(&mut out.catalog, &statement, schema) {
             if kind == Kind::Table {
                 let at = problem.at.filter(|at| at.line > 0).unwrap_or(start);
                 return Err(SchemaError::Parse {
@@ -342,8 +360,8 @@ pub(crate) fn fold(ident: &ast::Ident) -> String {
     }
 }
 
-/// `(schema, name)` of an object name, folded; unqualified names are in `public`.
-pub(crate) fn folded_name(name: &ObjectName) -> Result<(String, String), String> {
+/// `(schema, name)` of an object name, folded; unqualified names are in `default`.
+pub(crate) fn folded_name(name: &ObjectName, default: &str) -> Result<(String, String), String> {
     let parts: Vec<String> = name
         .0
         .iter()
@@ -353,17 +371,21 @@ pub(crate) fn folded_name(name: &ObjectName) -> Result<(String, String), String>
         })
         .collect::<Result<_, _>>()?;
     match parts.as_slice() {
-        [name] => Ok((DEFAULT_SCHEMA.to_owned(), name.clone())),
+        [name] => Ok((default.to_owned(), name.clone())),
         [schema, name] => Ok((schema.clone(), name.clone())),
         [_, schema, name] => Ok((schema.clone(), name.clone())),
         _ => Err(format!("unsupported name {name}")),
     }
 }
 
-fn add_statement(catalog: &mut Catalog, statement: &Statement) -> Result<(), Problem> {
+fn add_statement(
+    catalog: &mut Catalog,
+    statement: &Statement,
+    default: &str,
+) -> Result<(), Problem> {
     match statement {
         Statement::CreateTable(create) => {
-            let table = table_from_create(create)?;
+            let table = table_from_create(create, default)?;
             if catalog.tables.contains_key(&table.key()) && !create.if_not_exists {
                 // PostgreSQL refuses the second one; without IF NOT EXISTS it is a mistake in the file.
                 return Err(Problem::at(
@@ -375,7 +397,7 @@ fn add_statement(catalog: &mut Catalog, statement: &Statement) -> Result<(), Pro
             Ok(())
         }
         Statement::CreateIndex(create) => {
-            let (schema, table) = folded_name(&create.table_name)?;
+            let (schema, table) = folded_name(&create.table_name, default)?;
             let key = object_key(&schema, &table);
             let index = index_from_create(create, &table)?;
             let Some(target) = catalog.tables.get_mut(&key) else {
@@ -389,7 +411,7 @@ fn add_statement(catalog: &mut Catalog, statement: &Statement) -> Result<(), Pro
             Ok(())
         }
         Statement::CreateView(view) => {
-            let (schema, name) = folded_name(&view.name)?;
+            let (schema, name) = folded_name(&view.name, default)?;
             catalog.views.insert(
                 object_key(&schema, &name),
                 View {
@@ -397,6 +419,8 @@ fn add_statement(catalog: &mut Catalog, statement: &Statement) -> Result<(), Pro
                     name,
                     materialized: view.materialized,
                     definition: view.query.to_string(),
+                    rendered: None,
+                    columns: Vec::new(),
                 },
             );
             Ok(())
@@ -405,7 +429,7 @@ fn add_statement(catalog: &mut Catalog, statement: &Statement) -> Result<(), Pro
             name,
             representation: Some(UserDefinedTypeRepresentation::Enum { labels }),
         } => {
-            let (schema, name) = folded_name(name)?;
+            let (schema, name) = folded_name(name, default)?;
             catalog.enums.insert(
                 object_key(&schema, &name),
                 EnumType {
@@ -417,7 +441,7 @@ fn add_statement(catalog: &mut Catalog, statement: &Statement) -> Result<(), Pro
             Ok(())
         }
         Statement::AlterTable(alter) => {
-            let (schema, name) = folded_name(&alter.name)?;
+            let (schema, name) = folded_name(&alter.name, default)?;
             let key = object_key(&schema, &name);
             let Some(table) = catalog.tables.get_mut(&key) else {
                 return Err(format!("alters table {key}, which the file does not create").into());
@@ -426,12 +450,12 @@ fn add_statement(catalog: &mut Catalog, statement: &Statement) -> Result<(), Pro
             for op in &alter.operations {
                 match op {
                     ast::AlterTableOperation::AddConstraint { constraint, .. } => {
-                        add_table_constraint(table, constraint)?;
+                        add_table_constraint(table, constraint, default)?;
                         used = true;
                     }
                     ast::AlterTableOperation::AddColumn { column_def, .. } => {
                         let position = next_position(table);
-                        add_column(table, column_def, position)?;
+                        add_column(table, column_def, position, default)?;
                         used = true;
                     }
                     _ => {}
@@ -459,8 +483,8 @@ fn next_position(table: &Table) -> u32 {
         + 1
 }
 
-fn table_from_create(create: &CreateTable) -> Result<Table, Problem> {
-    let (schema, name) = folded_name(&create.name)?;
+fn table_from_create(create: &CreateTable, default: &str) -> Result<Table, Problem> {
+    let (schema, name) = folded_name(&create.name, default)?;
     let mut table = Table::new(&schema, &name);
     if create.like.is_some() || create.clone.is_some() || create.query.is_some() {
         return Err(format!(
@@ -473,7 +497,7 @@ fn table_from_create(create: &CreateTable) -> Result<Table, Problem> {
         table.kind = TableKind::Partitioned;
     }
     if let Some(parent) = &create.partition_of {
-        let (s, n) = folded_name(parent)?;
+        let (s, n) = folded_name(parent, default)?;
         table.partition_of = Some(object_key(&s, &n));
     }
     for (i, def) in create.columns.iter().enumerate() {
@@ -488,16 +512,27 @@ fn table_from_create(create: &CreateTable) -> Result<Table, Problem> {
                 def.name.span,
             ));
         }
-        add_column(&mut table, def, u32::try_from(i + 1).unwrap_or(u32::MAX))?;
+        add_column(
+            &mut table,
+            def,
+            u32::try_from(i + 1).unwrap_or(u32::MAX),
+            default,
+        )?;
     }
     for constraint in &create.constraints {
-        add_table_constraint(&mut table, constraint)?;
+        add_table_constraint(&mut table, constraint, default)?;
     }
     Ok(table)
 }
 
-/// Adds one column definition and the constraints written inline with it.
-pub(crate) fn add_column(table: &mut Table, def: &ColumnDef, position: u32) -> Result<(), Problem> {
+/// Adds one column definition and the constraints written inline with it; an unqualified referenced table
+/// is in `default`.
+pub(crate) fn add_column(
+    table: &mut Table,
+    def: &ColumnDef,
+    position: u32,
+    default: &str,
+) -> Result<(), Problem> {
     let name = fold(&def.name);
     let written = def.data_type.to_string();
     let mut column = Column {
@@ -534,7 +569,8 @@ pub(crate) fn add_column(table: &mut Table, def: &ColumnDef, position: u32) -> R
                 table.unique_constraints.insert(c.name.clone(), c);
             }
             ColumnOption::ForeignKey(fk) => {
-                let mut foreign_key = foreign_key(table, std::slice::from_ref(&def.name), fk)?;
+                let mut foreign_key =
+                    foreign_key(table, std::slice::from_ref(&def.name), fk, default)?;
                 if let Some(n) = constraint_name {
                     foreign_key.name = n;
                 }
@@ -590,7 +626,11 @@ fn index_column_names(columns: &[ast::IndexColumn]) -> Result<Vec<String>, Strin
         .collect()
 }
 
-fn add_table_constraint(table: &mut Table, constraint: &TableConstraint) -> Result<(), Problem> {
+fn add_table_constraint(
+    table: &mut Table,
+    constraint: &TableConstraint,
+    default: &str,
+) -> Result<(), Problem> {
     match constraint {
         TableConstraint::PrimaryKey(pk) => {
             let columns = index_column_names(&pk.columns)?;
@@ -619,7 +659,7 @@ fn add_table_constraint(table: &mut Table, constraint: &TableConstraint) -> Resu
             table.unique_constraints.insert(c.name.clone(), c);
         }
         TableConstraint::ForeignKey(fk) => {
-            let foreign_key = foreign_key(table, &fk.columns, fk)?;
+            let foreign_key = foreign_key(table, &fk.columns, fk, default)?;
             table
                 .foreign_keys
                 .insert(foreign_key.name.clone(), foreign_key);
@@ -657,8 +697,9 @@ fn foreign_key(
     table: &Table,
     columns: &[ast::Ident],
     fk: &ast::ForeignKeyConstraint,
+    default: &str,
 ) -> Result<ForeignKey, String> {
-    let (referenced_schema, referenced_table) = folded_name(&fk.foreign_table)?;
+    let (referenced_schema, referenced_table) = folded_name(&fk.foreign_table, default)?;
     let columns: Vec<String> = columns.iter().map(fold).collect();
     let action = |a: &Option<ast::ReferentialAction>| {
         a.map_or_else(|| "NO ACTION".to_owned(), |a| a.to_string())
@@ -691,7 +732,7 @@ fn index_from_create(create: &CreateIndex, table: &str) -> Result<Index, String>
         .map(|c| c.column.expr.to_string())
         .collect();
     let name = match &create.name {
-        Some(name) => folded_name(name)?.1,
+        Some(name) => folded_name(name, DEFAULT_SCHEMA)?.1,
         None => {
             let parts: Vec<String> = create
                 .columns
@@ -796,13 +837,13 @@ pub fn apply_column_defs(
                 message: "the key must be table.column".to_owned(),
             });
         };
-        let found = [table_key.to_owned(), table_key.to_lowercase()]
-            .into_iter()
-            .find(|k| catalog.tables.contains_key(k));
-        let Some(found) = found else { continue };
+        let Some(found) = column_defs_table(catalog, table_key, column)? else {
+            continue;
+        };
         let Some(table) = catalog.tables.get_mut(&found) else {
             continue;
         };
+        let schema = table.schema.clone();
         let column = if table.columns.contains_key(column) {
             column.to_owned()
         } else {
@@ -818,9 +859,52 @@ pub fn apply_column_defs(
             .columns
             .get(&column)
             .map_or_else(|| next_position(table), |c| c.position);
-        add_column(table, &def, position).map_err(|p| error(p.message))?;
+        // The original's keys name no schema, so an unqualified reference is in the table's own schema.
+        add_column(table, &def, position, &schema).map_err(|p| error(p.message))?;
     }
     Ok(())
+}
+
+/// The catalog key of the table a column-defs key names: its exact key (`table` for `public`,
+/// `schema.table` otherwise), then the same lower-cased, then a bare name that only one schema holds (the
+/// original's keys never name a schema, and a profile's tables may live in another one than `public`).
+fn column_defs_table(
+    catalog: &Catalog,
+    table_key: &str,
+    column: &str,
+) -> Result<Option<String>, SchemaError> {
+    for k in [table_key.to_owned(), table_key.to_lowercase()] {
+        if catalog.tables.contains_key(&k) {
+            return Ok(Some(k));
+        }
+    }
+    for k in [table_key.to_owned(), table_key.to_lowercase()] {
+        let matches: Vec<&String> = catalog
+            .tables
+            .iter()
+            .filter(|(_, t)| t.name == k)
+            .map(|(key, _)| key)
+            .collect();
+        match matches.as_slice() {
+            [] => {}
+            [one] => return Ok(Some((*one).clone())),
+            several => {
+                return Err(SchemaError::ColumnDefinition {
+                    table: table_key.to_owned(),
+                    column: column.to_owned(),
+                    message: format!(
+                        "the table name is ambiguous: it is one of {}; write schema.table.column",
+                        several
+                            .iter()
+                            .map(|k| k.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                });
+            }
+        }
+    }
+    Ok(None)
 }
 
 /// Parses `definition` as the one column `name` of a table, refusing anything that is not exactly that.

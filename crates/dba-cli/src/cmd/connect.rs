@@ -27,7 +27,10 @@ pub(crate) async fn run(ctx: &Ctx) -> anyhow::Result<Report> {
         Some(config) => {
             let path = config.schema_file();
             if path.exists() {
-                expected = Some((path.clone(), schemacheck::read_expected(out, &path)?));
+                expected = Some((
+                    path.clone(),
+                    schemacheck::read_expected(out, &path, &schema_of(&resolved))?,
+                ));
                 None
             } else {
                 out.verbose(format!("schema file {} does not exist", path.display()));
@@ -38,7 +41,8 @@ pub(crate) async fn run(ctx: &Ctx) -> anyhow::Result<Report> {
 
     let client = ctx.connect(&resolved).await?;
     let mut validation = None;
-    if let Some((path, expected)) = &expected {
+    if let Some((path, expected)) = &mut expected {
+        schemacheck::render_views(out, client.as_ref(), &mut expected.catalog).await?;
         let schemas = schemacheck::schemas_for(Some(&expected.catalog), &schema_of(&resolved));
         let actual = schemacheck::live(client.as_ref(), schemas, &name).await?;
         let result = schema::validate(&expected.catalog, &actual);
