@@ -10,6 +10,7 @@ mod fix;
 mod injection;
 mod offline;
 mod positions;
+mod profile_schema;
 mod profiles;
 mod restore;
 mod secrets;
