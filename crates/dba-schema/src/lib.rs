@@ -6,8 +6,12 @@
 //! - [`introspect`] reads a live database's [`Catalog`] from `pg_catalog` in [`CATALOG_QUERIES`] queries,
 //!   for one or several schemas ([`IntrospectOptions`]).
 //! - [`read_schema_file`] / [`parse_schema_sql`] read the expected [`Catalog`] from `schema.sql` with
-//!   sqlparser's PostgreSQL dialect; [`read_column_defs`] reads the original's column-defs JSON. For a
-//!   live-to-live diff, introspect both databases.
+//!   sqlparser's PostgreSQL dialect ([`read_schema_file_in`] / [`parse_schema_sql_in`] when unqualified
+//!   names belong to a profile's schema other than `public`); [`read_column_defs`] reads the original's
+//!   column-defs JSON. Parse errors name the file, line and column (in characters). For a live-to-live
+//!   diff, introspect both databases.
+//! - [`render_views`] lets PostgreSQL print the expected views' queries (in a rolled-back transaction), so
+//!   that views compare by what they do rather than by how the file spells them.
 //! - [`validate`] compares two catalogs (pure) into a [`ValidationResult`] that keeps the Python original's
 //!   fields and report text and adds typed [`Difference`]s; [`validate`] documents which differences make a
 //!   schema invalid (type and nullability drift do; textual default differences are warnings).
