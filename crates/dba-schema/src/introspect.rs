@@ -54,6 +54,22 @@ impl IntrospectOptions {
         self
     }
 
+    /// Reads the schemas `expected` names (its tables', views' and enums'), or `default_schema` (a profile's
+    /// `schema` setting) when it names none: the scope to compare a schema file with.
+    pub fn for_expected(expected: &Catalog, default_schema: &str) -> Self {
+        let mut schemas: BTreeSet<String> = expected
+            .tables
+            .values()
+            .map(|t| t.schema.clone())
+            .chain(expected.views.values().map(|v| v.schema.clone()))
+            .chain(expected.enums.values().map(|e| e.schema.clone()))
+            .collect();
+        if schemas.is_empty() {
+            schemas.insert(default_schema.to_owned());
+        }
+        IntrospectOptions::default().with_schemas(schemas)
+    }
+
     /// Also skips `table` (the defaults stay excluded).
     pub fn exclude(mut self, table: impl Into<String>) -> Self {
         self.excluded_tables.insert(table.into());

@@ -257,3 +257,18 @@ fn schemas_keep_tables_of_the_same_name_apart() {
         ("billing.items", "b")
     );
 }
+
+#[test]
+fn the_introspection_scope_is_the_schemas_the_file_names() {
+    let expected = crate::parse::parse_schema_sql_in(
+        "CREATE TABLE items (id int);\nCREATE VIEW billing.v AS SELECT 1;\nCREATE TYPE audit.mood AS ENUM ('a');",
+        "s.sql",
+        "app",
+    )
+    .unwrap()
+    .catalog;
+    let options = crate::IntrospectOptions::for_expected(&expected, "app");
+    assert_eq!(options.schemas, ["app", "audit", "billing"]);
+    let options = crate::IntrospectOptions::for_expected(&Catalog::default(), "app");
+    assert_eq!(options.schemas, ["app"]);
+}
