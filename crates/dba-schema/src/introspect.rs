@@ -336,6 +336,7 @@ pub async fn introspect(
             name: r.text("name")?,
             materialized: r.flag("materialized")?,
             definition: r.text("definition")?,
+            aliases: Vec::new(),
             rendered: r.opt("definition"),
             columns: r.view_columns()?,
         };

@@ -259,6 +259,10 @@ pub struct View {
     pub materialized: bool,
     /// The query: `pg_get_viewdef` for live views, the file's query for expected ones.
     pub definition: String,
+    /// The column names written after the view's name (`CREATE VIEW v (a, b) AS ...`), folded; empty when
+    /// the query names the columns (always for live views, whose rendering carries them as aliases).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aliases: Vec<String>,
     /// The query as PostgreSQL prints it: `pg_get_viewdef` for a live view, and for an expected view what
     /// [`render_views`](crate::render_views) read after creating it in a rolled-back transaction. Queries
     /// are compared only when the expected side has it.

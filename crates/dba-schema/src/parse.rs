@@ -419,6 +419,7 @@ fn add_statement(
                     name,
                     materialized: view.materialized,
                     definition: view.query.to_string(),
+                    aliases: view.columns.iter().map(|c| fold(&c.name)).collect(),
                     rendered: None,
                     columns: Vec::new(),
                 },

@@ -587,9 +587,10 @@ pub fn plan_fix(
                     description: format!("create view {view}"),
                     hazard: Hazard::None,
                     sql: format!(
-                        "CREATE {}VIEW {} AS {}",
+                        "CREATE {}VIEW {}{} AS {}",
                         if v.materialized { "MATERIALIZED " } else { "" },
                         qualified(&v.schema, &v.name),
+                        view_aliases(v),
                         v.definition.trim().trim_end_matches(';')
                     ),
                 });
@@ -734,10 +735,20 @@ fn replace_view(
         description: format!("replace view {key}"),
         hazard: Hazard::Lock,
         sql: format!(
-            "CREATE OR REPLACE VIEW {} AS {query}",
-            qualified(&expected.schema, &expected.name)
+            "CREATE OR REPLACE VIEW {}{} AS {query}",
+            qualified(&expected.schema, &expected.name),
+            view_aliases(expected)
         ),
     }))
+}
+
+/// ` ("a", "b")` when the view names its columns after its name, else nothing.
+pub(crate) fn view_aliases(view: &View) -> String {
+    if view.aliases.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", list(&view.aliases))
+    }
 }
 
 pub(crate) fn checked_query(view: &str, text: &str) -> Result<(), SchemaError> {

@@ -16,7 +16,7 @@ use dba_core::DatabaseClient;
 use crate::error::SchemaError;
 use crate::introspect::{Fields, VIEW_COLUMNS};
 use crate::model::Catalog;
-use crate::plan::checked_query;
+use crate::plan::{checked_query, view_aliases};
 
 /// The temporary view each rendering creates and rolls back.
 const PROBE: &str = "_dba_render_view";
@@ -57,7 +57,13 @@ pub async fn render_views(
         }
         let tx = client.begin().await?;
         let rendered = match tx
-            .execute(&format!("CREATE TEMPORARY VIEW {PROBE} AS {query}"), &[])
+            .execute(
+                &format!(
+                    "CREATE TEMPORARY VIEW {PROBE}{} AS {query}",
+                    view_aliases(view)
+                ),
+                &[],
+            )
             .await
         {
             Ok(_) => tx.query(&render_sql, &[]).await,

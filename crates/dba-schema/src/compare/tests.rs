@@ -173,6 +173,7 @@ fn view(definition: &str, rendered: Option<&str>, columns: &[(&str, &str)]) -> V
         name: "v".to_owned(),
         materialized: false,
         definition: definition.to_owned(),
+        aliases: Vec::new(),
         rendered: rendered.map(str::to_owned),
         columns: columns
             .iter()

@@ -208,6 +208,7 @@ fn a_changed_view_is_replaced_only_when_allowed_and_its_columns_permit() {
         name: "v".to_owned(),
         materialized: false,
         definition: "SELECT t.id FROM t;".to_owned(),
+        aliases: Vec::new(),
         rendered: Some("SELECT t.id FROM t;".to_owned()),
         columns: vec![column("id", "integer")],
     };
@@ -237,6 +238,14 @@ fn a_changed_view_is_replaced_only_when_allowed_and_its_columns_permit() {
         ["CREATE OR REPLACE VIEW \"public\".\"v\" AS SELECT id, s FROM t"]
     );
     assert_eq!(plan.steps[0].view.as_deref(), Some("v"));
+    want.aliases = vec!["Id".to_owned(), "s".to_owned()];
+    expected.views.insert("v".to_owned(), want.clone());
+    let plan = plan_fix(&expected, &actual, &lock).unwrap();
+    assert_eq!(
+        sqls(&plan),
+        ["CREATE OR REPLACE VIEW \"public\".\"v\" (\"Id\", \"s\") AS SELECT id, s FROM t"]
+    );
+    want.aliases.clear();
     assert!(plan.tables_to_back_up().is_empty());
 
     // A column that changes type cannot be replaced in place.

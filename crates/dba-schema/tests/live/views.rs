@@ -20,6 +20,8 @@ create view everything as
     from items;
 -- The columns swap places, which CREATE OR REPLACE VIEW cannot do.
 CREATE VIEW narrow AS SELECT name, id FROM items;
+-- Column names after the view's name, the live view's meaning.
+CREATE VIEW renamed (key, label) AS SELECT id, name FROM items;
 -- A materialized view with another query.
 CREATE MATERIALIZED VIEW totals AS SELECT count(*) AS n FROM items WHERE price > 0;
 ";
