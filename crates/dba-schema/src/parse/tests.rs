@@ -386,3 +386,26 @@ fn column_defs_errors_name_line_column_and_key() {
     let defs = parse_column_defs("\u{feff}{\"a.b\": \"int\"}", "defs.json").unwrap();
     assert_eq!(defs["a.b"], "int");
 }
+
+#[test]
+fn views_with_options_or_a_check_option_are_skipped_not_half_read() {
+    let s = parse(
+        "CREATE TABLE a (id int) USING heap;\n\
+         CREATE VIEW v AS SELECT id FROM a WITH CASCADED CHECK OPTION;\n\
+         CREATE VIEW w WITH (security_barrier = true) AS SELECT id FROM a;\n\
+         CREATE VIEW x AS SELECT id FROM a;\n",
+    );
+    assert_eq!(s.catalog.views.keys().collect::<Vec<_>>(), ["x"]);
+    let reasons: Vec<String> = s
+        .skipped
+        .iter()
+        .map(|k| format!("{}: {}", k.line, k.reason))
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            "2: could not be parsed at line 2, column 35: Expected: end of statement, found: WITH",
+            "3: view options (WITH (security_barrier = true)) are not modeled",
+        ]
+    );
+}
