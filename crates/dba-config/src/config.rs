@@ -157,6 +157,8 @@ impl Config {
             },
         })?;
         let text = String::from_utf8(bytes).map_err(|e| {
+            let utf16 =
+                e.as_bytes().starts_with(&[0xff, 0xfe]) || e.as_bytes().starts_with(&[0xfe, 0xff]);
             let valid = e.utf8_error().valid_up_to();
             let before = std::str::from_utf8(&e.as_bytes()[..valid]).unwrap_or_default();
             let (line, column) = parse::line_col(before, valid);
@@ -164,7 +166,12 @@ impl Config {
                 path: path.to_owned(),
                 line,
                 column,
-                message: "the file is not valid UTF-8".to_owned(),
+                message: if utf16 {
+                    "the file is UTF-16 (it starts with a UTF-16 byte order mark); save it as UTF-8"
+                } else {
+                    "the file is not valid UTF-8"
+                }
+                .to_owned(),
             }
         })?;
         Config::from_str_with_env(&text, path, env)

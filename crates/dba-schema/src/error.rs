@@ -25,7 +25,12 @@ pub enum SchemaError {
         source: std::io::Error,
     },
     /// A file is not UTF-8 text.
-    #[error("{}:{line}:{column}: not valid UTF-8", path.display())]
+    #[error(
+        "{}:{line}:{column}: {}",
+        path.display(),
+        if *utf16 { "the file is UTF-16 (it starts with a UTF-16 byte order mark); save it as UTF-8" }
+        else { "not valid UTF-8" }
+    )]
     NotUtf8 {
         /// The file.
         path: PathBuf,
@@ -33,6 +38,8 @@ pub enum SchemaError {
         line: u64,
         /// 1-based column (in characters) of the first invalid byte.
         column: u64,
+        /// Whether the file starts with a UTF-16 byte order mark.
+        utf16: bool,
     },
     /// A statement that dba must understand (a `CREATE TABLE`) is malformed.
     #[error("{file}:{line}:{column}: malformed {statement}: {message}")]

@@ -77,10 +77,11 @@ pub(crate) fn read_file(path: &Path) -> Result<String, SchemaError> {
             }
         }
     })?;
-    position::utf8(bytes).map_err(|(line, column)| SchemaError::NotUtf8 {
+    position::utf8(bytes).map_err(|(line, column, utf16)| SchemaError::NotUtf8 {
         path: path.to_owned(),
         line,
         column,
+        utf16,
     })
 }
 

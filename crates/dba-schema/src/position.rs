@@ -44,12 +44,16 @@ pub(crate) fn json_error(text: &str, error: &serde_json::Error) -> (u64, u64, St
     (line, column, message)
 }
 
-/// Decodes `bytes` as UTF-8, or says where the first invalid byte is.
-pub(crate) fn utf8(bytes: Vec<u8>) -> Result<String, (u64, u64)> {
+/// Decodes `bytes` as UTF-8, or says where the first invalid byte is and whether the file is UTF-16 (starts
+/// with its byte order mark).
+pub(crate) fn utf8(bytes: Vec<u8>) -> Result<String, (u64, u64, bool)> {
     String::from_utf8(bytes).map_err(|e| {
+        let utf16 =
+            e.as_bytes().starts_with(&[0xff, 0xfe]) || e.as_bytes().starts_with(&[0xfe, 0xff]);
         let valid = e.utf8_error().valid_up_to();
         let text = std::str::from_utf8(&e.as_bytes()[..valid]).unwrap_or_default();
-        line_col(text, valid)
+        let (line, column) = line_col(text, valid);
+        (line, column, utf16)
     })
 }
 
@@ -71,6 +75,7 @@ mod tests {
     fn invalid_utf8_is_located() {
         let mut bytes = "a\n  é".as_bytes().to_vec();
         bytes.push(0xff);
-        assert_eq!(utf8(bytes), Err((2, 4)));
+        assert_eq!(utf8(bytes), Err((2, 4, false)));
+        assert_eq!(utf8(vec![0xff, 0xfe, b'a', 0]), Err((1, 1, true)));
     }
 }
