@@ -51,6 +51,7 @@
 //! - No fix step drops a table or a column, and none uses `CASCADE`.
 
 mod apply;
+mod column_defs;
 mod compare;
 mod error;
 mod introspect;
@@ -62,6 +63,7 @@ mod position;
 mod views;
 
 pub use crate::apply::{ApplyOptions, FixReport, apply};
+pub use crate::column_defs::{apply_column_defs, parse_column_defs, read_column_defs};
 pub use crate::compare::{ColumnDiff, Difference, Severity, ValidationResult, validate};
 pub use crate::error::SchemaError;
 pub use crate::introspect::{
@@ -74,8 +76,8 @@ pub use crate::model::{
 };
 pub use crate::normalize::{loose, normalize_type};
 pub use crate::parse::{
-    ExpectedSchema, SkippedStatement, apply_column_defs, parse_column_defs, parse_schema_sql,
-    parse_schema_sql_in, read_column_defs, read_schema_file, read_schema_file_in,
+    ExpectedSchema, SkippedStatement, parse_schema_sql, parse_schema_sql_in, read_schema_file,
+    read_schema_file_in,
 };
 pub use crate::plan::{FixPlan, Hazard, NotFixed, PlanOptions, Step, StepKind, plan_fix};
 pub use crate::views::render_views;

@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::Parser;
 
+use crate::column_defs::apply_column_defs;
 use crate::compare::{Difference, Severity, resolved_fk, validate};
 use crate::error::SchemaError;
 use crate::introspect::IntrospectOptions;
@@ -30,7 +31,7 @@ use crate::model::{
     Catalog, CheckConstraint, Column, ForeignKey, Identity, Index, PrimaryKey, Table, TableKind,
     UniqueConstraint, View,
 };
-use crate::parse::{apply_column_defs, quote_ident};
+use crate::parse::quote_ident;
 
 /// What running a step can cost.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

@@ -1,6 +1,9 @@
 //! Unit tests of the schema.sql reader.
 
+use std::collections::BTreeMap;
+
 use super::*;
+use crate::column_defs::{apply_column_defs, parse_column_defs};
 
 fn parse(sql: &str) -> ExpectedSchema {
     parse_schema_sql(sql, "schema.sql").unwrap()

@@ -1,7 +1,8 @@
 //! Unit tests of fix planning.
 
 use super::*;
-use crate::parse::{parse_column_defs, parse_schema_sql};
+use crate::column_defs::parse_column_defs;
+use crate::parse::parse_schema_sql;
 
 fn catalog(sql: &str) -> Catalog {
     parse_schema_sql(sql, "test.sql").unwrap().catalog
