@@ -10,9 +10,14 @@ use serde_json::{Value, json};
 
 use crate::output::Out;
 
-/// Parses a schema file, listing the statements it skipped with `-v`.
-pub(crate) fn read_expected(out: &Out, path: &Path) -> anyhow::Result<ExpectedSchema> {
-    let expected = schema::read_schema_file(path)?;
+/// Parses a schema file whose unqualified names are in `profile_schema` (the profile's `schema` setting),
+/// listing the statements it skipped with `-v`.
+pub(crate) fn read_expected(
+    out: &Out,
+    path: &Path,
+    profile_schema: &str,
+) -> anyhow::Result<ExpectedSchema> {
+    let expected = schema::read_schema_file_in(path, profile_schema)?;
     for skipped in &expected.skipped {
         out.verbose(format!(
             "{}:{}: skipped {}: {}",
@@ -37,6 +42,24 @@ pub(crate) fn schemas_for(expected: Option<&Catalog>, profile_schema: &str) -> V
         schemas.insert(profile_schema.to_owned());
     }
     schemas.into_iter().collect()
+}
+
+/// Lets PostgreSQL render the expected views through `client`, so that they compare by what their queries
+/// mean; lists the views it could not render with `-v`.
+pub(crate) async fn render_views(
+    out: &Out,
+    client: &dyn DatabaseClient,
+    expected: &mut Catalog,
+) -> anyhow::Result<()> {
+    let not_rendered = schema::render_views(client, expected)
+        .await
+        .context("failed to render the expected views")?;
+    for (view, reason) in not_rendered {
+        out.verbose(format!(
+            "view {view} is compared by its text: PostgreSQL could not create it: {reason}"
+        ));
+    }
+    Ok(())
 }
 
 /// Introspects the live schema through `client`.

@@ -148,7 +148,7 @@ impl Config {
 
     /// Like [`load`](Config::load), reading variables from `env`.
     pub fn load_with_env(path: &Path, env: &dyn Env) -> Result<Config> {
-        let text = fs::read_to_string(path).map_err(|source| match source.kind() {
+        let bytes = fs::read(path).map_err(|source| match source.kind() {
             io::ErrorKind::NotFound => ConfigError::NotFound {
                 path: path.to_owned(),
             },
@@ -157,6 +157,24 @@ impl Config {
                 path: path.to_owned(),
                 source,
             },
+        })?;
+        let text = String::from_utf8(bytes).map_err(|e| {
+            let utf16 =
+                e.as_bytes().starts_with(&[0xff, 0xfe]) || e.as_bytes().starts_with(&[0xfe, 0xff]);
+            let valid = e.utf8_error().valid_up_to();
+            let before = std::str::from_utf8(&e.as_bytes()[..valid]).unwrap_or_default();
+            let (line, column) = parse::line_col(before, valid);
+            ConfigError::Syntax {
+                path: path.to_owned(),
+                line,
+                column,
+                message: if utf16 {
+                    "the file is UTF-16 (it starts with a UTF-16 byte order mark); save it as UTF-8"
+                } else {
+                    "the file is not valid UTF-8"
+                }
+                .to_owned(),
+            }
         })?;
         Config::from_str_with_env(&text, path, env)
     }

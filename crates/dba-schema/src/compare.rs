@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::{
     Catalog, CheckConstraint, ForeignKey, Identity, Index, PrimaryKey, Table, UniqueConstraint,
+    View,
 };
 use crate::normalize::{loose, normalize_type};
 
@@ -181,6 +182,16 @@ pub enum Difference {
         /// View key.
         view: String,
     },
+    /// A view of the expected name does something else: its query (as PostgreSQL prints it) differs, or it
+    /// is materialized on one side only.
+    ViewChanged {
+        /// View key.
+        view: String,
+        /// The expected view (rendered by [`render_views`](crate::render_views) when it could be).
+        expected: View,
+        /// The live view.
+        actual: View,
+    },
     /// An expected enum type does not exist.
     MissingEnum {
         /// Enum key.
@@ -236,6 +247,7 @@ impl Difference {
             | Difference::IndexChanged { table, .. }
             | Difference::ExtraIndex { table, .. } => Some(table),
             Difference::MissingView { .. }
+            | Difference::ViewChanged { .. }
             | Difference::MissingEnum { .. }
             | Difference::EnumLabels { .. } => None,
         }
@@ -420,6 +432,35 @@ impl fmt::Display for Difference {
                 )
             }
             Difference::MissingView { view } => write!(f, "{view}: missing view"),
+            Difference::ViewChanged {
+                view,
+                expected,
+                actual,
+            } => {
+                let kind = |v: &View| {
+                    if v.materialized {
+                        "materialized view"
+                    } else {
+                        "view"
+                    }
+                };
+                if expected.materialized == actual.materialized {
+                    write!(
+                        f,
+                        "{view}: {} is `{}`, expected `{}`",
+                        kind(actual),
+                        squash(&actual.definition),
+                        squash(view_query(expected))
+                    )
+                } else {
+                    write!(
+                        f,
+                        "{view}: is a {}, expected a {}",
+                        kind(actual),
+                        kind(expected)
+                    )
+                }
+            }
             Difference::MissingEnum { name } => write!(f, "{name}: missing enum type"),
             Difference::EnumLabels {
                 name,
@@ -535,8 +576,12 @@ impl ValidationResult {
 
 /// Compares `actual` (usually a live database) against `expected` (schema.sql or another live database).
 ///
-/// Pure: no I/O. Only tables, their columns, constraints and indexes, views (by name) and enums are
-/// compared; functions, triggers and sequences are introspected for reports but not compared.
+/// Pure: no I/O. Only tables, their columns, constraints and indexes, views and enums are compared;
+/// functions, triggers and sequences are introspected for reports but not compared. A view is compared by
+/// whether it is materialized and, when the expected view has [`View::rendered`] (a live catalog's views
+/// always have it; schema.sql's get it from [`render_views`](crate::render_views)), by its query as
+/// PostgreSQL prints it. An expected view without a rendering is compared by name only, because the file's
+/// text and PostgreSQL's print-out of the same query rarely match.
 ///
 /// # What makes a schema invalid
 ///
@@ -584,11 +629,25 @@ pub fn validate(expected: &Catalog, actual: &Catalog) -> ValidationResult {
         }
         compare_table(key, want, have, expected, &mut result.differences);
     }
-    for key in expected.views.keys() {
-        if !actual.views.contains_key(key) {
-            result
+    for (key, want) in &expected.views {
+        match actual.views.get(key) {
+            None => result
                 .differences
-                .push(Difference::MissingView { view: key.clone() });
+                .push(Difference::MissingView { view: key.clone() }),
+            Some(have)
+                if want.materialized != have.materialized
+                    || want
+                        .rendered
+                        .as_ref()
+                        .is_some_and(|w| squash(w) != squash(&have.definition)) =>
+            {
+                result.differences.push(Difference::ViewChanged {
+                    view: key.clone(),
+                    expected: want.clone(),
+                    actual: have.clone(),
+                });
+            }
+            Some(_) => {}
         }
     }
     for (key, want) in &expected.enums {
@@ -608,6 +667,40 @@ pub fn validate(expected: &Catalog, actual: &Catalog) -> ValidationResult {
     }
     result.valid = result.error_count() == 0;
     result
+}
+
+/// The query an expected view is shown by: PostgreSQL's rendering when there is one.
+fn view_query(view: &View) -> &str {
+    view.rendered.as_deref().unwrap_or(&view.definition)
+}
+
+/// A query on one line: runs of whitespace outside quotes become one space, and a final `;` goes.
+pub(crate) fn squash(query: &str) -> String {
+    let mut out = String::with_capacity(query.len());
+    let mut quote: Option<char> = None;
+    let mut space = false;
+    for c in query.trim().trim_end_matches(';').trim_end().chars() {
+        match quote {
+            Some(q) => {
+                out.push(c);
+                if c == q {
+                    quote = None;
+                }
+            }
+            None if c.is_whitespace() => space = true,
+            None => {
+                if space && !out.is_empty() {
+                    out.push(' ');
+                }
+                space = false;
+                if c == '\'' || c == '"' {
+                    quote = Some(c);
+                }
+                out.push(c);
+            }
+        }
+    }
+    out
 }
 
 fn compare_table(

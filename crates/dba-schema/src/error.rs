@@ -24,6 +24,23 @@ pub enum SchemaError {
         #[source]
         source: std::io::Error,
     },
+    /// A file is not UTF-8 text.
+    #[error(
+        "{}:{line}:{column}: {}",
+        path.display(),
+        if *utf16 { "the file is UTF-16 (it starts with a UTF-16 byte order mark); save it as UTF-8" }
+        else { "not valid UTF-8" }
+    )]
+    NotUtf8 {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line of the first invalid byte.
+        line: u64,
+        /// 1-based column (in characters) of the first invalid byte.
+        column: u64,
+        /// Whether the file starts with a UTF-16 byte order mark.
+        utf16: bool,
+    },
     /// A statement that dba must understand (a `CREATE TABLE`) is malformed.
     #[error("{file}:{line}:{column}: malformed {statement}: {message}")]
     Parse {
@@ -31,7 +48,7 @@ pub enum SchemaError {
         file: String,
         /// 1-based line of the error.
         line: u64,
-        /// 1-based column of the error.
+        /// 1-based column (in characters) of the error.
         column: u64,
         /// Which statement kind failed, e.g. `create table`.
         statement: String,
@@ -65,11 +82,15 @@ pub enum SchemaError {
         message: String,
     },
     /// The column-defs JSON file is not an object of strings.
-    #[error("invalid column definitions in {file}: {message}")]
+    #[error("{file}:{line}:{column}: invalid column definitions: {message}")]
     ColumnDefs {
         /// The file (or label).
         file: String,
-        /// What is wrong with it.
+        /// 1-based line of the error.
+        line: u64,
+        /// 1-based column (in characters) of the error.
+        column: u64,
+        /// What is wrong with it, naming the key when a value is wrong.
         message: String,
     },
     /// A catalog query returned something dba could not read.

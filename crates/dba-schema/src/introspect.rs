@@ -16,7 +16,7 @@ use dba_core::{DatabaseClient, Row, Value};
 use crate::error::SchemaError;
 use crate::model::{
     Catalog, CheckConstraint, Column, EnumType, ForeignKey, Function, Identity, Index, PrimaryKey,
-    Sequence, Table, TableKind, Trigger, UniqueConstraint, View, object_key,
+    Sequence, Table, TableKind, Trigger, UniqueConstraint, View, ViewColumn, object_key,
 };
 
 /// How many catalog queries [`introspect`] runs, independent of the number of objects.
@@ -54,12 +54,35 @@ impl IntrospectOptions {
         self
     }
 
+    /// Reads the schemas `expected` names (its tables', views' and enums'), or `default_schema` (a profile's
+    /// `schema` setting) when it names none: the scope to compare a schema file with.
+    pub fn for_expected(expected: &Catalog, default_schema: &str) -> Self {
+        let mut schemas: BTreeSet<String> = expected
+            .tables
+            .values()
+            .map(|t| t.schema.clone())
+            .chain(expected.views.values().map(|v| v.schema.clone()))
+            .chain(expected.enums.values().map(|e| e.schema.clone()))
+            .collect();
+        if schemas.is_empty() {
+            schemas.insert(default_schema.to_owned());
+        }
+        IntrospectOptions::default().with_schemas(schemas)
+    }
+
     /// Also skips `table` (the defaults stay excluded).
     pub fn exclude(mut self, table: impl Into<String>) -> Self {
         self.excluded_tables.insert(table.into());
         self
     }
 }
+
+/// The names and types of the columns of the view `c`, in order.
+pub(crate) const VIEW_COLUMNS: &str = "\
+    ARRAY(SELECT a.attname::text FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 \
+          AND NOT a.attisdropped ORDER BY a.attnum) AS column_names, \
+    ARRAY(SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute a WHERE a.attrelid = c.oid \
+          AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum) AS column_types";
 
 const IN_SCHEMAS: &str = "IN (SELECT jsonb_array_elements_text($1::jsonb))";
 
@@ -301,7 +324,7 @@ pub async fn introspect(
 
     let views_sql = format!(
         "SELECT n.nspname AS schema, c.relname AS name, c.relkind = 'm' AS materialized, \
-         pg_get_viewdef(c.oid, true) AS definition \
+         pg_get_viewdef(c.oid, true) AS definition, {VIEW_COLUMNS} \
          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
          WHERE c.relkind IN ('v', 'm') AND n.nspname {IN_SCHEMAS} AND {}",
         not_extension("pg_class", "c.oid")
@@ -313,6 +336,9 @@ pub async fn introspect(
             name: r.text("name")?,
             materialized: r.flag("materialized")?,
             definition: r.text("definition")?,
+            aliases: Vec::new(),
+            rendered: r.opt("definition"),
+            columns: r.view_columns()?,
         };
         catalog
             .views
@@ -384,13 +410,13 @@ fn action(code: &str) -> String {
 }
 
 /// Typed access to one catalog row, with errors naming the query and field.
-struct Fields<'a> {
+pub(crate) struct Fields<'a> {
     row: &'a Row,
     query: &'static str,
 }
 
 impl<'a> Fields<'a> {
-    fn new(row: &'a Row, query: &'static str) -> Fields<'a> {
+    pub(crate) fn new(row: &'a Row, query: &'static str) -> Fields<'a> {
         Fields { row, query }
     }
 
@@ -401,7 +427,7 @@ impl<'a> Fields<'a> {
         }
     }
 
-    fn opt(&self, field: &str) -> Option<String> {
+    pub(crate) fn opt(&self, field: &str) -> Option<String> {
         self.row
             .get(field)
             .and_then(Value::as_str)
@@ -445,6 +471,16 @@ impl<'a> Fields<'a> {
             Some(Value::Null) | None => Ok(Vec::new()),
             Some(_) => Err(self.error(field, "a text array")),
         }
+    }
+
+    pub(crate) fn view_columns(&self) -> Result<Vec<ViewColumn>, SchemaError> {
+        let names = self.list("column_names")?;
+        let types = self.list("column_types")?;
+        Ok(names
+            .into_iter()
+            .zip(types)
+            .map(|(name, data_type)| ViewColumn { name, data_type })
+            .collect())
     }
 
     fn table_key(&self) -> Result<String, SchemaError> {

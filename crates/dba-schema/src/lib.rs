@@ -6,8 +6,12 @@
 //! - [`introspect`] reads a live database's [`Catalog`] from `pg_catalog` in [`CATALOG_QUERIES`] queries,
 //!   for one or several schemas ([`IntrospectOptions`]).
 //! - [`read_schema_file`] / [`parse_schema_sql`] read the expected [`Catalog`] from `schema.sql` with
-//!   sqlparser's PostgreSQL dialect; [`read_column_defs`] reads the original's column-defs JSON. For a
-//!   live-to-live diff, introspect both databases.
+//!   sqlparser's PostgreSQL dialect ([`read_schema_file_in`] / [`parse_schema_sql_in`] when unqualified
+//!   names belong to a profile's schema other than `public`); [`read_column_defs`] reads the original's
+//!   column-defs JSON. Parse errors name the file, line and column (in characters). For a live-to-live
+//!   diff, introspect both databases.
+//! - [`render_views`] lets PostgreSQL print the expected views' queries (in a rolled-back transaction), so
+//!   that views compare by what they do rather than by how the file spells them.
 //! - [`validate`] compares two catalogs (pure) into a [`ValidationResult`] that keeps the Python original's
 //!   fields and report text and adds typed [`Difference`]s; [`validate`] documents which differences make a
 //!   schema invalid (type and nullability drift do; textual default differences are warnings).
@@ -47,6 +51,7 @@
 //! - No fix step drops a table or a column, and none uses `CASCADE`.
 
 mod apply;
+mod column_defs;
 mod compare;
 mod error;
 mod introspect;
@@ -54,8 +59,11 @@ mod model;
 mod normalize;
 mod parse;
 mod plan;
+mod position;
+mod views;
 
 pub use crate::apply::{ApplyOptions, FixReport, apply};
+pub use crate::column_defs::{apply_column_defs, parse_column_defs, read_column_defs};
 pub use crate::compare::{ColumnDiff, Difference, Severity, ValidationResult, validate};
 pub use crate::error::SchemaError;
 pub use crate::introspect::{
@@ -63,11 +71,13 @@ pub use crate::introspect::{
 };
 pub use crate::model::{
     Catalog, CheckConstraint, Column, DEFAULT_SCHEMA, EnumType, ForeignKey, Function, Identity,
-    Index, PrimaryKey, Sequence, Table, TableKind, Trigger, UniqueConstraint, View, object_key,
+    Index, PrimaryKey, Sequence, Table, TableKind, Trigger, UniqueConstraint, View, ViewColumn,
+    object_key,
 };
 pub use crate::normalize::{loose, normalize_type};
 pub use crate::parse::{
-    ExpectedSchema, SkippedStatement, apply_column_defs, parse_column_defs, parse_schema_sql,
-    read_column_defs, read_schema_file,
+    ExpectedSchema, SkippedStatement, parse_schema_sql, parse_schema_sql_in, read_schema_file,
+    read_schema_file_in,
 };
 pub use crate::plan::{FixPlan, Hazard, NotFixed, PlanOptions, Step, StepKind, plan_fix};
+pub use crate::views::render_views;

@@ -257,8 +257,30 @@ pub struct View {
     pub name: String,
     /// `MATERIALIZED`.
     pub materialized: bool,
-    /// The query.
+    /// The query: `pg_get_viewdef` for live views, the file's query for expected ones.
     pub definition: String,
+    /// The column names written after the view's name (`CREATE VIEW v (a, b) AS ...`), folded; empty when
+    /// the query names the columns (always for live views, whose rendering carries them as aliases).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aliases: Vec<String>,
+    /// The query as PostgreSQL prints it: `pg_get_viewdef` for a live view, and for an expected view what
+    /// [`render_views`](crate::render_views) read after creating it in a rolled-back transaction. Queries
+    /// are compared only when the expected side has it.
+    #[serde(default)]
+    pub rendered: Option<String>,
+    /// The columns the query returns, in order: from the catalog for live views, from the rendering for
+    /// expected ones (empty when unknown).
+    #[serde(default)]
+    pub columns: Vec<ViewColumn>,
+}
+
+/// A column a view returns.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ViewColumn {
+    /// The exact name.
+    pub name: String,
+    /// The type as `format_type` prints it.
+    pub data_type: String,
 }
 
 /// An enum type.

@@ -7,12 +7,13 @@
 //! skipped when they do not; everything else (functions, triggers, grants, inserts) is skipped.
 //!
 //! Names fold as PostgreSQL folds them: unquoted to lower case, quoted exact; unqualified names belong to
-//! `public`.
+//! `public`, or to the schema given to [`parse_schema_sql_in`] (a profile's `schema`). Every position in an
+//! error is the one in the file as given: the tokens keep their line and column when statements are split.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
+use sqlparser::ast::Spanned as _;
 use sqlparser::ast::{
     self, ColumnDef, ColumnOption, CreateIndex, CreateTable, Expr, GeneratedAs, ObjectName,
     ObjectNamePart, Statement, TableConstraint, UserDefinedTypeRepresentation,
@@ -20,7 +21,7 @@ use sqlparser::ast::{
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::keywords::Keyword;
 use sqlparser::parser::Parser;
-use sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer, Whitespace};
+use sqlparser::tokenizer::{Location, Token, TokenWithSpan, Tokenizer, Whitespace};
 
 use crate::error::SchemaError;
 use crate::model::{
@@ -28,6 +29,7 @@ use crate::model::{
     PrimaryKey, Table, TableKind, UniqueConstraint, View, object_key,
 };
 use crate::normalize::{normalize_type, quote_if_needed, serial_base};
+use crate::position;
 
 /// What a schema file declares, plus what was skipped.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -49,14 +51,20 @@ pub struct SkippedStatement {
     pub reason: String,
 }
 
-/// Reads and parses a schema file (see [`parse_schema_sql`]).
+/// Reads and parses a schema file (see [`parse_schema_sql`]); unqualified names are in `public`.
 pub fn read_schema_file(path: &Path) -> Result<ExpectedSchema, SchemaError> {
+    read_schema_file_in(path, DEFAULT_SCHEMA)
+}
+
+/// Reads and parses a schema file whose unqualified names belong to `schema` (a profile's `schema` setting;
+/// see [`parse_schema_sql_in`]).
+pub fn read_schema_file_in(path: &Path, schema: &str) -> Result<ExpectedSchema, SchemaError> {
     let text = read_file(path)?;
-    parse_schema_sql(&text, &path.display().to_string())
+    parse_schema_sql_in(&text, &path.display().to_string(), schema)
 }
 
 pub(crate) fn read_file(path: &Path) -> Result<String, SchemaError> {
-    std::fs::read_to_string(path).map_err(|source| {
+    let bytes = std::fs::read(path).map_err(|source| {
         if source.kind() == std::io::ErrorKind::NotFound {
             SchemaError::FileNotFound {
                 path: path.to_owned(),
@@ -67,14 +75,35 @@ pub(crate) fn read_file(path: &Path) -> Result<String, SchemaError> {
                 source,
             }
         }
+    })?;
+    position::utf8(bytes).map_err(|(line, column, utf16)| SchemaError::NotUtf8 {
+        path: path.to_owned(),
+        line,
+        column,
+        utf16,
     })
 }
 
-/// Parses the text of a schema file; `file` names it in errors.
+/// Parses the text of a schema file; `file` names it in errors. Unqualified names are in `public`.
 ///
 /// Fails when a `CREATE TABLE` is malformed ([`SchemaError::Parse`], with line and column) or when the file
 /// declares no table at all ([`SchemaError::NoTables`]).
 pub fn parse_schema_sql(sql: &str, file: &str) -> Result<ExpectedSchema, SchemaError> {
+    parse_schema_sql_in(sql, file, DEFAULT_SCHEMA)
+}
+
+/// Like [`parse_schema_sql`], with unqualified names (of tables, referenced tables, views, enums and the
+/// tables of indexes and `ALTER TABLE`) in `schema`: the profile's `schema` setting, which is where
+/// PostgreSQL creates them when the file is run with that schema first on the search path. A qualified
+/// name (`billing.invoices`) keeps its own schema.
+pub fn parse_schema_sql_in(
+    sql: &str,
+    file: &str,
+    schema: &str,
+) -> Result<ExpectedSchema, SchemaError> {
+    // A byte order mark is not SQL (the tokenizer would make a word of it and hide the first statement), and
+    // editors do not count it as a column.
+    let sql = sql.strip_prefix('\u{feff}').unwrap_or(sql);
     let dialect = PostgreSqlDialect {};
     let tokens = Tokenizer::new(&dialect, sql)
         .tokenize_with_location()
@@ -91,7 +120,8 @@ pub fn parse_schema_sql(sql: &str, file: &str) -> Result<ExpectedSchema, SchemaE
         let Some(first) = chunk.iter().find(|t| !is_trivia(&t.token)) else {
             continue;
         };
-        let line = first.span.start.line;
+        let start = first.span.start;
+        let line = start.line;
         let kind = classify(&words);
         let head = words.iter().take(3).cloned().collect::<Vec<_>>().join(" ");
         let Some(kind) = kind else {
@@ -107,16 +137,33 @@ pub fn parse_schema_sql(sql: &str, file: &str) -> Result<ExpectedSchema, SchemaE
             .iter()
             .rev()
             .find(|t| !is_trivia(&t.token))
-            .map_or(first.span.start, |t| t.span.end);
+            .map_or(start, |t| t.span.end);
         let mut parser = Parser::new(&dialect).with_tokens_with_locations(chunk);
-        let statement = match parser.parse_statement() {
+        // sqlparser stops at the first token it has no rule for. After a table or an index that is storage
+        // detail (`USING heap`, `TABLESPACE x`), but after a view's query it is `WITH CHECK OPTION`, which
+        // re-creating or replacing the view without it would drop: such a view is skipped, not modeled.
+        let parsed = parser.parse_statement().and_then(|statement| {
+            let next = parser.peek_token();
+            if next.token == Token::EOF || kind != Kind::View {
+                Ok(statement)
+            } else {
+                Err(sqlparser::parser::ParserError::ParserError(format!(
+                    "Expected: end of statement, found: {}{}",
+                    next.token, next.span.start
+                )))
+            }
+        });
+        let statement = match parsed {
             Ok(statement) => statement,
             Err(e) => {
-                let at = match parser.peek_token().span.start {
+                // The message's own location is the token the parser objected to; the next token is only
+                // a fallback, since some rules consume the offending token before failing.
+                let text = e.to_string();
+                let at = match message_location(&text).unwrap_or(parser.peek_token().span.start) {
                     at if at.line == 0 => end,
                     at => at,
                 };
-                let message = strip_location(&e.to_string());
+                let message = strip_location(&text);
                 if kind == Kind::Table {
                     return Err(SchemaError::Parse {
                         file: file.to_owned(),
@@ -137,20 +184,21 @@ pub fn parse_schema_sql(sql: &str, file: &str) -> Result<ExpectedSchema, SchemaE
                 continue;
             }
         };
-        if let Err(reason) = add_statement(&mut out.catalog, &statement) {
+        if let Err(problem) = add_statement(&mut out.catalog, &statement, schema) {
             if kind == Kind::Table {
+                let at = problem.at.filter(|at| at.line > 0).unwrap_or(start);
                 return Err(SchemaError::Parse {
                     file: file.to_owned(),
-                    line,
-                    column: first_column(line, sql),
+                    line: at.line,
+                    column: at.column,
                     statement: "create table".to_owned(),
-                    message: reason,
+                    message: problem.message,
                 });
             }
             out.skipped.push(SkippedStatement {
                 line,
                 statement: head,
-                reason,
+                reason: problem.message,
             });
         }
     }
@@ -181,17 +229,41 @@ fn inherit_partition_columns(catalog: &mut Catalog) {
     }
 }
 
-fn first_column(line: u64, sql: &str) -> u64 {
-    let text = sql
-        .lines()
-        .nth(usize::try_from(line.saturating_sub(1)).unwrap_or(0))
-        .unwrap_or("");
-    let indent = text.len() - text.trim_start().len();
-    u64::try_from(indent).unwrap_or(0) + 1
+/// Why a parsed statement cannot be used, and where in the file, when the offending part is known.
+pub(crate) struct Problem {
+    /// What is wrong.
+    pub(crate) message: String,
+    /// The start of the offending name, option or constraint.
+    pub(crate) at: Option<Location>,
+}
+
+impl Problem {
+    fn at(message: String, span: sqlparser::tokenizer::Span) -> Problem {
+        Problem {
+            message,
+            at: Some(span.start),
+        }
+    }
+}
+
+impl From<String> for Problem {
+    fn from(message: String) -> Problem {
+        Problem { message, at: None }
+    }
+}
+
+/// The ` at Line: x, Column: y` sqlparser appends to its messages, when present.
+fn message_location(message: &str) -> Option<Location> {
+    let rest = &message[message.rfind(" at Line: ")? + " at Line: ".len()..];
+    let (line, column) = rest.split_once(", Column: ")?;
+    Some(Location {
+        line: line.trim().parse().ok()?,
+        column: column.trim().parse().ok()?,
+    })
 }
 
 /// The parser's message without its trailing ` at Line: x, Column: y` (the error carries them as fields).
-fn strip_location(message: &str) -> String {
+pub(crate) fn strip_location(message: &str) -> String {
     let message = message
         .strip_prefix("sql parser error: ")
         .unwrap_or(message);
@@ -302,8 +374,8 @@ pub(crate) fn fold(ident: &ast::Ident) -> String {
     }
 }
 
-/// `(schema, name)` of an object name, folded; unqualified names are in `public`.
-pub(crate) fn folded_name(name: &ObjectName) -> Result<(String, String), String> {
+/// `(schema, name)` of an object name, folded; unqualified names are in `default`.
+pub(crate) fn folded_name(name: &ObjectName, default: &str) -> Result<(String, String), String> {
     let parts: Vec<String> = name
         .0
         .iter()
@@ -313,39 +385,51 @@ pub(crate) fn folded_name(name: &ObjectName) -> Result<(String, String), String>
         })
         .collect::<Result<_, _>>()?;
     match parts.as_slice() {
-        [name] => Ok((DEFAULT_SCHEMA.to_owned(), name.clone())),
+        [name] => Ok((default.to_owned(), name.clone())),
         [schema, name] => Ok((schema.clone(), name.clone())),
         [_, schema, name] => Ok((schema.clone(), name.clone())),
         _ => Err(format!("unsupported name {name}")),
     }
 }
 
-fn add_statement(catalog: &mut Catalog, statement: &Statement) -> Result<(), String> {
+fn add_statement(
+    catalog: &mut Catalog,
+    statement: &Statement,
+    default: &str,
+) -> Result<(), Problem> {
     match statement {
         Statement::CreateTable(create) => {
-            let table = table_from_create(create)?;
+            let table = table_from_create(create, default)?;
             if catalog.tables.contains_key(&table.key()) && !create.if_not_exists {
                 // PostgreSQL refuses the second one; without IF NOT EXISTS it is a mistake in the file.
-                return Err(format!("table {} is already defined above", table.key()));
+                return Err(Problem::at(
+                    format!("table {} is already defined above", table.key()),
+                    create.name.span(),
+                ));
             }
             catalog.tables.entry(table.key()).or_insert(table);
             Ok(())
         }
         Statement::CreateIndex(create) => {
-            let (schema, table) = folded_name(&create.table_name)?;
+            let (schema, table) = folded_name(&create.table_name, default)?;
             let key = object_key(&schema, &table);
             let index = index_from_create(create, &table)?;
             let Some(target) = catalog.tables.get_mut(&key) else {
                 return Err(format!(
                     "index {} is on table {key}, which the file does not create",
                     index.name
-                ));
+                )
+                .into());
             };
             target.indexes.insert(index.name.clone(), index);
             Ok(())
         }
         Statement::CreateView(view) => {
-            let (schema, name) = folded_name(&view.name)?;
+            if view.options != ast::CreateTableOptions::None {
+                // Replacing or re-creating the view without them would drop them (security_barrier).
+                return Err(format!("view options ({}) are not modeled", view.options).into());
+            }
+            let (schema, name) = folded_name(&view.name, default)?;
             catalog.views.insert(
                 object_key(&schema, &name),
                 View {
@@ -353,6 +437,9 @@ fn add_statement(catalog: &mut Catalog, statement: &Statement) -> Result<(), Str
                     name,
                     materialized: view.materialized,
                     definition: view.query.to_string(),
+                    aliases: view.columns.iter().map(|c| fold(&c.name)).collect(),
+                    rendered: None,
+                    columns: Vec::new(),
                 },
             );
             Ok(())
@@ -361,7 +448,7 @@ fn add_statement(catalog: &mut Catalog, statement: &Statement) -> Result<(), Str
             name,
             representation: Some(UserDefinedTypeRepresentation::Enum { labels }),
         } => {
-            let (schema, name) = folded_name(name)?;
+            let (schema, name) = folded_name(name, default)?;
             catalog.enums.insert(
                 object_key(&schema, &name),
                 EnumType {
@@ -373,23 +460,21 @@ fn add_statement(catalog: &mut Catalog, statement: &Statement) -> Result<(), Str
             Ok(())
         }
         Statement::AlterTable(alter) => {
-            let (schema, name) = folded_name(&alter.name)?;
+            let (schema, name) = folded_name(&alter.name, default)?;
             let key = object_key(&schema, &name);
             let Some(table) = catalog.tables.get_mut(&key) else {
-                return Err(format!(
-                    "alters table {key}, which the file does not create"
-                ));
+                return Err(format!("alters table {key}, which the file does not create").into());
             };
             let mut used = false;
             for op in &alter.operations {
                 match op {
                     ast::AlterTableOperation::AddConstraint { constraint, .. } => {
-                        add_table_constraint(table, constraint)?;
+                        add_table_constraint(table, constraint, default)?;
                         used = true;
                     }
                     ast::AlterTableOperation::AddColumn { column_def, .. } => {
                         let position = next_position(table);
-                        add_column(table, column_def, position)?;
+                        add_column(table, column_def, position, default)?;
                         used = true;
                     }
                     _ => {}
@@ -398,14 +483,16 @@ fn add_statement(catalog: &mut Catalog, statement: &Statement) -> Result<(), Str
             if used {
                 Ok(())
             } else {
-                Err("only ADD COLUMN and ADD CONSTRAINT are modeled".to_owned())
+                Err("only ADD COLUMN and ADD CONSTRAINT are modeled"
+                    .to_owned()
+                    .into())
             }
         }
-        _ => Err("not part of the schema model".to_owned()),
+        _ => Err("not part of the schema model".to_owned().into()),
     }
 }
 
-fn next_position(table: &Table) -> u32 {
+pub(crate) fn next_position(table: &Table) -> u32 {
     table
         .columns
         .values()
@@ -415,41 +502,56 @@ fn next_position(table: &Table) -> u32 {
         + 1
 }
 
-fn table_from_create(create: &CreateTable) -> Result<Table, String> {
-    let (schema, name) = folded_name(&create.name)?;
+fn table_from_create(create: &CreateTable, default: &str) -> Result<Table, Problem> {
+    let (schema, name) = folded_name(&create.name, default)?;
     let mut table = Table::new(&schema, &name);
     if create.like.is_some() || create.clone.is_some() || create.query.is_some() {
         return Err(format!(
             "table {} uses LIKE, CLONE or AS, whose columns dba cannot know from the file",
             table.key()
-        ));
+        )
+        .into());
     }
     if create.partition_by.is_some() {
         table.kind = TableKind::Partitioned;
     }
     if let Some(parent) = &create.partition_of {
-        let (s, n) = folded_name(parent)?;
+        let (s, n) = folded_name(parent, default)?;
         table.partition_of = Some(object_key(&s, &n));
     }
     for (i, def) in create.columns.iter().enumerate() {
         if table.columns.contains_key(&fold(&def.name)) {
             // PostgreSQL refuses it too; keeping either definition would compare against a guess.
-            return Err(format!(
-                "column {} of table {} is specified more than once",
-                fold(&def.name),
-                table.key()
+            return Err(Problem::at(
+                format!(
+                    "column {} of table {} is specified more than once",
+                    fold(&def.name),
+                    table.key()
+                ),
+                def.name.span,
             ));
         }
-        add_column(&mut table, def, u32::try_from(i + 1).unwrap_or(u32::MAX))?;
+        add_column(
+            &mut table,
+            def,
+            u32::try_from(i + 1).unwrap_or(u32::MAX),
+            default,
+        )?;
     }
     for constraint in &create.constraints {
-        add_table_constraint(&mut table, constraint)?;
+        add_table_constraint(&mut table, constraint, default)?;
     }
     Ok(table)
 }
 
-/// Adds one column definition and the constraints written inline with it.
-pub(crate) fn add_column(table: &mut Table, def: &ColumnDef, position: u32) -> Result<(), String> {
+/// Adds one column definition and the constraints written inline with it; an unqualified referenced table
+/// is in `default`.
+pub(crate) fn add_column(
+    table: &mut Table,
+    def: &ColumnDef,
+    position: u32,
+    default: &str,
+) -> Result<(), Problem> {
     let name = fold(&def.name);
     let written = def.data_type.to_string();
     let mut column = Column {
@@ -486,7 +588,8 @@ pub(crate) fn add_column(table: &mut Table, def: &ColumnDef, position: u32) -> R
                 table.unique_constraints.insert(c.name.clone(), c);
             }
             ColumnOption::ForeignKey(fk) => {
-                let mut foreign_key = foreign_key(table, std::slice::from_ref(&def.name), fk)?;
+                let mut foreign_key =
+                    foreign_key(table, std::slice::from_ref(&def.name), fk, default)?;
                 if let Some(n) = constraint_name {
                     foreign_key.name = n;
                 }
@@ -518,7 +621,14 @@ pub(crate) fn add_column(table: &mut Table, def: &ColumnDef, position: u32) -> R
                 }
             },
             ColumnOption::Collation(_) | ColumnOption::Comment(_) => {}
-            other => return Err(format!("column {name}: unsupported option {other}")),
+            other => {
+                // sqlparser's span of an option starts at its first sub-expression, not its keyword, so
+                // the column's name is the truest position to report.
+                return Err(Problem::at(
+                    format!("column {name}: unsupported option {other}"),
+                    def.name.span,
+                ));
+            }
         }
     }
     table.columns.insert(name, column);
@@ -535,7 +645,11 @@ fn index_column_names(columns: &[ast::IndexColumn]) -> Result<Vec<String>, Strin
         .collect()
 }
 
-fn add_table_constraint(table: &mut Table, constraint: &TableConstraint) -> Result<(), String> {
+fn add_table_constraint(
+    table: &mut Table,
+    constraint: &TableConstraint,
+    default: &str,
+) -> Result<(), Problem> {
     match constraint {
         TableConstraint::PrimaryKey(pk) => {
             let columns = index_column_names(&pk.columns)?;
@@ -564,7 +678,7 @@ fn add_table_constraint(table: &mut Table, constraint: &TableConstraint) -> Resu
             table.unique_constraints.insert(c.name.clone(), c);
         }
         TableConstraint::ForeignKey(fk) => {
-            let foreign_key = foreign_key(table, &fk.columns, fk)?;
+            let foreign_key = foreign_key(table, &fk.columns, fk, default)?;
             table
                 .foreign_keys
                 .insert(foreign_key.name.clone(), foreign_key);
@@ -585,7 +699,7 @@ fn add_table_constraint(table: &mut Table, constraint: &TableConstraint) -> Resu
                 .check_constraints
                 .insert(name.clone(), CheckConstraint { name, expression });
         }
-        other => return Err(format!("unsupported table constraint {other}")),
+        other => return Err(format!("unsupported table constraint {other}").into()),
     }
     Ok(())
 }
@@ -602,8 +716,9 @@ fn foreign_key(
     table: &Table,
     columns: &[ast::Ident],
     fk: &ast::ForeignKeyConstraint,
+    default: &str,
 ) -> Result<ForeignKey, String> {
-    let (referenced_schema, referenced_table) = folded_name(&fk.foreign_table)?;
+    let (referenced_schema, referenced_table) = folded_name(&fk.foreign_table, default)?;
     let columns: Vec<String> = columns.iter().map(fold).collect();
     let action = |a: &Option<ast::ReferentialAction>| {
         a.map_or_else(|| "NO ACTION".to_owned(), |a| a.to_string())
@@ -636,7 +751,7 @@ fn index_from_create(create: &CreateIndex, table: &str) -> Result<Index, String>
         .map(|c| c.column.expr.to_string())
         .collect();
     let name = match &create.name {
-        Some(name) => folded_name(name)?.1,
+        Some(name) => folded_name(name, DEFAULT_SCHEMA)?.1,
         None => {
             let parts: Vec<String> = create
                 .columns
@@ -660,84 +775,6 @@ fn index_from_create(create: &CreateIndex, table: &str) -> Result<Index, String>
         predicate: create.predicate.as_ref().map(ToString::to_string),
         definition: create.to_string(),
     })
-}
-
-/// Reads column-defs JSON (`{"table.column": "TEXT NOT NULL DEFAULT ''"}`), the Python original's format.
-pub fn parse_column_defs(json: &str, file: &str) -> Result<BTreeMap<String, String>, SchemaError> {
-    serde_json::from_str(json).map_err(|e| SchemaError::ColumnDefs {
-        file: file.to_owned(),
-        message: e.to_string(),
-    })
-}
-
-/// Reads a column-defs JSON file (see [`parse_column_defs`]).
-pub fn read_column_defs(path: &Path) -> Result<BTreeMap<String, String>, SchemaError> {
-    let text = read_file(path)?;
-    parse_column_defs(&text, &path.display().to_string())
-}
-
-/// Overrides columns of `catalog` with column-defs entries (`"table.column"` or `"schema.table.column"`).
-///
-/// Each definition is parsed as one column of a `CREATE TABLE`, so it must be exactly one valid column
-/// definition (type, DEFAULT, NOT NULL, REFERENCES, UNIQUE, CHECK...); anything else, such as a second
-/// statement, is refused. Entries for tables the catalog does not have are ignored.
-pub fn apply_column_defs(
-    catalog: &mut Catalog,
-    defs: &BTreeMap<String, String>,
-) -> Result<(), SchemaError> {
-    for (key, definition) in defs {
-        let Some((table_key, column)) = key.rsplit_once('.') else {
-            return Err(SchemaError::ColumnDefinition {
-                table: key.clone(),
-                column: String::new(),
-                message: "the key must be table.column".to_owned(),
-            });
-        };
-        let found = [table_key.to_owned(), table_key.to_lowercase()]
-            .into_iter()
-            .find(|k| catalog.tables.contains_key(k));
-        let Some(found) = found else { continue };
-        let Some(table) = catalog.tables.get_mut(&found) else {
-            continue;
-        };
-        let column = if table.columns.contains_key(column) {
-            column.to_owned()
-        } else {
-            column.to_lowercase()
-        };
-        let error = |message: String| SchemaError::ColumnDefinition {
-            table: found.clone(),
-            column: column.clone(),
-            message,
-        };
-        let def = parse_one_column(&column, definition).map_err(error)?;
-        let position = table
-            .columns
-            .get(&column)
-            .map_or_else(|| next_position(table), |c| c.position);
-        add_column(table, &def, position).map_err(error)?;
-    }
-    Ok(())
-}
-
-/// Parses `definition` as the one column `name` of a table, refusing anything that is not exactly that.
-pub(crate) fn parse_one_column(name: &str, definition: &str) -> Result<ColumnDef, String> {
-    let sql = format!(
-        "CREATE TABLE _dba_probe ({} {definition})",
-        quote_ident(name)
-    );
-    let statements = Parser::parse_sql(&PostgreSqlDialect {}, &sql)
-        .map_err(|e| strip_location(&e.to_string()))?;
-    match statements.as_slice() {
-        [Statement::CreateTable(create)]
-            if create.columns.len() == 1 && create.constraints.is_empty() =>
-        {
-            Ok(create.columns[0].clone())
-        }
-        _ => Err(format!(
-            "{definition:?} is not exactly one column definition"
-        )),
-    }
 }
 
 /// An identifier, always double-quoted with embedded quotes doubled.

@@ -23,14 +23,15 @@ use serde::{Deserialize, Serialize};
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::Parser;
 
+use crate::column_defs::apply_column_defs;
 use crate::compare::{Difference, Severity, resolved_fk, validate};
 use crate::error::SchemaError;
 use crate::introspect::IntrospectOptions;
 use crate::model::{
     Catalog, CheckConstraint, Column, ForeignKey, Identity, Index, PrimaryKey, Table, TableKind,
-    UniqueConstraint,
+    UniqueConstraint, View,
 };
-use crate::parse::{apply_column_defs, quote_ident};
+use crate::parse::quote_ident;
 
 /// What running a step can cost.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -90,6 +91,8 @@ pub enum StepKind {
     DropDefault,
     /// `CREATE VIEW` or `CREATE MATERIALIZED VIEW`.
     CreateView,
+    /// `CREATE OR REPLACE VIEW` of a view whose query changed (opt-in).
+    ReplaceView,
 }
 
 /// One step of a plan: one SQL statement.
@@ -99,6 +102,9 @@ pub struct Step {
     pub kind: StepKind,
     /// The table it targets (its key), if any.
     pub table: Option<String>,
+    /// The view it creates or replaces (its key), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub view: Option<String>,
     /// A human description naming the table and column, e.g. `add column items.b character varying(100)`
     /// (an added column's description ends with its definition as the step creates it).
     pub description: String,
@@ -404,6 +410,7 @@ fn step(kind: StepKind, table: &str, description: String, hazard: Hazard, sql: S
     Step {
         kind,
         table: Some(table.to_owned()),
+        view: None,
         description,
         hazard,
         sql,
@@ -442,6 +449,7 @@ pub fn plan_fix(
             plan.steps.push(Step {
                 kind: StepKind::CreateEnum,
                 table: None,
+                view: None,
                 description: format!("create enum {name}"),
                 hazard: Hazard::None,
                 sql: format!(
@@ -588,15 +596,34 @@ pub fn plan_fix(
                 views.push(Step {
                     kind: StepKind::CreateView,
                     table: None,
+                    view: Some(view.clone()),
                     description: format!("create view {view}"),
                     hazard: Hazard::None,
                     sql: format!(
-                        "CREATE {}VIEW {} AS {}",
+                        "CREATE {}VIEW {}{} AS {}",
                         if v.materialized { "MATERIALIZED " } else { "" },
                         qualified(&v.schema, &v.name),
+                        view_aliases(v),
                         v.definition.trim().trim_end_matches(';')
                     ),
                 });
+            } else if let Difference::ViewChanged {
+                view,
+                expected,
+                actual,
+            } = d
+            {
+                match replace_view(view, expected, actual)? {
+                    Ok(step) if step.hazard <= options.max_hazard => views.push(step),
+                    Ok(step) => plan.not_fixed.push(not_fixed(
+                        d,
+                        &format!(
+                            "alters an existing object and {}: opt into that hazard to fix it",
+                            step.hazard
+                        ),
+                    )),
+                    Err(reason) => plan.not_fixed.push(not_fixed(d, &reason)),
+                }
             } else if !matches!(d, Difference::MissingEnum { .. }) {
                 plan.not_fixed
                     .push(not_fixed(d, "not repaired automatically"));
@@ -675,7 +702,69 @@ pub fn plan_fix(
     Ok(plan)
 }
 
-fn checked_query(view: &str, text: &str) -> Result<(), SchemaError> {
+/// The step that makes the live view `actual` the `expected` one, or why there is none: PostgreSQL replaces
+/// a view in place only when the existing columns keep their names, types and order (new ones may follow),
+/// and never a materialized view.
+fn replace_view(
+    key: &str,
+    expected: &View,
+    actual: &View,
+) -> Result<Result<Step, String>, SchemaError> {
+    if expected.materialized || actual.materialized {
+        return Ok(Err(
+            "a materialized view cannot be replaced in place: drop it and create it again by hand"
+                .to_owned(),
+        ));
+    }
+    let kept = actual.columns.len() <= expected.columns.len()
+        && actual
+            .columns
+            .iter()
+            .zip(&expected.columns)
+            .all(|(a, e)| a == e);
+    // Unknown columns (a view that could not be rendered) are left for PostgreSQL to check: if it refuses,
+    // the step fails and the whole fix rolls back.
+    if !kept && !expected.columns.is_empty() {
+        let list = |v: &View| {
+            v.columns
+                .iter()
+                .map(|c| format!("{} {}", c.name, c.data_type))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        return Ok(Err(format!(
+            "its columns change from ({}) to ({}), which CREATE OR REPLACE VIEW cannot do (existing \
+             columns must keep their names, types and order): drop the view and create it again by hand",
+            list(actual),
+            list(expected)
+        )));
+    }
+    let query = expected.definition.trim().trim_end_matches(';');
+    checked_query(key, query)?;
+    Ok(Ok(Step {
+        kind: StepKind::ReplaceView,
+        table: None,
+        view: Some(key.to_owned()),
+        description: format!("replace view {key}"),
+        hazard: Hazard::Lock,
+        sql: format!(
+            "CREATE OR REPLACE VIEW {}{} AS {query}",
+            qualified(&expected.schema, &expected.name),
+            view_aliases(expected)
+        ),
+    }))
+}
+
+/// ` ("a", "b")` when the view names its columns after its name, else nothing.
+pub(crate) fn view_aliases(view: &View) -> String {
+    if view.aliases.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", list(&view.aliases))
+    }
+}
+
+pub(crate) fn checked_query(view: &str, text: &str) -> Result<(), SchemaError> {
     let sql = format!(
         "SELECT * FROM ({}) AS _dba_view",
         text.trim().trim_end_matches(';')

@@ -35,6 +35,8 @@ pub struct ConnectionResult {
     pub skip_reason: Option<&'static str>,
     /// Statements of the schema file that do not contribute to the expected schema, with why.
     pub skipped_statements: Vec<SkippedStatement>,
+    /// The expected views PostgreSQL could not render (they are compared by name only), with the reason.
+    pub views_not_rendered: std::collections::BTreeMap<String, String>,
     /// Whether the `.db-profile` lock was written.
     pub lock_written: bool,
     /// The profile the lock named before, when writing it switched to another one.
@@ -148,7 +150,7 @@ pub async fn connect_and_validate_with(
         Some(config) => {
             let file = config.schema_file();
             if file.exists() {
-                match dba_schema::read_schema_file(&file) {
+                match dba_schema::read_schema_file_in(&file, &profile_schema) {
                     Ok(schema) => {
                         result.skipped_statements = schema.skipped.clone();
                         expected = Some(schema);
@@ -169,21 +171,19 @@ pub async fn connect_and_validate_with(
         Ok(client) => client,
         Err(e) => return result.fail(e),
     };
-    if let Some(expected) = &expected {
-        let mut schemas: Vec<String> = expected
-            .catalog
-            .tables
-            .values()
-            .map(|t| t.schema.clone())
-            .chain(expected.catalog.views.values().map(|v| v.schema.clone()))
-            .chain(expected.catalog.enums.values().map(|e| e.schema.clone()))
-            .collect();
-        schemas.sort();
-        schemas.dedup();
-        if schemas.is_empty() {
-            schemas.push(profile_schema);
+    if let Some(expected) = &mut expected {
+        // PostgreSQL renders the expected views, so they compare by what their queries mean.
+        match dba_schema::render_views(client.as_ref(), &mut expected.catalog).await {
+            Ok(not_rendered) => result.views_not_rendered = not_rendered,
+            Err(source) => {
+                client.close().await;
+                return result.fail(ConnectError::Introspect {
+                    profile: target,
+                    source: Box::new(source),
+                });
+            }
         }
-        let options = IntrospectOptions::default().with_schemas(schemas);
+        let options = IntrospectOptions::for_expected(&expected.catalog, &profile_schema);
         let actual = match dba_schema::introspect(client.as_ref(), &options).await {
             Ok(actual) => actual,
             Err(source) => {
@@ -258,6 +258,7 @@ impl std::fmt::Debug for ConnectionResult {
             .field("schema_file", &self.schema_file)
             .field("skip_reason", &self.skip_reason)
             .field("skipped_statements", &self.skipped_statements)
+            .field("views_not_rendered", &self.views_not_rendered)
             .field("lock_written", &self.lock_written)
             .field("switched_from", &self.switched_from)
             .finish()

@@ -32,6 +32,11 @@ pub(crate) async fn run(ctx: &Ctx) -> anyhow::Result<Report> {
             ));
         }
     }
+    for (view, reason) in &result.views_not_rendered {
+        out.verbose(format!(
+            "view {view} is compared by its text: PostgreSQL could not create it: {reason}"
+        ));
+    }
     if let Some(failure) = result.failure.take() {
         if let Some(client) = result.client.take() {
             client.close().await;

@@ -28,7 +28,7 @@ pub(crate) async fn run(ctx: &Ctx, args: &FixArgs) -> anyhow::Result<Report> {
 
     let schema_path =
         crate::cmd::validate::schema_file(args.schema_file.as_ref(), config.as_ref())?;
-    let expected = schemacheck::read_expected(out, &schema_path)?;
+    let mut expected = schemacheck::read_expected(out, &schema_path, &schema_of(&resolved))?;
     let defs_path: Option<PathBuf> = args
         .column_defs
         .clone()
@@ -39,6 +39,7 @@ pub(crate) async fn run(ctx: &Ctx, args: &FixArgs) -> anyhow::Result<Report> {
     };
 
     let client = ctx.connect(&resolved).await?;
+    schemacheck::render_views(out, client.as_ref(), &mut expected.catalog).await?;
     let schemas = schemacheck::schemas_for(Some(&expected.catalog), &schema_of(&resolved));
     let actual = schemacheck::live(client.as_ref(), schemas.clone(), &name).await?;
     let max_hazard = args.allow_hazard.map_or(Hazard::None, HazardLevel::hazard);

@@ -57,8 +57,9 @@ pub(crate) async fn run(ctx: &Ctx, args: &ValidateArgs) -> anyhow::Result<Report
 
     out.status(format!("Validating schema for profile: {name}"));
     let path = schema_file(args.schema_file.as_ref(), config.as_ref())?;
-    let expected = schemacheck::read_expected(out, &path)?;
+    let mut expected = schemacheck::read_expected(out, &path, &schema_of(&resolved))?;
     let client = ctx.connect(&resolved).await?;
+    schemacheck::render_views(out, client.as_ref(), &mut expected.catalog).await?;
     let schemas = schemacheck::schemas_for(Some(&expected.catalog), &schema_of(&resolved));
     let reader = ctx.reader(&client, &name, args.primary).await;
     let reads: &dyn DatabaseClient = reader.as_ref().map_or(client.as_ref(), |r| r.client());

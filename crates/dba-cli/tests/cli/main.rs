@@ -12,6 +12,8 @@ mod fix;
 mod injection;
 mod interrupt;
 mod offline;
+mod positions;
+mod profile_schema;
 mod profiles;
 mod replica;
 mod restore;

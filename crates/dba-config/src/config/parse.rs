@@ -21,12 +21,19 @@ type Value<'i> = Spanned<DeValue<'i>>;
 
 pub(crate) fn parse(text: &str, path: &Path, env: &dyn Env) -> Result<Config> {
     let root = DeTable::parse(text).map_err(|e| {
-        let (line, column) = line_col(text, e.span().map_or(0, |s| s.start));
+        let span = e.span().unwrap_or(0..0);
+        let (line, column) = line_col(text, span.start);
+        let mut message = e.message().to_owned();
+        // The parser says only "duplicate key"; which key it is matters in a file of many profiles.
+        let key = text.get(span).unwrap_or("").trim();
+        if message == "duplicate key" && !key.is_empty() && !key.contains('\n') {
+            message = format!("duplicate key `{key}`");
+        }
         ConfigError::Syntax {
             path: path.to_owned(),
             line,
             column,
-            message: e.message().to_owned(),
+            message,
         }
     })?;
     let mut walker = Walker {
@@ -103,7 +110,8 @@ pub(crate) fn parse(text: &str, path: &Path, env: &dyn Env) -> Result<Config> {
     Ok(config)
 }
 
-/// 1-based line and column (in characters) of byte `offset` in `text`.
+/// 1-based line and column (in characters) of byte `offset` in `text`, as an editor shows them: a byte order
+/// mark at the start of the file is not counted.
 pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let mut offset = offset.min(text.len());
     while !text.is_char_boundary(offset) {
@@ -112,7 +120,13 @@ pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset];
     let line = before.matches('\n').count() + 1;
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    (line, before[line_start..].chars().count() + 1)
+    let line_text = &before[line_start..];
+    let line_text = if line_start == 0 {
+        line_text.strip_prefix('\u{feff}').unwrap_or(line_text)
+    } else {
+        line_text
+    };
+    (line, line_text.chars().count() + 1)
 }
 
 struct Walker<'a> {

@@ -154,7 +154,7 @@ fn malformed_toml_names_file_line_and_column() {
     );
     assert_eq!(
         parse_err("[a]\nb = 1\nb = 2\n"),
-        "db.toml:3:1: invalid TOML: duplicate key"
+        "db.toml:3:1: invalid TOML: duplicate key `b`"
     );
 }
 
@@ -444,5 +444,81 @@ fn debug_redacts_the_profile_secrets() {
     assert_eq!(
         config.profile("a").unwrap().display_url(),
         "postgres://u:***@h/db"
+    );
+}
+
+/// A db.toml of thirty profiles after a multi-byte comment and a multi-line string, so an error at its end
+/// lies about a hundred lines deep.
+fn long_config(tail: &str) -> String {
+    let mut text = String::from(
+        "# Configuración ✓ — ünïcödé\n[profiles.dev]\nurl = \"postgresql://localhost/dev\"\n\
+         description = \"\"\"\nmulti\nline ✓✓\n\"\"\"\n\n",
+    );
+    for i in 0..30 {
+        text.push_str(&format!(
+            "[profiles.p{i}]\nurl = \"postgresql://h/d{i}\" # base n° {i}\n\n"
+        ));
+    }
+    text.push_str(tail);
+    text
+}
+
+#[test]
+fn errors_deep_in_a_long_file_name_the_true_line_and_column() {
+    let cases = [
+        (
+            "[schema]\nfile = \"ééé\" x\n",
+            "db.toml:100:14: invalid TOML: unexpected key or value, expected newline, `#`",
+        ),
+        (
+            "[schema]\n  validate_on_connect = \"ééé\"\n",
+            "db.toml:100:25: `validate_on_connect` in [schema] must be true or false, found string",
+        ),
+        (
+            "[profiles.\"ü\"]\n  url = \"postgresql://h/d\"\n  pool_size = 0\n",
+            "db.toml:101:15: `pool_size` in [profiles.\"ü\"] must be an integer from 1 to 1000",
+        ),
+        (
+            "[profiles.dev]\nurl = \"x\"\n",
+            "db.toml:99:11: invalid TOML: duplicate key `dev`",
+        ),
+    ];
+    for (tail, expected) in cases {
+        let text = long_config(tail);
+        assert_eq!(parse_err(&text), expected, "{tail}");
+        assert_eq!(
+            parse_err(&text.replace('\n', "\r\n")),
+            expected,
+            "CRLF {tail}"
+        );
+        assert_eq!(
+            parse_err(&format!("\u{feff}{text}")),
+            expected,
+            "BOM {tail}"
+        );
+    }
+}
+
+#[test]
+fn a_byte_order_mark_is_not_a_column() {
+    assert_eq!(
+        parse_err("\u{feff}x = = 1\n"),
+        "db.toml:1:5: invalid TOML: extra `=`, expected nothing"
+    );
+}
+
+#[test]
+fn a_file_that_is_not_utf8_names_the_first_bad_byte() {
+    let dir = TempDir::new("config-latin1");
+    let path = dir.path().join("db.toml");
+    let mut bytes = long_config("[schema]\nfile = \"caf").into_bytes();
+    bytes.extend_from_slice(b"\xe9.sql\"\n");
+    std::fs::write(&path, bytes).unwrap();
+    assert_eq!(
+        Config::load(&path).unwrap_err().to_string(),
+        format!(
+            "{}:100:12: invalid TOML: the file is not valid UTF-8",
+            path.display()
+        )
     );
 }

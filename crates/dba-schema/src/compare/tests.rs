@@ -166,3 +166,110 @@ fn checks_match_by_expression_then_name() {
     assert_eq!(r.warnings().count(), 1);
     assert!(matches!(r.differences[0], Difference::CheckChanged { .. }));
 }
+
+fn view(definition: &str, rendered: Option<&str>, columns: &[(&str, &str)]) -> View {
+    View {
+        schema: "public".to_owned(),
+        name: "v".to_owned(),
+        materialized: false,
+        definition: definition.to_owned(),
+        aliases: Vec::new(),
+        rendered: rendered.map(str::to_owned),
+        columns: columns
+            .iter()
+            .map(|(n, t)| crate::model::ViewColumn {
+                name: (*n).to_owned(),
+                data_type: (*t).to_owned(),
+            })
+            .collect(),
+    }
+}
+
+#[test]
+fn views_compare_by_rendering_and_by_name_without_one() {
+    let live = " SELECT t.id\n   FROM t\n  WHERE t.s = 'a  b'::text;";
+    let mut expected = catalog("CREATE TABLE t (id int, s text);");
+    let mut actual = expected.clone();
+    actual
+        .views
+        .insert("v".to_owned(), view(live, Some(live), &[]));
+    // Not rendered: compared by name only, as the file's text never matches PostgreSQL's print-out.
+    expected.views.insert(
+        "v".to_owned(),
+        view("SELECT id FROM t WHERE s = 'x'", None, &[]),
+    );
+    assert!(validate(&expected, &actual).valid);
+    // Rendered: equal up to whitespace outside literals and a final semicolon.
+    let same = "SELECT t.id FROM t WHERE t.s = 'a  b'::text";
+    expected
+        .views
+        .insert("v".to_owned(), view("x", Some(same), &[]));
+    assert!(validate(&expected, &actual).valid);
+    let other = "SELECT t.id FROM t WHERE t.s = 'a b'::text";
+    expected
+        .views
+        .insert("v".to_owned(), view("x", Some(other), &[]));
+    let r = validate(&expected, &actual);
+    assert!(!r.valid);
+    assert_eq!(
+        r.differences[0].to_string(),
+        "v: view is `SELECT t.id FROM t WHERE t.s = 'a  b'::text`, expected `SELECT t.id FROM t WHERE t.s = 'a b'::text`"
+    );
+    // Materialized on one side only.
+    let mut m = view("x", Some(same), &[]);
+    m.materialized = true;
+    expected.views.insert("v".to_owned(), m);
+    assert_eq!(
+        validate(&expected, &actual).differences[0].to_string(),
+        "v: is a view, expected a materialized view"
+    );
+}
+
+#[test]
+fn schemas_keep_tables_of_the_same_name_apart() {
+    let sql = "CREATE TABLE items (id int, a text REFERENCES orders (id));\n\
+               CREATE TABLE orders (id int PRIMARY KEY);\n\
+               CREATE TABLE billing.items (id int, b text);";
+    let expected = crate::parse::parse_schema_sql_in(sql, "s.sql", "app")
+        .unwrap()
+        .catalog;
+    assert_eq!(
+        expected.tables.keys().collect::<Vec<_>>(),
+        ["app.items", "app.orders", "billing.items"]
+    );
+    assert_eq!(
+        expected.tables["app.items"].foreign_keys["items_a_fkey"].referenced_key(),
+        "app.orders"
+    );
+    let mut actual = expected.clone();
+    actual
+        .tables
+        .get_mut("billing.items")
+        .unwrap()
+        .columns
+        .remove("b");
+    let r = validate(&expected, &actual);
+    assert_eq!(r.missing_columns.len(), 1);
+    assert_eq!(
+        (
+            r.missing_columns[0].table.as_str(),
+            r.missing_columns[0].column.as_str()
+        ),
+        ("billing.items", "b")
+    );
+}
+
+#[test]
+fn the_introspection_scope_is_the_schemas_the_file_names() {
+    let expected = crate::parse::parse_schema_sql_in(
+        "CREATE TABLE items (id int);\nCREATE VIEW billing.v AS SELECT 1;\nCREATE TYPE audit.mood AS ENUM ('a');",
+        "s.sql",
+        "app",
+    )
+    .unwrap()
+    .catalog;
+    let options = crate::IntrospectOptions::for_expected(&expected, "app");
+    assert_eq!(options.schemas, ["app", "audit", "billing"]);
+    let options = crate::IntrospectOptions::for_expected(&Catalog::default(), "app");
+    assert_eq!(options.schemas, ["app"]);
+}

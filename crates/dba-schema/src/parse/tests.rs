@@ -1,6 +1,9 @@
 //! Unit tests of the schema.sql reader.
 
+use std::collections::BTreeMap;
+
 use super::*;
+use crate::column_defs::{apply_column_defs, parse_column_defs};
 
 fn parse(sql: &str) -> ExpectedSchema {
     parse_schema_sql(sql, "schema.sql").unwrap()
@@ -211,11 +214,11 @@ fn duplicates_and_a_cut_off_table_are_errors_with_a_position() {
     let cases = [
         (
             "CREATE TABLE a (id int);\nCREATE TABLE a (b text);\n",
-            "s.sql:2:1: malformed create table: table a is already defined above",
+            "s.sql:2:14: malformed create table: table a is already defined above",
         ),
         (
             "CREATE TABLE a (id int,\n  ID text);\n",
-            "s.sql:1:1: malformed create table: column id of table a is specified more than once",
+            "s.sql:2:3: malformed create table: column id of table a is specified more than once",
         ),
         (
             "CREATE TABLE a (id int);\n\nCREATE TABLE b (\n  id int,\n",
@@ -258,4 +261,154 @@ fn deep_nesting_is_an_error_not_a_crash() {
     assert!(column.0.contains("recursion limit"), "{}", column.0);
     assert!(column.1.starts_with("deep.sql:1:"), "{}", column.1);
     assert!(column.1.contains("recursion limit"), "{}", column.1);
+}
+
+/// A schema file whose first forty-odd lines hold everything that could shift a position: comments, blank
+/// lines, multi-byte characters, statements that are skipped, and a dollar-quoted body with semicolons.
+fn long_schema(tail: &str) -> String {
+    let mut sql = String::from(
+        "-- Schéma de démonstration ✓✓✓\n\
+         /* a block comment\n   over two lines; with a semicolon */\n\
+         \n\
+         CREATE TABLE users (\n\
+         \x20   id serial PRIMARY KEY,\n\
+         \x20   name text NOT NULL DEFAULT 'Zoë ✓' -- naïve comment\n\
+         );\n\
+         \n\
+         CREATE FUNCTION touch() RETURNS trigger AS $body$\n\
+         BEGIN\n\
+         \x20   NEW.name := 'é;è'; -- CREATE TABLE fake (x int);\n\
+         \x20   RETURN NEW;\n\
+         END;\n\
+         $body$ LANGUAGE plpgsql;\n\
+         GRANT SELECT ON users TO PUBLIC;\n",
+    );
+    for i in 0..10 {
+        sql.push_str(&format!(
+            "\n-- table n° {i}\nCREATE TABLE t{i} (\n    id int PRIMARY KEY,\n    label text DEFAULT '✓'\n);\n"
+        ));
+    }
+    sql.push_str(tail);
+    sql
+}
+
+fn parse_error(sql: &str) -> String {
+    parse_schema_sql(sql, "db/schema.sql")
+        .map(|_| ())
+        .unwrap_err()
+        .to_string()
+}
+
+#[test]
+fn syntax_errors_are_located_in_the_file_as_given() {
+    let base = long_schema("");
+    let lines = u64::try_from(base.lines().count()).unwrap();
+    let tail = "\nCREATE TABLE orders (\n    note text DEFAULT 'ünï;cödé',\n    total numeric numeric\n);\n";
+    let sql = long_schema(tail);
+    let expected = format!(
+        "db/schema.sql:{}:19: malformed create table: Expected: ',' or ')' after column definition, found: numeric",
+        lines + 4
+    );
+    assert_eq!(parse_error(&sql), expected);
+    assert_eq!(parse_error(&sql.replace('\n', "\r\n")), expected);
+    assert_eq!(parse_error(&format!("\u{feff}{sql}")), expected);
+
+    // The parser objects to a token it has already consumed: its own position is the true one.
+    let sql = long_schema("CREATE TABLE orders (\n  id int,\n  ✓ 123\n);\n");
+    assert_eq!(
+        parse_error(&sql),
+        format!(
+            "db/schema.sql:{}:5: malformed create table: Expected: a data type name, found: 123",
+            lines + 3
+        )
+    );
+}
+
+#[test]
+fn semantic_errors_point_at_the_offending_name() {
+    let lines = u64::try_from(long_schema("").lines().count()).unwrap();
+    let sql = long_schema("CREATE TABLE orders (\n  id int,\n  note text,\n   id bigint\n);\n");
+    assert_eq!(
+        parse_error(&sql),
+        format!(
+            "db/schema.sql:{}:4: malformed create table: column id of table orders is specified more than once",
+            lines + 4
+        )
+    );
+    let sql =
+        long_schema("CREATE TABLE x (a int); CREATE TABLE éé (b int); CREATE TABLE t3 (c int);\n");
+    assert_eq!(
+        parse_error(&sql),
+        format!(
+            "db/schema.sql:{}:63: malformed create table: table t3 is already defined above",
+            lines + 1
+        )
+    );
+}
+
+#[test]
+fn a_byte_order_mark_hides_no_statement() {
+    let s = parse("\u{feff}CREATE TABLE a (id int);\n");
+    assert!(s.catalog.tables.contains_key("a"), "{s:?}");
+}
+
+#[test]
+fn column_defs_errors_name_line_column_and_key() {
+    let mut json = String::from("{\n");
+    for i in 0..20 {
+        json.push_str(&format!("  \"t{i}.label\": \"text DEFAULT 'é✓'\",\n"));
+    }
+    let deep = format!("{json}  \"items.ü\": \"TEXT DEFAULT 'Zoë'\" \"x\"\n}}\n");
+    let expected = "defs.json:22:35: invalid column definitions: expected `,` or `}`";
+    assert_eq!(
+        parse_column_defs(&deep, "defs.json")
+            .unwrap_err()
+            .to_string(),
+        expected
+    );
+    assert_eq!(
+        parse_column_defs(&deep.replace('\n', "\r\n"), "defs.json")
+            .unwrap_err()
+            .to_string(),
+        expected
+    );
+    let wrong = format!("{json}  \"items.ü\":   5,\n  \"items.z\": \"int\"\n}}\n");
+    assert_eq!(
+        parse_column_defs(&wrong, "defs.json")
+            .unwrap_err()
+            .to_string(),
+        "defs.json:22:16: invalid column definitions: the value of \"items.ü\" must be a string \
+         (a column definition), found a number"
+    );
+    assert_eq!(
+        parse_column_defs("[\"a\"]", "defs.json")
+            .unwrap_err()
+            .to_string(),
+        "defs.json:1:1: invalid column definitions: invalid type: sequence, expected a map"
+    );
+    let defs = parse_column_defs("\u{feff}{\"a.b\": \"int\"}", "defs.json").unwrap();
+    assert_eq!(defs["a.b"], "int");
+}
+
+#[test]
+fn views_with_options_or_a_check_option_are_skipped_not_half_read() {
+    let s = parse(
+        "CREATE TABLE a (id int) USING heap;\n\
+         CREATE VIEW v AS SELECT id FROM a WITH CASCADED CHECK OPTION;\n\
+         CREATE VIEW w WITH (security_barrier = true) AS SELECT id FROM a;\n\
+         CREATE VIEW x AS SELECT id FROM a;\n",
+    );
+    assert_eq!(s.catalog.views.keys().collect::<Vec<_>>(), ["x"]);
+    let reasons: Vec<String> = s
+        .skipped
+        .iter()
+        .map(|k| format!("{}: {}", k.line, k.reason))
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            "2: could not be parsed at line 2, column 35: Expected: end of statement, found: WITH",
+            "3: view options (WITH (security_barrier = true)) are not modeled",
+        ]
+    );
 }

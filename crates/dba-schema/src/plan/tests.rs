@@ -1,7 +1,8 @@
 //! Unit tests of fix planning.
 
 use super::*;
-use crate::parse::{parse_column_defs, parse_schema_sql};
+use crate::column_defs::parse_column_defs;
+use crate::parse::parse_schema_sql;
 
 fn catalog(sql: &str) -> Catalog {
     parse_schema_sql(sql, "test.sql").unwrap().catalog
@@ -206,4 +207,83 @@ fn a_missing_table_with_serial_columns_creates_its_sequences() {
         "{create}"
     );
     assert!(!create.contains("nextval"), "{create}");
+}
+
+#[test]
+fn a_changed_view_is_replaced_only_when_allowed_and_its_columns_permit() {
+    let column = |n: &str, t: &str| crate::model::ViewColumn {
+        name: n.to_owned(),
+        data_type: t.to_owned(),
+    };
+    let mut expected = catalog("CREATE TABLE t (id int, s text);");
+    let mut actual = expected.clone();
+    let live = View {
+        schema: "public".to_owned(),
+        name: "v".to_owned(),
+        materialized: false,
+        definition: "SELECT t.id FROM t;".to_owned(),
+        aliases: Vec::new(),
+        rendered: Some("SELECT t.id FROM t;".to_owned()),
+        columns: vec![column("id", "integer")],
+    };
+    actual.views.insert("v".to_owned(), live.clone());
+    let mut want = View {
+        definition: "SELECT id, s FROM t".to_owned(),
+        rendered: Some("SELECT t.id, t.s FROM t;".to_owned()),
+        columns: vec![column("id", "integer"), column("s", "text")],
+        ..live.clone()
+    };
+    expected.views.insert("v".to_owned(), want.clone());
+
+    let plan = plan_fix(&expected, &actual, &PlanOptions::default()).unwrap();
+    assert!(plan.steps.is_empty());
+    assert!(
+        plan.not_fixed[0].reason.contains("takes a lock"),
+        "{:?}",
+        plan.not_fixed
+    );
+    let lock = PlanOptions {
+        max_hazard: Hazard::Lock,
+        ..PlanOptions::default()
+    };
+    let plan = plan_fix(&expected, &actual, &lock).unwrap();
+    assert_eq!(
+        sqls(&plan),
+        ["CREATE OR REPLACE VIEW \"public\".\"v\" AS SELECT id, s FROM t"]
+    );
+    assert_eq!(plan.steps[0].view.as_deref(), Some("v"));
+    want.aliases = vec!["Id".to_owned(), "s".to_owned()];
+    expected.views.insert("v".to_owned(), want.clone());
+    let plan = plan_fix(&expected, &actual, &lock).unwrap();
+    assert_eq!(
+        sqls(&plan),
+        ["CREATE OR REPLACE VIEW \"public\".\"v\" (\"Id\", \"s\") AS SELECT id, s FROM t"]
+    );
+    want.aliases.clear();
+    assert!(plan.tables_to_back_up().is_empty());
+
+    // A column that changes type cannot be replaced in place.
+    want.columns = vec![column("id", "bigint")];
+    expected.views.insert("v".to_owned(), want.clone());
+    let plan = plan_fix(&expected, &actual, &lock).unwrap();
+    assert!(plan.steps.is_empty());
+    assert!(
+        plan.not_fixed[0]
+            .reason
+            .starts_with("its columns change from (id integer) to (id bigint)"),
+        "{:?}",
+        plan.not_fixed
+    );
+    // Nor can a materialized view.
+    want.columns = vec![column("id", "integer")];
+    want.materialized = true;
+    expected.views.insert("v".to_owned(), want.clone());
+    actual.views.get_mut("v").unwrap().materialized = true;
+    let plan = plan_fix(&expected, &actual, &lock).unwrap();
+    assert!(plan.steps.is_empty());
+    assert!(
+        plan.not_fixed[0].reason.contains("materialized"),
+        "{:?}",
+        plan.not_fixed
+    );
 }

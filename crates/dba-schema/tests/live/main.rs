@@ -7,6 +7,8 @@
 mod counting;
 mod fix;
 mod introspection;
+mod schemas;
+mod views;
 
 use std::path::{Path, PathBuf};
 
