@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use dba::schema;
+use dba::schema::{self, IntrospectOptions};
 use serde_json::json;
 
 use crate::cli::ValidateArgs;
@@ -37,13 +37,13 @@ pub(crate) async fn run(ctx: &Ctx, args: &ValidateArgs) -> anyhow::Result<Report
             "Comparing schema of profile {name} with profile {other}"
         ));
         let reference = ctx.connect(&other_resolved).await?;
-        let reference_catalog =
-            schemacheck::live(reference.as_ref(), vec![schema_of(&other_resolved)], other).await;
+        let options = IntrospectOptions::default().with_schemas([schema_of(&other_resolved)]);
+        let reference_catalog = schemacheck::live(reference.as_ref(), &options, other).await;
         reference.close().await;
         let reference_catalog = reference_catalog?;
         let client = ctx.connect(&resolved).await?;
-        let schemas = schemacheck::schemas_for(Some(&reference_catalog), &schema_of(&resolved));
-        let actual = schemacheck::live(client.as_ref(), schemas, &name).await;
+        let options = IntrospectOptions::for_expected(&reference_catalog, &schema_of(&resolved));
+        let actual = schemacheck::live(client.as_ref(), &options, &name).await;
         client.close().await;
         let result = schema::validate(&reference_catalog, &actual?);
         return finish(ctx, &name, None, Some(other), &result);
@@ -54,8 +54,8 @@ pub(crate) async fn run(ctx: &Ctx, args: &ValidateArgs) -> anyhow::Result<Report
     let mut expected = schemacheck::read_expected(out, &path, &schema_of(&resolved))?;
     let client = ctx.connect(&resolved).await?;
     schemacheck::render_views(out, client.as_ref(), &mut expected.catalog).await?;
-    let schemas = schemacheck::schemas_for(Some(&expected.catalog), &schema_of(&resolved));
-    let actual = schemacheck::live(client.as_ref(), schemas, &name).await;
+    let options = IntrospectOptions::for_expected(&expected.catalog, &schema_of(&resolved));
+    let actual = schemacheck::live(client.as_ref(), &options, &name).await;
     client.close().await;
     let result = schema::validate(&expected.catalog, &actual?);
     finish(ctx, &name, Some(&path), None, &result)
