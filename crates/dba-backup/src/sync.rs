@@ -148,22 +148,6 @@ fn user_filter(def: &TableDef, user: Option<&Value>) -> Filter {
     }
 }
 
-/// The error and its causes joined by `: `, each cause once: a cause whose text is already part of the
-/// message (a database error carries the driver's chain in its own text) is not repeated.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        let text = c.to_string();
-        if !s.contains(&text) {
-            s.push_str(": ");
-            s.push_str(&text);
-        }
-        cur = c.source();
-    }
-    s
-}
-
 /// Refuses to sync a database into itself: the same client, or the same server (start time and port)
 /// and database name.
 async fn same_database(
@@ -203,9 +187,10 @@ pub async fn compare(
     };
     match compare_into(source, dest, schema, options, progress, &mut result).await {
         Ok(()) => result.success = true,
-        Err(e) => result
-            .errors
-            .push(format!("Failed to compare profiles: {}", chain(&e))),
+        Err(e) => result.errors.push(format!(
+            "Failed to compare profiles: {}",
+            dba_core::chain_text(&e)
+        )),
     }
     result
 }
@@ -352,7 +337,9 @@ pub async fn sync(
     }
     if let Err(e) = run_sync(source, dest, schema, options, progress, &mut result).await {
         result.success = false;
-        result.errors.push(format!("Sync failed: {}", chain(&e)));
+        result
+            .errors
+            .push(format!("Sync failed: {}", dba_core::chain_text(&e)));
     }
     result
 }
@@ -709,27 +696,6 @@ mod tests {
         assert_eq!(
             render(&delete_filters(&single, keys, 1000)),
             [vec![("id In".into(), json!([1, 2]))]]
-        );
-    }
-}
-
-#[cfg(test)]
-mod chain_tests {
-    use super::chain;
-
-    #[test]
-    fn each_cause_is_named_once() {
-        let refused = std::io::Error::new(
-            std::io::ErrorKind::ConnectionRefused,
-            "Connection refused (os error 111)",
-        );
-        let err = dba_core::Error::connection(
-            "cannot connect to PostgreSQL: Connection refused (os error 111)",
-            refused,
-        );
-        assert_eq!(
-            chain(&err),
-            "connection error: cannot connect to PostgreSQL: Connection refused (os error 111)"
         );
     }
 }

@@ -69,7 +69,7 @@ fn validate_offline(path: &Path, schema: &BackupSchema) -> Result<ValidationRepo
 pub(crate) fn read_failure(err: &BackupError) -> ValidationReport {
     let text = match err {
         BackupError::Json { reason, .. } => format!("Invalid JSON: {reason}"),
-        other => format!("Unreadable backup: {}", with_causes(other)),
+        other => format!("Unreadable backup: {}", dba_core::chain_text(other)),
     };
     ValidationReport {
         errors: vec![text],
@@ -152,22 +152,6 @@ pub(crate) fn missing_keys(file: &BackupFile, checker: &Checker) -> Vec<String> 
         .filter(|k| !file.has_key(k))
         .map(|k| format!("Missing required key: {k}"))
         .collect()
-}
-
-/// An error and its causes joined by `: ` (a truncated gzip file is "i/o error on b.json: incomplete
-/// deflate stream", not just "i/o error on b.json").
-fn with_causes(err: &BackupError) -> String {
-    let mut text = err.to_string();
-    let mut cause = std::error::Error::source(err);
-    while let Some(c) = cause {
-        let more = c.to_string();
-        if !text.ends_with(&more) {
-            text.push_str(": ");
-            text.push_str(&more);
-        }
-        cause = c.source();
-    }
-    text
 }
 
 #[cfg(test)]

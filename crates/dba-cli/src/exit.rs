@@ -30,18 +30,7 @@ pub(crate) fn is_broken_pipe(err: &anyhow::Error) -> bool {
 /// (`error connecting to server`, then `Connection refused (os error 111)`) would otherwise be printed a
 /// second time.
 pub(crate) fn render(err: &anyhow::Error) -> String {
-    let mut out = String::new();
-    for cause in err.chain() {
-        let text = cause.to_string();
-        if text.is_empty() || out.contains(&text) {
-            continue;
-        }
-        if !out.is_empty() {
-            out.push_str(": ");
-        }
-        out.push_str(&text);
-    }
-    out
+    dba::chain_text(err.as_ref())
 }
 
 #[cfg(test)]

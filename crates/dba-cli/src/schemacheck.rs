@@ -1,6 +1,5 @@
 //! Reading the expected schema and introspecting a live one, shared by connect, validate and fix.
 
-use std::collections::BTreeSet;
 use std::path::Path;
 
 use anyhow::Context as _;
@@ -30,20 +29,6 @@ pub(crate) fn read_expected(
     Ok(expected)
 }
 
-/// The schemas to introspect: those the expected catalog names, else the profile's.
-pub(crate) fn schemas_for(expected: Option<&Catalog>, profile_schema: &str) -> Vec<String> {
-    let mut schemas: BTreeSet<String> = BTreeSet::new();
-    if let Some(catalog) = expected {
-        schemas.extend(catalog.tables.values().map(|t| t.schema.clone()));
-        schemas.extend(catalog.views.values().map(|v| v.schema.clone()));
-        schemas.extend(catalog.enums.values().map(|e| e.schema.clone()));
-    }
-    if schemas.is_empty() {
-        schemas.insert(profile_schema.to_owned());
-    }
-    schemas.into_iter().collect()
-}
-
 /// Lets PostgreSQL render the expected views through `client`, so that they compare by what their queries
 /// mean; lists the views it could not render with `-v`.
 pub(crate) async fn render_views(
@@ -65,11 +50,10 @@ pub(crate) async fn render_views(
 /// Introspects the live schema through `client`.
 pub(crate) async fn live(
     client: &dyn DatabaseClient,
-    schemas: Vec<String>,
+    options: &IntrospectOptions,
     what: &str,
 ) -> anyhow::Result<Catalog> {
-    let options = IntrospectOptions::default().with_schemas(schemas);
-    schema::introspect(client, &options)
+    schema::introspect(client, options)
         .await
         .with_context(|| format!("failed to read the schema of {what}"))
 }

@@ -222,6 +222,28 @@ impl fmt::Debug for Error {
     }
 }
 
+/// An error and its causes joined by `: `, each once: a cause whose text is already part of what is written
+/// is left out, and so is an empty one.
+///
+/// [`Error`] carries a driver's whole chain in its message (a driver's own text often hides the cause) and
+/// keeps the driver's error as its source, whose parts would otherwise be written a second time:
+/// `cannot connect: error connecting to server: Connection refused (os error 111)`, once.
+pub fn chain_text(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = String::new();
+    let mut cause = Some(err);
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !text.is_empty() && !out.contains(&text) {
+            if !out.is_empty() {
+                out.push_str(": ");
+            }
+            out.push_str(&text);
+        }
+        cause = c.source();
+    }
+    out
+}
+
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         self.source
@@ -233,6 +255,28 @@ impl std::error::Error for Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_cause_is_named_once() {
+        let refused = std::io::Error::new(
+            std::io::ErrorKind::ConnectionRefused,
+            "Connection refused (os error 111)",
+        );
+        let err = Error::connection(
+            "cannot connect to PostgreSQL: Connection refused (os error 111)",
+            refused,
+        );
+        assert_eq!(
+            chain_text(&err),
+            "connection error: cannot connect to PostgreSQL: Connection refused (os error 111)"
+        );
+        let plain = std::io::Error::other("disk full");
+        let wrapped = Error::new(ErrorKind::Database, "write failed").with_source(plain);
+        assert_eq!(
+            chain_text(&wrapped),
+            "database error: write failed: disk full"
+        );
+    }
 
     #[test]
     fn sqlstates_map_to_kinds() {

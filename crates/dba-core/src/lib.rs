@@ -46,7 +46,7 @@ mod row;
 pub use crate::client::{
     Backend, Capabilities, DatabaseClient, JsonStream, RowStream, Transaction,
 };
-pub use crate::error::{BoxError, DbErrorInfo, Error, ErrorKind, Result};
+pub use crate::error::{BoxError, DbErrorInfo, Error, ErrorKind, Result, chain_text};
 pub use crate::filter::{Condition, Filter, Op};
 pub use crate::ident::{Ident, TableName};
 pub use crate::query::{Columns, Direction, Nulls, OrderBy, Query};

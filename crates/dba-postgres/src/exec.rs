@@ -200,17 +200,7 @@ pub(crate) fn map_pg_error(e: tokio_postgres::Error) -> Error {
     };
     // The driver's own text ("error performing TLS handshake") hides the cause ("invalid peer certificate:
     // UnknownIssuer"): the message carries the whole chain.
-    let mut message = text;
-    let mut cause = std::error::Error::source(&e);
-    while let Some(c) = cause {
-        let c_text = c.to_string();
-        if !message.contains(&c_text) {
-            message.push_str(": ");
-            message.push_str(&c_text);
-        }
-        cause = c.source();
-    }
-    Error::new(kind, message).with_source(e)
+    Error::new(kind, dba_core::chain_text(&e)).with_source(e)
 }
 
 /// Maps a pool error: a wait timeout, a failed connect, or a closed pool.

@@ -229,21 +229,6 @@ fn schema_of(resolved: &Resolved) -> String {
     }
 }
 
-/// An error and its causes joined by `: `, each once (a cause whose text is already there is left out).
-fn chain_text(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        let more = c.to_string();
-        if !text.contains(&more) {
-            text.push_str(": ");
-            text.push_str(&more);
-        }
-        cause = c.source();
-    }
-    text
-}
-
 impl std::fmt::Debug for ConnectionResult {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ConnectionResult")
@@ -268,7 +253,7 @@ impl std::fmt::Debug for ConnectionResult {
 impl ConnectionResult {
     /// A failure other than drift: the original's words in `error`, the typed reason in `failure`.
     fn fail(mut self, failure: ConnectError) -> ConnectionResult {
-        let text = chain_text(&failure);
+        let text = dba_core::chain_text(&failure);
         self.success = false;
         self.error = Some(match &failure {
             ConnectError::Client { .. } | ConnectError::Introspect { .. } => {

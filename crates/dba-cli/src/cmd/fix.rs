@@ -40,13 +40,13 @@ pub(crate) async fn run(ctx: &Ctx, args: &FixArgs) -> anyhow::Result<Report> {
 
     let client = ctx.connect(&resolved).await?;
     schemacheck::render_views(out, client.as_ref(), &mut expected.catalog).await?;
-    let schemas = schemacheck::schemas_for(Some(&expected.catalog), &schema_of(&resolved));
-    let actual = schemacheck::live(client.as_ref(), schemas.clone(), &name).await?;
+    let introspect = IntrospectOptions::for_expected(&expected.catalog, &schema_of(&resolved));
+    let actual = schemacheck::live(client.as_ref(), &introspect, &name).await?;
     let max_hazard = args.allow_hazard.map_or(Hazard::None, HazardLevel::hazard);
     let options = PlanOptions {
         max_hazard,
         column_defs,
-        introspect: IntrospectOptions::default().with_schemas(schemas),
+        introspect,
     };
     let plan = schema::plan_fix(&expected.catalog, &actual, &options)?;
     let before = schema::validate(&plan.target, &actual);

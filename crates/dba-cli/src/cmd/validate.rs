@@ -3,7 +3,8 @@
 
 use std::path::PathBuf;
 
-use dba::{DatabaseClient, schema};
+use dba::DatabaseClient;
+use dba::schema::{self, IntrospectOptions};
 use serde_json::json;
 
 use crate::cli::ValidateArgs;
@@ -39,16 +40,16 @@ pub(crate) async fn run(ctx: &Ctx, args: &ValidateArgs) -> anyhow::Result<Report
         let reference = ctx.connect(&other_resolved).await?;
         let reader = ctx.reader(&reference, other, args.primary).await;
         let reads: &dyn DatabaseClient = reader.as_ref().map_or(reference.as_ref(), |r| r.client());
-        let reference_catalog =
-            schemacheck::live(reads, vec![schema_of(&other_resolved)], other).await;
+        let options = IntrospectOptions::default().with_schemas([schema_of(&other_resolved)]);
+        let reference_catalog = schemacheck::live(reads, &options, other).await;
         drop(reader);
         reference.close().await;
         let reference_catalog = reference_catalog?;
         let client = ctx.connect(&resolved).await?;
-        let schemas = schemacheck::schemas_for(Some(&reference_catalog), &schema_of(&resolved));
+        let options = IntrospectOptions::for_expected(&reference_catalog, &schema_of(&resolved));
         let reader = ctx.reader(&client, &name, args.primary).await;
         let reads: &dyn DatabaseClient = reader.as_ref().map_or(client.as_ref(), |r| r.client());
-        let actual = schemacheck::live(reads, schemas, &name).await;
+        let actual = schemacheck::live(reads, &options, &name).await;
         drop(reader);
         client.close().await;
         let result = schema::validate(&reference_catalog, &actual?);
@@ -60,10 +61,10 @@ pub(crate) async fn run(ctx: &Ctx, args: &ValidateArgs) -> anyhow::Result<Report
     let mut expected = schemacheck::read_expected(out, &path, &schema_of(&resolved))?;
     let client = ctx.connect(&resolved).await?;
     schemacheck::render_views(out, client.as_ref(), &mut expected.catalog).await?;
-    let schemas = schemacheck::schemas_for(Some(&expected.catalog), &schema_of(&resolved));
+    let options = IntrospectOptions::for_expected(&expected.catalog, &schema_of(&resolved));
     let reader = ctx.reader(&client, &name, args.primary).await;
     let reads: &dyn DatabaseClient = reader.as_ref().map_or(client.as_ref(), |r| r.client());
-    let actual = schemacheck::live(reads, schemas, &name).await;
+    let actual = schemacheck::live(reads, &options, &name).await;
     drop(reader);
     client.close().await;
     let result = schema::validate(&expected.catalog, &actual?);
