@@ -26,7 +26,7 @@
 //!
 //! A profile with a standby (`read_url` in db.toml) keeps every call above on the primary; reads that need
 //! no fresh write go to the standby only when asked for: `db.reader().await` gives a
-//! [`Reader`](crate::Reader) whose [`client`](crate::Reader::client) reads there while the standby keeps up
+//! [`Reader`] whose [`client`](crate::Reader::client) reads there while the standby keeps up
 //! (else on the primary, with the reason in [`fallback`](crate::Reader::fallback)) and still writes to the
 //! primary.
 //!
