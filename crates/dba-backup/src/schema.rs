@@ -8,6 +8,8 @@ use serde::ser::Serializer;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use dba_core::position;
+
 use crate::error::BackupError;
 
 /// The top-level key that holds the metadata object; no table may take it.
@@ -311,26 +313,36 @@ impl BackupSchema {
 
     /// Parses the original's backup-schema JSON and validates it.
     pub fn from_json(text: &str) -> Result<BackupSchema, BackupError> {
-        let schema: BackupSchema = serde_json::from_str(text).map_err(|e| BackupError::Json {
-            path: "<backup schema>".into(),
-            reason: e.to_string(),
-        })?;
-        schema.validate()?;
-        Ok(schema)
+        BackupSchema::parse(text, Path::new("<backup schema>"))
     }
 
     /// Reads and validates a backup-schema JSON file.
     pub fn from_file(path: &Path) -> Result<BackupSchema, BackupError> {
-        // Bytes, not a string: the JSON parser then names the line and column of invalid UTF-8 too.
         let bytes = std::fs::read(path).map_err(|source| BackupError::Io {
             path: path.to_owned(),
             source,
         })?;
-        let schema: BackupSchema =
-            serde_json::from_slice(&bytes).map_err(|e| BackupError::Json {
+        let text = position::utf8(bytes).map_err(|(line, column, utf16)| BackupError::Json {
+            path: path.to_owned(),
+            reason: format!(
+                "not UTF-8{} at line {line} column {column}",
+                if utf16 { " (the file is UTF-16)" } else { "" }
+            ),
+        })?;
+        BackupSchema::parse(&text, path)
+    }
+
+    /// Parses and validates `text`; errors name the line and column (in characters, after a byte order mark,
+    /// as an editor counts them) in `path`.
+    fn parse(text: &str, path: &Path) -> Result<BackupSchema, BackupError> {
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        let schema: BackupSchema = serde_json::from_str(text).map_err(|e| {
+            let (line, column, message) = position::json_error(text, &e);
+            BackupError::Json {
                 path: path.to_owned(),
-                reason: e.to_string(),
-            })?;
+                reason: format!("{message} at line {line} column {column}"),
+            }
+        })?;
         schema.validate()?;
         Ok(schema)
     }

@@ -59,7 +59,6 @@ mod model;
 mod normalize;
 mod parse;
 mod plan;
-mod position;
 mod views;
 
 pub use crate::apply::{ApplyOptions, FixReport, apply};

@@ -29,7 +29,7 @@ use crate::model::{
     PrimaryKey, Table, TableKind, UniqueConstraint, View, object_key,
 };
 use crate::normalize::{normalize_type, quote_if_needed, serial_base};
-use crate::position;
+use dba_core::position;
 
 /// What a schema file declares, plus what was skipped.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
