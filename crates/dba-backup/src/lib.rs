@@ -50,6 +50,7 @@ mod engine;
 mod error;
 mod file;
 mod format;
+mod names;
 mod progress;
 mod python;
 mod reader;
@@ -60,7 +61,7 @@ mod sync;
 mod validate;
 
 pub use crate::backup::{BackupOptions, BackupReport, backup, backup_quiet};
-pub use crate::catalog::{InferenceReport, infer_schema};
+pub use crate::catalog::{InferenceReport, infer_schema, infer_schema_in};
 pub use crate::engine::RestoreMode;
 pub use crate::error::{BackupError, Conflict, FailedRow};
 pub use crate::format::{FORMAT_VERSION, TABLES_KEY, default_backup_path};
