@@ -374,3 +374,34 @@ async fn sync_plans_and_copies_same_name_tables_apart() {
     src_db.drop_db().await;
     dst_db.drop_db().await;
 }
+
+#[tokio::test]
+async fn a_qualified_reference_to_an_unqualified_table_is_checked_once_resolved() {
+    let json = r#"{"tables": [
+        {"name": "items"},
+        {"name": "payments", "parent": {"table": "app.items", "field": "item_id"}}
+    ]}"#;
+    // Loading cannot tell whether `app.items` is `items`: that depends on the profile's schema.
+    let schema = BackupSchema::from_json(json).unwrap();
+    let resolved = schema.in_schema(Some("app")).unwrap();
+    resolved.validate().unwrap();
+    assert_eq!(
+        resolved.table("payments").unwrap().parents[0].table,
+        "items"
+    );
+    let err = schema
+        .in_schema(Some("public"))
+        .unwrap()
+        .validate()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("table 'payments' references 'app.items', which is not in the schema"),
+        "{err}"
+    );
+    // A name that matches nothing is refused on load, as before.
+    let err = BackupSchema::from_json(&json.replace("app.items", "app.other"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("which is not in the schema"), "{err}");
+}
