@@ -3,12 +3,13 @@
 //!
 //! A backup schema may name a table unqualified (`items`), qualified (`billing.items`) or quoted
 //! (`"my.schema"."T"`). Each name is read as PostgreSQL reads a table reference and then keyed relative to
-//! the *home* schema (the profile's `schema` setting): a table in the home schema is keyed by its name
-//! alone, any other by `schema.table`. Each part is written bare when PostgreSQL would read it back
-//! unchanged (lower-case letters, digits, `_`, `$`) and double-quoted otherwise, so two different tables
-//! never share a key (`billing.items` and a home table named `"billing.items"` differ) and a key always
-//! parses back to its table. Files of unqualified lower-case tables therefore keep the Python original's
-//! keys byte for byte.
+//! the *home* schema (the profile's `schema` setting): an unqualified name keeps its spelling (so files of
+//! unqualified tables keep the Python original's keys byte for byte), a qualified one is keyed by the
+//! table's name alone when its schema is the home and by `schema.table` otherwise. The parts of a
+//! qualified name are written bare when PostgreSQL would read them back unchanged (lower-case letters,
+//! digits, `_`, `$`) and double-quoted otherwise, so two different tables never share a key
+//! (`billing.items` and a home table named `"billing.items"` differ) and a key always parses back to its
+//! table.
 
 use dba_core::{Ident, TableName};
 
@@ -47,9 +48,14 @@ pub(crate) fn key_of(table: &TableName, home: Option<&str>) -> String {
     }
 }
 
-/// The key of a table name as written, relative to `home`.
+/// The key of a table name as written, relative to `home`: an unqualified name stays as written (the
+/// Python original's key for it), a qualified one becomes [`key_of`].
 pub(crate) fn key(name: &str, home: Option<&str>) -> Result<String, BackupError> {
-    Ok(key_of(&parse(name)?, home))
+    let table = parse(name)?;
+    Ok(match table.schema {
+        None => name.to_owned(),
+        Some(_) => key_of(&table, home),
+    })
 }
 
 /// The name SQL uses for the table keyed `key`: qualified with `home` when the key is unqualified and a
@@ -82,6 +88,9 @@ mod tests {
         assert_eq!(k("public.items", Some("app")), "public.items");
         assert_eq!(k("Billing.Items", Some("public")), "billing.items");
         assert_eq!(k("items", None), "items");
+        // An unqualified name keeps its spelling, as the Python original keyed it.
+        assert_eq!(k("Items", Some("public")), "Items");
+        assert_eq!(k("public.Items", Some("public")), "items");
         assert_eq!(k("public.items", None), "public.items");
     }
 

@@ -317,11 +317,12 @@ impl BackupSchema {
     /// The schema with every table name resolved: unqualified names in `home` (the profile's `schema`
     /// setting; `None` keeps the home set before, else leaves them to the connection's `search_path`),
     /// qualified ones (`billing.invoices`) in their own schema. Each table and reference is then named by
-    /// its key: the name alone for a table in `home`, `schema.table` for any other, each part quoted when
-    /// PostgreSQL would not read it back unchanged (`"my.schema".t`). The keys name the tables in backup
-    /// files (`{key}_count` too), summaries and sync plans, so two schemas' `items` never mix; files of
-    /// unqualified lower-case tables keep the Python original's keys. SQL then always names the table
-    /// qualified with `home`. Names that cannot be read, or two names for one table, are errors.
+    /// its key: an unqualified name as written, a qualified one as `schema.table`, or by the table's name
+    /// alone when the schema is `home`, each part of those quoted when PostgreSQL would not read it back
+    /// unchanged (`"my.schema".t`). The keys name the tables in backup files (`{key}_count` too),
+    /// summaries and sync plans, so two schemas' `items` never mix, and files of unqualified tables keep
+    /// the Python original's keys. SQL then always names the table qualified with `home`. Names that
+    /// cannot be read, or two names for one table, are errors.
     ///
     /// The entry points ([`crate::backup`], [`crate::restore`], [`crate::sync`]) call this with their
     /// options' `schema`; call it yourself to use the keys beforehand (for [`BackupSchema::subset`] or
@@ -329,26 +330,44 @@ impl BackupSchema {
     pub fn in_schema(&self, home: Option<&str>) -> Result<BackupSchema, BackupError> {
         let home = home.map(str::to_owned).or_else(|| self.home.clone());
         let old = self.home.as_deref();
-        // A name resolved before is read in the home it was resolved in.
         let rekey = |name: &str| -> Result<String, BackupError> {
             let mut table = names::parse(name)?;
-            if table.schema.is_none()
-                && let Some(old) = old
-            {
-                table.schema = Some(dba_core::Ident::exact(old)?);
+            if table.schema.is_none() {
+                match old {
+                    // A name resolved before in another home keeps meaning that home's table.
+                    Some(old) if Some(old) != home.as_deref() => {
+                        table.schema = Some(dba_core::Ident::exact(old)?);
+                    }
+                    _ => return Ok(name.to_owned()),
+                }
             }
             Ok(names::key_of(&table, home.as_deref()))
         };
+        // The table each name means, to find one table named twice (`items` and `public.items`).
+        let identity = |name: &str| -> Result<dba_core::TableName, BackupError> {
+            let mut table = names::parse(name)?;
+            if table.schema.is_none()
+                && let Some(home) = &home
+            {
+                table.schema = Some(dba_core::Ident::exact(home)?);
+            }
+            Ok(table)
+        };
         let mut tables: Vec<TableDef> = Vec::with_capacity(self.tables.len());
+        let mut seen: Vec<dba_core::TableName> = Vec::with_capacity(self.tables.len());
         for (i, t) in self.tables.iter().enumerate() {
             let mut t = t.clone();
             let key = rekey(&t.name)?;
-            if let Some(at) = tables.iter().position(|o| o.name == key) {
+            let same = identity(&key)?;
+            if let Some(at) = seen.iter().position(|o| *o == same) {
                 return Err(BackupError::Schema(format!(
-                    "tables '{}' and '{}' are the same table ('{key}')",
-                    self.tables[at].name, self.tables[i].name
+                    "tables '{}' and '{}' are the same table ('{}')",
+                    self.tables[at].name,
+                    self.tables[i].name,
+                    same.display_name()
                 )));
             }
+            seen.push(same);
             t.name = key;
             for r in t.parents.iter_mut().chain(t.optional_refs.iter_mut()) {
                 r.table = rekey(&r.table)?;

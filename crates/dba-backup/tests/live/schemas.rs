@@ -405,3 +405,30 @@ async fn a_qualified_reference_to_an_unqualified_table_is_checked_once_resolved(
         .to_string();
     assert!(err.contains("which is not in the schema"), "{err}");
 }
+
+#[tokio::test]
+async fn unqualified_names_keep_their_spelling_as_keys() {
+    let (db, client) = setup(test_path!("spelling"), &["schemas", "schemas_data"]).await;
+    // The Python original keyed a table as its backup schema spelled it, and PostgreSQL folded the name.
+    let schema = BackupSchema::new(vec![TableDef::new("Customers").natural_key(&["slug"])]);
+    let path = scratch("spelling").join("b.json");
+    let report = backup(&client, &schema, &path, &backup_opts("public"), &NoProgress)
+        .await
+        .unwrap();
+    assert_eq!(report.counts, [("Customers".to_owned(), 2)]);
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(doc["metadata"]["Customers_count"], 2);
+    assert_eq!(doc["Customers"].as_array().unwrap().len(), 2);
+    // The same table under another spelling is refused, naming both.
+    let twice = BackupSchema::new(vec![
+        TableDef::new("Customers"),
+        TableDef::new("public.customers"),
+    ]);
+    let err = twice.in_schema(Some("public")).unwrap_err().to_string();
+    assert!(
+        err.contains("'Customers' and 'public.customers' are the same table"),
+        "{err}"
+    );
+    db.drop_db().await;
+}
