@@ -34,7 +34,7 @@ fn part(ident: &Ident) -> String {
 /// Parses a table name as written in a backup schema, naming it on failure.
 pub(crate) fn parse(name: &str) -> Result<TableName, BackupError> {
     TableName::parse(name)
-        .map_err(|e| BackupError::Schema(format!("table name '{name}' cannot be read: {e}")))
+        .map_err(|e| BackupError::Schema(format!("table name {name:?} cannot be read: {e}")))
 }
 
 /// The key of `table` relative to `home`: its name alone when it is unqualified or in `home`, else
@@ -139,7 +139,7 @@ mod tests {
     #[test]
     fn unreadable_names_are_errors_naming_them() {
         let err = key("a.b.c", None).unwrap_err().to_string();
-        assert!(err.contains("'a.b.c'"), "{err}");
+        assert!(err.contains(r#"table name "a.b.c""#), "{err}");
         assert!(key(r#""open"#, None).is_err());
     }
 }
