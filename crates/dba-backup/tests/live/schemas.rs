@@ -432,3 +432,33 @@ async fn unqualified_names_keep_their_spelling_as_keys() {
     );
     db.drop_db().await;
 }
+
+#[tokio::test]
+async fn sync_reads_the_source_in_its_schema_and_writes_the_destination_in_its_own() {
+    let (src_db, src) = setup(test_path!("sync_homes_src"), &["schemas", "schemas_data"]).await;
+    let (dst_db, dst) = setup(test_path!("sync_homes_dst"), &["schemas"]).await;
+    dst.execute(
+        "CREATE SCHEMA app; CREATE TABLE app.customers (LIKE public.customers INCLUDING ALL)",
+        &[],
+    )
+    .await
+    .unwrap();
+    let options = SyncOptions {
+        user_id: Some(json!("u1")),
+        schema: Some("app".to_owned()),
+        source_schema: Some("public".to_owned()),
+        ..SyncOptions::default()
+    };
+    let schema = BackupSchema::new(vec![TableDef::new("customers")]);
+    let result = sync(&src, &dst, &schema, &options, &NoProgress).await;
+    assert!(result.success, "{:?}", result.errors);
+    assert_eq!(result.synced_count, 2);
+    let count = |sql: &'static str| {
+        let dst = &dst;
+        async move { dst.query(sql, &[]).await.unwrap()[0]["n"].clone() }
+    };
+    assert_eq!(count("SELECT count(*) AS n FROM app.customers").await, 2);
+    assert_eq!(count("SELECT count(*) AS n FROM public.customers").await, 0);
+    src_db.drop_db().await;
+    dst_db.drop_db().await;
+}
