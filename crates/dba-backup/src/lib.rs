@@ -17,6 +17,9 @@
 //!   encodings of non-finite floats, bytea and interval.
 //! - [`compare`] / [`sync`]: two clients, insert-only / upsert / mirror, foreign-key aware or direct.
 //! - [`Progress`]: a callback for progress bars; the library never prints.
+//! - Several schemas: [`BackupSchema::in_schema`] reads unqualified names in the profile's schema (the
+//!   options' `schema`) and qualified ones (`billing.invoices`) in theirs; tables are keyed `schema.table`
+//!   outside the profile's schema, in files, summaries and sync plans.
 //!
 //! ```no_run
 //! # async fn demo(client: &dyn dba_core::DatabaseClient) -> Result<(), dba_backup::BackupError> {
