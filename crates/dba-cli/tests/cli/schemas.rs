@@ -79,6 +79,7 @@ fn workdir(name: &str, profiles: &[(&str, &str)], backup_schema: bool) -> Workdi
     if backup_schema {
         toml.push_str("backup_schema = \"backup-schema.json\"\n");
     }
+    toml.push_str("\n[defaults]\nuser_id_env = \"APP_USER\"\n");
     dir.write("db.toml", &toml);
     dir.write("schema.sql", SCHEMA_SQL);
     dir.write("backup-schema.json", BACKUP_SCHEMA);
@@ -96,11 +97,38 @@ async fn validate_fix_backup_and_restore_two_schemas() {
         .code(1)
         .stdout_has("billing.items.price")
         .stdout_lacks("app.items.price");
+    // The pre-fix backup covers both schemas' tables, each under its own key.
+    let out = run(dir
+        .dba()
+        .args(["--json", "fix", "--profile", "src", "--confirm"])
+        .env("APP_USER", "u1"))
+    .code(0)
+    .json();
+    let pre_fix: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out["backup"].as_str().unwrap()).unwrap())
+            .unwrap();
+    let keys: Vec<&str> = pre_fix
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "metadata",
+            "customers",
+            "items",
+            "billing.items",
+            "billing.invoices",
+            "payments"
+        ]
+    );
+    run(dir
+        .dba()
+        .args(["fix", "--profile", "dst", "--confirm", "--no-backup"]))
+    .code(0);
     for profile in ["src", "dst"] {
-        run(dir
-            .dba()
-            .args(["fix", "--profile", profile, "--confirm", "--no-backup"]))
-        .code(0);
         run(dir.dba().args(["validate", "--profile", profile]))
             .code(0)
             .stdout_has("Schema is valid");
