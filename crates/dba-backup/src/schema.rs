@@ -360,6 +360,13 @@ impl BackupSchema {
             let key = rekey(&t.name)?;
             let same = identity(&key)?;
             if let Some(at) = seen.iter().position(|o| *o == same) {
+                if self.tables[at].name == self.tables[i].name {
+                    // The same spelling twice: say so as `validate` does.
+                    return Err(BackupError::Schema(format!(
+                        "table '{}' is listed twice",
+                        t.name
+                    )));
+                }
                 return Err(BackupError::Schema(format!(
                     "tables '{}' and '{}' are the same table ('{}')",
                     self.tables[at].name,

@@ -273,6 +273,10 @@ async fn two_names_for_one_table_are_refused() {
         err.contains("'items' and 'public.items' are the same table"),
         "{err}"
     );
+    // The same spelling twice is the familiar message.
+    let twice = BackupSchema::new(vec![TableDef::new("items"), TableDef::new("items")]);
+    let err = twice.in_schema(Some("public")).unwrap_err().to_string();
+    assert!(err.contains("table 'items' is listed twice"), "{err}");
     // In another schema they are two tables.
     let keys: Vec<String> = schema
         .in_schema(Some("app"))
