@@ -9,12 +9,14 @@ use dba_core::{DatabaseClient, TableName, Value};
 
 use crate::engine::PkInfo;
 use crate::error::BackupError;
+use crate::names;
 use crate::schema::{BackupSchema, ForeignKey, TableDef};
 
 /// Facts about a table's primary key; without raw SQL a single-column key is assumed to have a default.
 /// A composite key never counts as generated: its columns are remapped references or taken as they are.
 pub(crate) async fn pk_info(
     client: &dyn DatabaseClient,
+    table: &str,
     def: &TableDef,
 ) -> Result<PkInfo, BackupError> {
     if !client.capabilities().raw_sql {
@@ -22,7 +24,7 @@ pub(crate) async fn pk_info(
             has_default: !def.has_composite_pk(),
         });
     }
-    let table = TableName::parse(&def.name)?.to_string();
+    let table = TableName::parse(table)?.to_string();
     let mut has_default = !def.has_composite_pk();
     for column in &def.pk {
         let rows = client
@@ -52,12 +54,13 @@ pub(crate) async fn pk_info(
 /// was set.
 pub(crate) async fn advance_sequence(
     client: &dyn DatabaseClient,
+    table: &str,
     def: &TableDef,
 ) -> Result<bool, BackupError> {
     if !client.capabilities().raw_sql {
         return Ok(false);
     }
-    let parsed = TableName::parse(&def.name)?;
+    let parsed = TableName::parse(table)?;
     let table = parsed.to_string();
     let mut set = false;
     for column in &def.pk {
@@ -94,20 +97,24 @@ pub struct InferenceReport {
     pub notes: Vec<String>,
 }
 
-const COLUMNS_SQL: &str = "SELECT c.relname AS table_name, a.attname AS column_name, a.attnotnull AS not_null \
+// `$1` is a JSON array of the schemas to read.
+const COLUMNS_SQL: &str = "SELECT n.nspname AS schema_name, c.relname AS table_name, a.attname AS column_name, \
+    a.attnotnull AS not_null \
     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
     JOIN pg_attribute a ON a.attrelid = c.oid \
-    WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped \
-    ORDER BY c.relname, a.attnum";
+    WHERE n.nspname IN (SELECT json_array_elements_text($1::json)) AND c.relkind IN ('r', 'p') \
+    AND a.attnum > 0 AND NOT a.attisdropped \
+    ORDER BY n.nspname, c.relname, a.attnum";
 
-const CONSTRAINTS_SQL: &str = "SELECT con.conname AS name, con.contype::text AS kind, c.relname AS table_name, \
-    f.relname AS ref_table, \
+const CONSTRAINTS_SQL: &str = "SELECT con.conname AS name, con.contype::text AS kind, n.nspname AS schema_name, \
+    c.relname AS table_name, fn.nspname AS ref_schema, f.relname AS ref_table, \
     ARRAY(SELECT a.attname::text FROM unnest(con.conkey) WITH ORDINALITY k(n, o) \
           JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.n ORDER BY k.o) AS columns \
     FROM pg_constraint con JOIN pg_class c ON c.oid = con.conrelid \
     JOIN pg_namespace n ON n.oid = c.relnamespace LEFT JOIN pg_class f ON f.oid = con.confrelid \
-    WHERE n.nspname = current_schema() AND con.contype IN ('p', 'u', 'f') \
-    ORDER BY c.relname, con.contype, con.conname";
+    LEFT JOIN pg_namespace fn ON fn.oid = f.relnamespace \
+    WHERE n.nspname IN (SELECT json_array_elements_text($1::json)) AND con.contype IN ('p', 'u', 'f') \
+    ORDER BY n.nspname, c.relname, con.contype, con.conname";
 
 #[derive(Default)]
 struct TableFacts {
@@ -125,18 +132,74 @@ struct TableFacts {
 /// or when it references a table left out of the result (its values pass through); otherwise the table is
 /// refused with an error naming it and the constraint. `tables` limits the result (references to tables
 /// left out pass through unchanged). Needs raw SQL.
+///
+/// Reads the connection's current schema; [`infer_schema_in`] takes the schema (and reads others).
 pub async fn infer_schema(
     client: &dyn DatabaseClient,
     tables: Option<&[&str]>,
+) -> Result<(BackupSchema, InferenceReport), BackupError> {
+    infer_schema_in(client, tables, None).await
+}
+
+/// [`infer_schema`] over several schemas: `home` (the profile's `schema` setting; `None` for the
+/// connection's current schema) and the schema of every qualified name in `tables` (`billing.invoices`).
+/// Foreign keys are followed across those schemas; a reference to a table in any other schema passes
+/// through unchanged. Unqualified names in `tables` are read in `home`. The result is resolved in `home`
+/// ([`BackupSchema::in_schema`]): tables outside it are named `schema.table`.
+pub async fn infer_schema_in(
+    client: &dyn DatabaseClient,
+    tables: Option<&[&str]>,
+    home: Option<&str>,
 ) -> Result<(BackupSchema, InferenceReport), BackupError> {
     if !client.capabilities().raw_sql {
         return Err(BackupError::Schema(
             "cannot infer a backup schema without raw SQL; give one explicitly".into(),
         ));
     }
+    let home = match home {
+        Some(home) => home.to_owned(),
+        None => {
+            let rows = client.query("SELECT current_schema() AS s", &[]).await?;
+            rows.first()
+                .and_then(|r| r.get("s"))
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+                .ok_or_else(|| {
+                    BackupError::Schema(
+                        "the connection has no current schema (an empty search_path); name the schema".into(),
+                    )
+                })?
+        }
+    };
+    let home_ref = Some(home.as_str());
+    let mut wanted_keys: Option<Vec<String>> = None;
+    let mut schemas = vec![home.clone()];
+    if let Some(list) = tables {
+        let mut keys = Vec::new();
+        for name in list {
+            let parsed = names::parse(name)?;
+            if let Some(s) = &parsed.schema
+                && !schemas.iter().any(|x| x == s.as_str())
+            {
+                schemas.push(s.as_str().to_owned());
+            }
+            keys.push(names::key_of(&parsed, home_ref));
+        }
+        wanted_keys = Some(keys);
+    }
+    let key_of = |schema: &str, table: &str| -> Result<String, BackupError> {
+        Ok(names::key_of(
+            &TableName::exact(Some(schema), table)?,
+            home_ref,
+        ))
+    };
+    let schemas_json = Value::String(Value::from(schemas).to_string());
     let mut facts: BTreeMap<String, TableFacts> = BTreeMap::new();
-    for row in client.query(COLUMNS_SQL, &[]).await? {
-        let t = str_of(&row, "table_name");
+    for row in client
+        .query(COLUMNS_SQL, std::slice::from_ref(&schemas_json))
+        .await?
+    {
+        let t = key_of(&str_of(&row, "schema_name"), &str_of(&row, "table_name"))?;
         let not_null = row
             .get("not_null")
             .and_then(Value::as_bool)
@@ -147,8 +210,13 @@ pub async fn infer_schema(
             .columns
             .push((str_of(&row, "column_name"), not_null));
     }
-    for row in client.query(CONSTRAINTS_SQL, &[]).await? {
-        let Some(f) = facts.get_mut(&str_of(&row, "table_name")) else {
+    let mut outside: Vec<String> = Vec::new();
+    for row in client
+        .query(CONSTRAINTS_SQL, std::slice::from_ref(&schemas_json))
+        .await?
+    {
+        let table = key_of(&str_of(&row, "schema_name"), &str_of(&row, "table_name"))?;
+        let Some(f) = facts.get_mut(&table) else {
             continue;
         };
         let columns: Vec<String> = row
@@ -163,13 +231,23 @@ pub async fn infer_schema(
         match str_of(&row, "kind").as_str() {
             "p" => f.pk = columns,
             "u" => f.uniques.push((str_of(&row, "name"), columns)),
-            _ => f
-                .fks
-                .push((str_of(&row, "name"), str_of(&row, "ref_table"), columns)),
+            _ => {
+                let target = key_of(&str_of(&row, "ref_schema"), &str_of(&row, "ref_table"))?;
+                if !outside.contains(&target) {
+                    outside.push(target.clone());
+                }
+                f.fks.push((str_of(&row, "name"), target, columns));
+            }
         }
     }
+    // Only references to schemas not read stay outside: their values pass through.
+    outside.retain(|t| !facts.contains_key(t));
     let mut report = InferenceReport::default();
-    let wanted = |name: &str| tables.is_none_or(|list| list.contains(&name));
+    let wanted = |name: &str| {
+        wanted_keys
+            .as_ref()
+            .is_none_or(|list| list.iter().any(|k| k == name))
+    };
     let included = |name: &str| wanted(name) && facts.get(name).is_some_and(|f| !f.pk.is_empty());
     let mut defs: HashMap<String, TableDef> = HashMap::new();
     for (name, f) in &facts {
@@ -274,7 +352,7 @@ pub async fn infer_schema(
     let all = BackupSchema::new(ordered);
     // References to tables outside the result pass through unchanged, like a subset's.
     let mut everything = all.tables.clone();
-    for name in facts.keys() {
+    for name in facts.keys().chain(&outside) {
         if !names.contains(name) {
             everything.push(TableDef::new(name).natural_key(&[]));
         }
@@ -287,7 +365,7 @@ pub async fn infer_schema(
     } else {
         full.subset(&refs)?
     };
-    Ok((schema, report))
+    Ok((schema.in_schema(home_ref)?, report))
 }
 
 /// Topological order, parents first, ties by name; a cycle through optional references is broken by

@@ -354,7 +354,11 @@ impl<'a> Engine<'a> {
     /// Whether `def`'s table has no rows at all (as this run's transaction sees it).
     async fn is_empty(&self, def: &TableDef) -> Result<bool, BackupError> {
         let query = Query::new().columns(&pk_list(def)).limit(1);
-        Ok(self.dest.select(&def.name, &query).await?.is_empty())
+        Ok(self
+            .dest
+            .select(&self.schema.sql_name(&def.name), &query)
+            .await?
+            .is_empty())
     }
 
     fn report(&self, def: &TableDef, done: u64, total: Option<u64>, finished: bool) {
@@ -606,7 +610,10 @@ impl<'a> Engine<'a> {
             .columns(&quoted_list(&columns))
             .filter(filter)
             .order_by(&pk_list(def));
-        let rows = self.dest.select(&def.name, &query).await?;
+        let rows = self
+            .dest
+            .select(&self.schema.sql_name(&def.name), &query)
+            .await?;
         let mut by_group: HashMap<String, Vec<Row>> = HashMap::new();
         for r in rows {
             if let Some(g) = group_key(def, &r) {
@@ -713,11 +720,12 @@ impl<'a> Engine<'a> {
         rows: &[Row],
         kind: Write,
     ) -> Result<Vec<Row>, dba_core::Error> {
+        let table = self.schema.sql_name(&def.name);
         if !self.config.savepoints {
-            return run(self.dest, def, rows, kind).await;
+            return run(self.dest, &table, def, rows, kind).await;
         }
         let sp = self.dest.begin().await?;
-        match run(&*sp, def, rows, kind).await {
+        match run(&*sp, &table, def, rows, kind).await {
             Ok(stored) => {
                 sp.commit().await?;
                 Ok(stored)
@@ -748,6 +756,7 @@ enum Write {
 
 async fn run(
     client: &dyn DatabaseClient,
+    table: &str,
     def: &TableDef,
     rows: &[Row],
     kind: Write,
@@ -756,7 +765,7 @@ async fn run(
         Write::Insert => {
             // Only the new keys come back: that is all remapping needs.
             let stored = client
-                .insert_many_returning(&def.name, rows, &pk_list(def))
+                .insert_many_returning(table, rows, &pk_list(def))
                 .await?;
             if stored.len() != rows.len() {
                 return Err(dba_core::Error::new(
@@ -772,12 +781,12 @@ async fn run(
             Ok(stored)
         }
         Write::InsertOnly => {
-            client.insert_many(&def.name, rows, false).await?;
+            client.insert_many(table, rows, false).await?;
             Ok(vec![Row::new(); rows.len()])
         }
         Write::Update => {
             client
-                .upsert_many(&def.name, rows, &pk_list(def), false)
+                .upsert_many(table, rows, &pk_list(def), false)
                 .await?;
             Ok(vec![Row::new(); rows.len()])
         }

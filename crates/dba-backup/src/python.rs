@@ -12,7 +12,6 @@ use dba_core::{DatabaseClient, TableName, Value};
 use serde_json::Map;
 
 use crate::error::BackupError;
-use crate::schema::TableDef;
 
 /// The columns of one destination table whose values may need decoding.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -43,12 +42,12 @@ impl Decoder {
     /// read the catalog (a REST backend: values are then sent as the file holds them).
     pub(crate) async fn for_table(
         client: &dyn DatabaseClient,
-        def: &TableDef,
+        table: &str,
     ) -> Result<Option<Decoder>, BackupError> {
         if !client.capabilities().raw_sql {
             return Ok(None);
         }
-        let table = TableName::parse(&def.name)?.to_string();
+        let table = TableName::parse(table)?.to_string();
         let rows = client.query(COLUMNS_SQL, &[Value::String(table)]).await?;
         let columns: Vec<(String, Kind)> = rows
             .iter()

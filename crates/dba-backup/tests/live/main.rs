@@ -9,6 +9,7 @@ mod composite;
 mod failures;
 mod memory;
 mod python_files;
+mod schemas;
 mod single_pass;
 mod sync;
 

@@ -16,6 +16,7 @@ mod positions;
 mod profile_schema;
 mod profiles;
 mod restore;
+mod schemas;
 mod secrets;
 mod status;
 mod support;

@@ -10,6 +10,7 @@ mod errors;
 mod injection;
 mod load;
 mod pooler;
+mod schemas;
 mod tls;
 mod transactions;
 mod types;
