@@ -50,6 +50,7 @@ mod engine;
 mod error;
 mod file;
 mod format;
+mod partitioned;
 mod progress;
 mod python;
 mod reader;

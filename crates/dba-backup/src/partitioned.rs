@@ -1,0 +1,127 @@
+//! Foreign keys to partitioned tables, for [`infer_schema`](crate::infer_schema).
+//!
+//! PostgreSQL wants a partitioned table's primary key, and so any key a foreign key references, to hold
+//! the partition key: `orders (id bigserial, region text, PRIMARY KEY (id, region)) PARTITION BY LIST
+//! (region)` is referenced through `(order_id, order_region)`. When the referenced key is one generated
+//! column plus partition-key columns, the restore gives such a table new ids by that column alone
+//! (`PkInfo::generated_id`), so the referencing column of the generated one is remapped and the others,
+//! which hold partition-key values the restore copies, pass through.
+
+use std::collections::HashMap;
+
+use dba_core::{DatabaseClient, Value};
+
+use crate::error::BackupError;
+
+/// A partitioned table's primary key and the plain columns of its partition key.
+pub(crate) struct PartitionedKeys {
+    /// The primary-key columns, in order.
+    pub(crate) primary: Vec<String>,
+    /// The partition-key columns (expressions left out).
+    pub(crate) partition: Vec<String>,
+}
+
+const KEYS_SQL: &str = "SELECT \
+    ARRAY(SELECT a.attname::text FROM pg_constraint k CROSS JOIN LATERAL unnest(k.conkey) WITH ORDINALITY u(n, o) \
+          JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = u.n \
+          WHERE k.conrelid = p.partrelid AND k.contype = 'p' ORDER BY u.o) AS pk_columns, \
+    ARRAY(SELECT a.attname::text FROM unnest(p.partattrs::int2[]) k(n) \
+          JOIN pg_attribute a ON a.attrelid = p.partrelid AND a.attnum = k.n) AS key_columns \
+    FROM pg_partitioned_table p WHERE p.partrelid = $1::regclass";
+
+/// The keys of `table` (a quoted name) when it is a partitioned table; `None` for any other table.
+pub(crate) async fn partitioned_keys(
+    client: &dyn DatabaseClient,
+    table: &str,
+) -> Result<Option<PartitionedKeys>, BackupError> {
+    let rows = client
+        .query(KEYS_SQL, &[Value::String(table.to_owned())])
+        .await?;
+    Ok(rows.first().map(|row| PartitionedKeys {
+        primary: texts(row, "pk_columns"),
+        partition: texts(row, "key_columns"),
+    }))
+}
+
+fn texts(row: &dba_core::Row, key: &str) -> Vec<String> {
+    row.get(key)
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The partitioned tables of the current schema (not partitions), with their primary key, partition key
+/// and the primary-key columns that have a default or identity.
+const TABLES_SQL: &str = "SELECT c.relname AS table_name, \
+    ARRAY(SELECT a.attname::text FROM unnest(k.conkey) WITH ORDINALITY u(n, o) \
+          JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = u.n ORDER BY u.o) AS pk_columns, \
+    ARRAY(SELECT a.attname::text FROM unnest(p.partattrs::int2[]) u(n) \
+          JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = u.n) AS key_columns, \
+    ARRAY(SELECT a.attname::text FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum = ANY (k.conkey) \
+          AND (a.atthasdef OR a.attidentity <> '')) AS generated \
+    FROM pg_partitioned_table p JOIN pg_class c ON c.oid = p.partrelid \
+    JOIN pg_namespace n ON n.oid = c.relnamespace \
+    JOIN pg_constraint k ON k.conrelid = c.oid AND k.contype = 'p' \
+    WHERE n.nspname = current_schema() AND NOT c.relispartition";
+
+/// Every foreign key of the current schema to a partitioned table, with its columns and the referenced
+/// ones.
+const REFERENCES_SQL: &str = "SELECT c.relname AS table_name, con.conname AS name, f.relname AS ref_table, \
+    ARRAY(SELECT a.attname::text FROM unnest(con.conkey) WITH ORDINALITY k(n, o) \
+          JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.n ORDER BY k.o) AS columns, \
+    ARRAY(SELECT a.attname::text FROM unnest(con.confkey) WITH ORDINALITY k(n, o) \
+          JOIN pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.n ORDER BY k.o) AS ref_columns \
+    FROM pg_constraint con JOIN pg_class c ON c.oid = con.conrelid \
+    JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_class f ON f.oid = con.confrelid \
+    WHERE n.nspname = current_schema() AND con.contype = 'f' AND con.conparentid = 0 AND f.relkind = 'p'";
+
+/// What [`infer_schema`](crate::infer_schema) keys differently because of partitioning.
+#[derive(Default)]
+pub(crate) struct Partitioned {
+    /// Partitioned tables whose primary key is one generated column plus partition-key columns, with that
+    /// column and the whole key: the backup schema keys them by the generated column alone.
+    pub(crate) by_id: HashMap<String, (String, Vec<String>)>,
+    /// Foreign keys (by referencing table and constraint name) to such a table through its whole primary
+    /// key: the referencing column of the generated one, which is remapped.
+    pub(crate) references: HashMap<(String, String), String>,
+}
+
+/// Reads [`Partitioned`] for the current schema.
+pub(crate) async fn partitioned(client: &dyn DatabaseClient) -> Result<Partitioned, BackupError> {
+    let mut out = Partitioned::default();
+    for row in client.query(TABLES_SQL, &[]).await? {
+        let Some(table) = row.get("table_name").and_then(Value::as_str) else {
+            continue;
+        };
+        let (pk, key) = (texts(&row, "pk_columns"), texts(&row, "key_columns"));
+        let Ok([id]) = <[String; 1]>::try_from(texts(&row, "generated")) else {
+            continue;
+        };
+        if pk.len() > 1 && pk.iter().all(|c| *c == id || key.contains(c)) {
+            out.by_id.insert(table.to_owned(), (id, pk));
+        }
+    }
+    for row in client.query(REFERENCES_SQL, &[]).await? {
+        let text = |key: &str| row.get(key).and_then(Value::as_str).map(str::to_owned);
+        let (Some(table), Some(name), Some(target)) =
+            (text("table_name"), text("name"), text("ref_table"))
+        else {
+            continue;
+        };
+        let Some((id, pk)) = out.by_id.get(&target) else {
+            continue;
+        };
+        let (columns, refs) = (texts(&row, "columns"), texts(&row, "ref_columns"));
+        let whole_key = refs.len() == pk.len() && pk.iter().all(|c| refs.contains(c));
+        if let (true, Some(at)) = (whole_key, refs.iter().position(|c| c == id))
+            && let Some(column) = columns.get(at)
+        {
+            out.references.insert((table, name), column.clone());
+        }
+    }
+    Ok(out)
+}
