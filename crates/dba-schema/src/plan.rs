@@ -727,7 +727,7 @@ fn partition_by_sql(key: &str, table: &Table) -> Result<String, SchemaError> {
 
 /// Parses `sql` (a statement built around `clause`) and requires exactly one statement, so a partition key
 /// or bound from a catalog built by hand cannot carry anything else into a step.
-fn checked_clause(table: &str, clause: &str, sql: &str) -> Result<(), SchemaError> {
+pub(crate) fn checked_clause(table: &str, clause: &str, sql: &str) -> Result<(), SchemaError> {
     match Parser::parse_sql(&PostgreSqlDialect {}, sql) {
         Ok(statements) if statements.len() == 1 => Ok(()),
         Ok(_) => Err(SchemaError::InvalidExpression {

@@ -5,7 +5,7 @@
 use dba_core::DatabaseClient;
 use dba_schema::{
     ApplyOptions, Catalog, Difference, IntrospectOptions, PlanOptions, StepKind, TableKind, apply,
-    introspect, parse_schema_sql, plan_fix, validate,
+    introspect, parse_schema_sql, plan_fix, render_views, validate,
 };
 use dba_testkit::test_path;
 
@@ -252,5 +252,54 @@ async fn other_bounds_or_keys_are_errors_that_fix_never_repairs_by_detaching() {
     let plan = plan_fix(&expected, &live(&adapter).await, &PlanOptions::default()).unwrap();
     assert!(plan.steps.is_empty(), "{}", plan.script());
     assert_eq!(plan.not_fixed.len(), 3, "{:?}", plan.not_fixed);
+    db.drop_db().await;
+}
+
+#[tokio::test]
+async fn keys_and_bounds_compare_by_what_postgresql_prints() {
+    let (db, adapter) = setup(test_path!("partitions_rendered"), &["partitions_schema"]).await;
+    // The same key and bounds, spelled otherwise: PostgreSQL prints both as the live ones.
+    let text = fixture_text("partitions_schema")
+        .replace(
+            "PARTITION BY RANGE (taken_on)",
+            "PARTITION BY range ( \"taken_on\" )",
+        )
+        .replace(
+            "FOR VALUES FROM ('2024-01-01') TO ('2025-01-01')",
+            "FOR VALUES FROM ('2024-1-1') TO (date '2025-01-01')",
+        );
+    let mut expected = parse_schema_sql(&text, "schema.sql").unwrap().catalog;
+    let live = live(&adapter).await;
+    let before = validate(&expected, &live);
+    assert!(
+        before
+            .errors()
+            .any(|d| matches!(d, Difference::PartitionBound { table, .. } if table == "measurements_2024")),
+        "{}",
+        before.format_report()
+    );
+
+    render_views(&adapter, &mut expected).await.unwrap();
+    assert_eq!(
+        expected.tables["measurements_2024"]
+            .partition_bound
+            .as_deref(),
+        Some("FOR VALUES FROM ('2024-01-01') TO ('2025-01-01')")
+    );
+    assert_eq!(
+        expected.tables["measurements"].partition_key.as_deref(),
+        Some("RANGE (taken_on)")
+    );
+    let after = validate(&expected, &live);
+    assert!(after.differences.is_empty(), "{}", after.format_report());
+    // Rendering left nothing behind.
+    let rows = adapter
+        .query(
+            "SELECT count(*)::int AS n FROM pg_class WHERE relname LIKE '_dba_render%'",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows[0]["n"], 0);
     db.drop_db().await;
 }
