@@ -9,9 +9,10 @@
 
 use std::collections::HashMap;
 
-use dba_core::{DatabaseClient, Value};
+use dba_core::{DatabaseClient, TableName, Value};
 
 use crate::error::BackupError;
+use crate::schema::BackupSchema;
 
 /// A partitioned table's primary key and the plain columns of its partition key.
 pub(crate) struct PartitionedKeys {
@@ -124,4 +125,56 @@ pub(crate) async fn partitioned(client: &dyn DatabaseClient) -> Result<Partition
         }
     }
     Ok(out)
+}
+
+/// Pairs (partition, ancestor) among the listed tables, each a quoted name in a JSON array.
+const LISTED_PAIRS_SQL: &str = "SELECT l.ord::int AS partition, p.ord::int AS ancestor \
+    FROM jsonb_array_elements_text($1::jsonb) WITH ORDINALITY l(name, ord) \
+    CROSS JOIN jsonb_array_elements_text($1::jsonb) WITH ORDINALITY p(name, ord) \
+    WHERE to_regclass(l.name) IS NOT NULL AND to_regclass(p.name) IS NOT NULL \
+    AND to_regclass(l.name) <> to_regclass(p.name) \
+    AND to_regclass(p.name) IN (SELECT a.relid FROM pg_partition_ancestors(to_regclass(l.name)) a) \
+    ORDER BY 1, 2";
+
+/// Refuses a backup schema that lists a partition together with its parent (or an ancestor): reading or
+/// writing through both would back up, restore or sync its rows twice. Without raw SQL nothing is checked.
+pub(crate) async fn refuse_partition_with_parent(
+    client: &dyn DatabaseClient,
+    schema: &BackupSchema,
+) -> Result<(), BackupError> {
+    if !client.capabilities().raw_sql || schema.tables.len() < 2 {
+        return Ok(());
+    }
+    // A name that does not parse is left to the operation itself to report.
+    let listed: Vec<&str> = schema
+        .tables
+        .iter()
+        .map(|t| t.name.as_str())
+        .filter(|n| TableName::parse(n).is_ok())
+        .collect();
+    let quoted: Vec<Value> = listed
+        .iter()
+        .filter_map(|n| TableName::parse(n).ok())
+        .map(|t| Value::String(t.to_string()))
+        .collect();
+    let names = Value::Array(quoted).to_string();
+    let rows = client
+        .query(LISTED_PAIRS_SQL, &[Value::String(names)])
+        .await?;
+    let Some(row) = rows.first() else {
+        return Ok(());
+    };
+    let name = |field: &str| {
+        row.get(field)
+            .and_then(Value::as_u64)
+            .and_then(|i| usize::try_from(i).ok())
+            .and_then(|i| listed.get(i.wrapping_sub(1)))
+            .map_or_else(String::new, |n| (*n).to_owned())
+    };
+    Err(BackupError::Schema(format!(
+        "table '{}' is a partition of '{}', which the backup schema also lists: its rows would be read and \
+         written twice; list the partitioned table only (its rows reach every partition)",
+        name("partition"),
+        name("ancestor")
+    )))
 }

@@ -9,6 +9,7 @@ use crate::catalog::{advance_sequence, pk_info};
 use crate::checker::Checker;
 use crate::engine::{Config, Engine, Outcome, RestoreMode, Source};
 use crate::error::BackupError;
+use crate::partitioned::refuse_partition_with_parent;
 use crate::progress::Progress;
 use crate::python::Decoder;
 use crate::reader::BackupFile;
@@ -85,6 +86,7 @@ pub async fn restore(
     progress: &dyn Progress,
 ) -> Result<RestoreSummary, BackupError> {
     schema.validate()?;
+    refuse_partition_with_parent(client, schema).await?;
     if !path.exists() {
         return Err(invalid(
             path,

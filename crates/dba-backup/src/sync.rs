@@ -14,6 +14,7 @@ use crate::engine::{
 };
 use crate::error::BackupError;
 use crate::format::key_text;
+use crate::partitioned::refuse_partition_with_parent;
 use crate::progress::{Phase, Progress, ProgressUpdate};
 use crate::restore::DEFAULT_BATCH_SIZE;
 use crate::schema::{BackupSchema, TableDef};
@@ -219,6 +220,7 @@ async fn compare_into(
     result: &mut SyncResult,
 ) -> Result<(), BackupError> {
     schema.validate()?;
+    refuse_partition_with_parent(source, schema).await?;
     if same_database(source, dest).await? {
         return Err(BackupError::SameDatabase);
     }

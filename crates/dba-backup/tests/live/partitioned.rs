@@ -223,6 +223,14 @@ async fn sync_goes_through_the_parent() {
     )
     .await;
     let (dst_db, dst) = setup(test_path!("partitioned_sync_dst"), &["partitioned"]).await;
+    // Enough rows for a batch to go as one COPY through the parent, spread over its three partitions.
+    src.execute(
+        "INSERT INTO readings (device_id, taken_on, value) \
+         SELECT 101 + g % 3, date '2024-06-01' + g, g FROM generate_series(1, 1200) g",
+        &[],
+    )
+    .await
+    .unwrap();
     let schema = inferred(&src).await;
     let options = SyncOptions {
         mode: SyncMode::InsertOnly,
@@ -230,7 +238,7 @@ async fn sync_goes_through_the_parent() {
     };
     let result = sync(&src, &dst, &schema, &options, &NoProgress).await;
     assert!(result.success, "{:?}", result.errors);
-    assert_eq!(result.synced_count, 16);
+    assert_eq!(result.synced_count, 1216);
     assert_eq!(contents(&dst).await, contents(&src).await);
     src_db.drop_db().await;
     dst_db.drop_db().await;
@@ -284,6 +292,72 @@ async fn a_schema_naming_the_whole_key_still_gets_new_ids_for_its_generated_colu
         .filter(|r| !r["slug"].as_str().unwrap().starts_with("other-"))
         .collect();
     assert_eq!(mine, want[2].as_array().unwrap().iter().collect::<Vec<_>>());
+    src_db.drop_db().await;
+    dst_db.drop_db().await;
+}
+
+#[tokio::test]
+async fn a_schema_listing_a_partition_with_its_parent_is_refused_before_anything_runs() {
+    let (src_db, src) = setup(
+        test_path!("partitioned_twice_src"),
+        &["partitioned", "partitioned_data"],
+    )
+    .await;
+    let (dst_db, dst) = setup(test_path!("partitioned_twice_dst"), &["partitioned"]).await;
+    let schema = BackupSchema::from_json(
+        r#"{"tables": [
+            {"name": "devices"},
+            {"name": "readings", "slug_field": null, "user_field": null,
+             "parent": {"table": "devices", "field": "device_id"}},
+            {"name": "readings_2024", "slug_field": null, "user_field": null,
+             "parent": {"table": "devices", "field": "device_id"}}
+        ]}"#,
+    )
+    .unwrap();
+    let message = "table 'readings_2024' is a partition of 'readings', which the backup schema also lists: \
+                   its rows would be read and written twice; list the partitioned table only (its rows reach \
+                   every partition)";
+    let dir = scratch("partitioned_twice");
+    let path = dir.join("b.json");
+    let err = backup(&src, &schema, &path, &BackupOptions::default(), &NoProgress)
+        .await
+        .unwrap_err();
+    assert_eq!(err.to_string(), format!("invalid backup schema: {message}"));
+    assert!(!path.exists(), "no file is written");
+    let result = sync(&src, &dst, &schema, &SyncOptions::default(), &NoProgress).await;
+    assert!(!result.success);
+    assert!(result.errors[0].ends_with(message), "{:?}", result.errors);
+    assert_eq!(
+        scalar(&dst, "SELECT count(*) AS n FROM readings").await,
+        json!(0)
+    );
+    // A partition alone (one year's rows, say) is a table like any other.
+    let one_year = BackupSchema::from_json(
+        r#"{"tables": [{"name": "devices"},
+            {"name": "readings_2024", "pk": "id", "slug_field": null, "user_field": null,
+             "parent": {"table": "devices", "field": "device_id"}}]}"#,
+    )
+    .unwrap();
+    let report = backup(
+        &src,
+        &one_year,
+        &path,
+        &BackupOptions::default(),
+        &NoProgress,
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.counts[1], ("readings_2024".to_owned(), 3));
+    let err = restore(
+        &dst,
+        &schema,
+        &path,
+        &RestoreOptions::default(),
+        &NoProgress,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.to_string(), format!("invalid backup schema: {message}"));
     src_db.drop_db().await;
     dst_db.drop_db().await;
 }
