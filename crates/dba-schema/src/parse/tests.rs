@@ -471,3 +471,29 @@ fn an_unknown_partition_strategy_is_an_error_at_its_position() {
     assert_eq!((line, column), (3, 16), "{message}");
     assert!(message.contains("RANGE, LIST or HASH"), "{message}");
 }
+
+#[test]
+fn partition_keys_with_collations_and_expressions_are_kept_and_an_operator_class_is_an_error_at_it()
+{
+    let key = |sql: &str| {
+        parse(sql).catalog.tables["t"]
+            .partition_key
+            .clone()
+            .unwrap()
+    };
+    assert_eq!(
+        key("CREATE TABLE t (name text) PARTITION BY RANGE (name COLLATE \"C\");"),
+        "RANGE (name COLLATE \"C\")"
+    );
+    assert_eq!(
+        key("CREATE TABLE t (name text) PARTITION BY LIST (lower(name));"),
+        "LIST (lower(name))"
+    );
+    // sqlparser has no rule for an operator class in a partition key.
+    let err = parse_schema_sql(
+        "CREATE TABLE t (name text)\n  PARTITION BY RANGE (name text_pattern_ops);",
+        "s.sql",
+    )
+    .unwrap_err();
+    assert!(err.to_string().starts_with("s.sql:2:28: "), "{err}");
+}
