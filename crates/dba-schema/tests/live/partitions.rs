@@ -303,3 +303,36 @@ async fn keys_and_bounds_compare_by_what_postgresql_prints() {
     assert_eq!(rows[0]["n"], 0);
     db.drop_db().await;
 }
+
+#[tokio::test]
+async fn a_new_partition_whose_rows_sit_in_the_default_partition_fails_and_changes_nothing() {
+    let (db, adapter) = setup(test_path!("partitions_default_rows"), &["partitions_drift"]).await;
+    // A 2025 row lands in the default partition while measurements_2025 does not exist.
+    adapter
+        .execute(
+            "INSERT INTO measurements (device_id, taken_on) VALUES (1, '2025-05-05')",
+            &[],
+        )
+        .await
+        .unwrap();
+    let before = live(&adapter).await;
+    let plan = plan_fix(&expected(), &before, &PlanOptions::default()).unwrap();
+    let err = apply(&plan, &adapter, &ApplyOptions::default())
+        .await
+        .unwrap_err();
+    // The step, then PostgreSQL's reason naming the default partition, as the CLI prints the chain.
+    let mut text = err.to_string();
+    let mut source = std::error::Error::source(&err);
+    while let Some(e) = source {
+        text.push_str(&format!(": {e}"));
+        source = e.source();
+    }
+    assert!(
+        text.starts_with(
+            "fix step 2 (create partition measurements_2025 of measurements) failed; every change was rolled back"
+        ) && text.contains("default partition \"measurements_rest\" would be violated by some row"),
+        "{text}"
+    );
+    assert_eq!(live(&adapter).await, before, "rolled back");
+    db.drop_db().await;
+}
