@@ -14,6 +14,7 @@ use crate::engine::pk_list;
 use crate::error::BackupError;
 use crate::file::{AtomicFile, TempFile, io_err};
 use crate::format::{UtcTime, build_metadata, is_gzip_name, key_text};
+use crate::partitioned::refuse_partition_with_parent;
 use crate::progress::{NoProgress, Phase, Progress, ProgressUpdate};
 use crate::schema::{BackupSchema, METADATA_KEY};
 
@@ -65,6 +66,7 @@ pub async fn backup(
 ) -> Result<BackupReport, BackupError> {
     let schema = &schema.in_schema(options.schema.as_deref())?;
     schema.validate()?;
+    refuse_partition_with_parent(client, schema).await?;
     let subset = schema.is_subset();
     let created_at = UtcTime::now().rfc3339();
     let mut metadata = build_metadata(

@@ -7,13 +7,16 @@ use std::collections::{BTreeMap, HashMap};
 
 use dba_core::{DatabaseClient, TableName, Value};
 
-use crate::engine::PkInfo;
+use crate::engine::{PkInfo, quoted_list};
 use crate::error::BackupError;
 use crate::names;
+use crate::partitioned::{partitioned, partitioned_keys};
 use crate::schema::{BackupSchema, ForeignKey, TableDef};
 
 /// Facts about a table's primary key; without raw SQL a single-column key is assumed to have a default.
-/// A composite key never counts as generated: its columns are remapped references or taken as they are.
+/// A composite key counts as generated only on a partitioned table whose key is one generated column plus
+/// partition-key columns (PostgreSQL wants the partition key in the primary key): see
+/// [`PkInfo::generated_id`]. Any other composite key's columns are remapped references or taken as they are.
 pub(crate) async fn pk_info(
     client: &dyn DatabaseClient,
     table: &str,
@@ -22,10 +25,13 @@ pub(crate) async fn pk_info(
     if !client.capabilities().raw_sql {
         return Ok(PkInfo {
             has_default: !def.has_composite_pk(),
+            generated_id: None,
+            conflict_columns: None,
         });
     }
     let table = TableName::parse(table)?.to_string();
     let mut has_default = !def.has_composite_pk();
+    let mut generated = Vec::new();
     for column in &def.pk {
         let rows = client
             .query(
@@ -45,8 +51,33 @@ pub(crate) async fn pk_info(
                 ))
             })?;
         has_default &= default;
+        if default {
+            generated.push(column.clone());
+        }
     }
-    Ok(PkInfo { has_default })
+    let mut info = PkInfo {
+        has_default,
+        generated_id: None,
+        conflict_columns: None,
+    };
+    if generated.len() == 1
+        && let Some(keys) = partitioned_keys(client, &table).await?
+    {
+        let id = &generated[0];
+        if def.has_composite_pk() {
+            let rest_in_key = def.pk.iter().all(|c| c == id || keys.partition.contains(c));
+            if rest_in_key && !def.references().any(|r| &r.field == id) {
+                info.has_default = true;
+                info.generated_id = Some(id.clone());
+            }
+        } else if keys.primary.len() > 1 && keys.primary.contains(id) {
+            // A backup schema keys the table by its generated column alone (as `infer_schema` does);
+            // an overwrite must still name the whole primary key, the only unique index there is.
+            let columns: Vec<&str> = keys.primary.iter().map(String::as_str).collect();
+            info.conflict_columns = Some(quoted_list(&columns));
+        }
+    }
+    Ok(info)
 }
 
 /// Moves the sequence behind each primary-key column of `def` (serial or identity) past the largest value
@@ -103,7 +134,7 @@ const COLUMNS_SQL: &str = "SELECT n.nspname AS schema_name, c.relname AS table_n
     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
     JOIN pg_attribute a ON a.attrelid = c.oid \
     WHERE n.nspname IN (SELECT json_array_elements_text($1::json)) AND c.relkind IN ('r', 'p') \
-    AND a.attnum > 0 AND NOT a.attisdropped \
+    AND NOT c.relispartition AND a.attnum > 0 AND NOT a.attisdropped \
     ORDER BY n.nspname, c.relname, a.attnum";
 
 const CONSTRAINTS_SQL: &str = "SELECT con.conname AS name, con.contype::text AS kind, n.nspname AS schema_name, \
@@ -114,6 +145,7 @@ const CONSTRAINTS_SQL: &str = "SELECT con.conname AS name, con.contype::text AS 
     JOIN pg_namespace n ON n.oid = c.relnamespace LEFT JOIN pg_class f ON f.oid = con.confrelid \
     LEFT JOIN pg_namespace fn ON fn.oid = f.relnamespace \
     WHERE n.nspname IN (SELECT json_array_elements_text($1::json)) AND con.contype IN ('p', 'u', 'f') \
+    AND con.conparentid = 0 \
     ORDER BY n.nspname, c.relname, con.contype, con.conname";
 
 #[derive(Default)]
@@ -131,7 +163,10 @@ struct TableFacts {
 /// is accepted when each of its columns has a single-column foreign key of its own (so each is remapped),
 /// or when it references a table left out of the result (its values pass through); otherwise the table is
 /// refused with an error naming it and the constraint. `tables` limits the result (references to tables
-/// left out pass through unchanged). Needs raw SQL.
+/// left out pass through unchanged). A partitioned table is read through its parent (its partitions are not
+/// tables of the result); one whose primary key is a generated column plus partition-key columns is keyed
+/// by that column, and a foreign key to it through that whole key is remapped through the generated
+/// column's reference (see `partitioned.rs`). Needs raw SQL.
 ///
 /// Reads the connection's current schema; [`infer_schema_in`] takes the schema (and reads others).
 pub async fn infer_schema(
@@ -242,6 +277,7 @@ pub async fn infer_schema_in(
     }
     // Only references to schemas not read stay outside: their values pass through.
     outside.retain(|t| !facts.contains_key(t));
+    let partitions = partitioned(client, &schemas_json, &key_of).await?;
     let mut report = InferenceReport::default();
     let wanted = |name: &str| {
         wanted_keys
@@ -260,7 +296,15 @@ pub async fn infer_schema_in(
                 .push(format!("{name}: left out, it has no primary key"));
             continue;
         }
-        let pk: Vec<&str> = f.pk.iter().map(String::as_str).collect();
+        let mut pk: Vec<&str> = f.pk.iter().map(String::as_str).collect();
+        if let Some((id, _)) = partitions.by_id.get(name) {
+            report.notes.push(format!(
+                "{name}: partitioned, keyed by its generated column {id} (its primary key ({}) also holds \
+                 the partition key); the destination gives new ids",
+                pk.join(", ")
+            ));
+            pk = vec![id.as_str()];
+        }
         let has = |c: &str| f.columns.iter().any(|(n, _)| n == c);
         let user = has("user_id").then(|| "user_id".to_owned());
         let mut candidates: Vec<(String, Vec<String>)> = f
@@ -300,7 +344,14 @@ pub async fn infer_schema_in(
                 .any(|(_, _, cols)| cols.as_slice() == [c.clone()])
         };
         for (cname, target, cols) in &f.fks {
-            let [col] = cols.as_slice() else {
+            let by_id = partitions.references.get(&(name.clone(), cname.clone()));
+            if let Some(col) = by_id {
+                report.notes.push(format!(
+                    "{name}: foreign key {cname} references the partitioned table '{target}' by its generated \
+                     key and partition key; {col} is remapped, the other columns are taken as they are"
+                ));
+            }
+            let [col] = by_id.map_or(cols.as_slice(), std::slice::from_ref) else {
                 if cols.iter().all(single) {
                     report.notes.push(format!(
                         "{name}: foreign key {cname} has several columns; each is remapped through its own foreign key"

@@ -54,6 +54,7 @@ mod error;
 mod file;
 mod format;
 mod names;
+mod partitioned;
 mod progress;
 mod python;
 mod reader;

@@ -9,6 +9,7 @@ use crate::catalog::{advance_sequence, pk_info};
 use crate::checker::Checker;
 use crate::engine::{Config, Engine, Outcome, RestoreMode, Source};
 use crate::error::BackupError;
+use crate::partitioned::refuse_partition_with_parent;
 use crate::progress::Progress;
 use crate::python::Decoder;
 use crate::reader::BackupFile;
@@ -90,6 +91,7 @@ pub async fn restore(
 ) -> Result<RestoreSummary, BackupError> {
     let schema = &schema.in_schema(options.schema.as_deref())?;
     schema.validate()?;
+    refuse_partition_with_parent(client, schema).await?;
     if !path.exists() {
         return Err(invalid(
             path,

@@ -15,6 +15,7 @@ use crate::engine::{
 use crate::error::BackupError;
 use crate::format::key_text;
 use crate::names;
+use crate::partitioned::refuse_partition_with_parent;
 use crate::progress::{Phase, Progress, ProgressUpdate};
 use crate::restore::DEFAULT_BATCH_SIZE;
 use crate::schema::{BackupSchema, TableDef};
@@ -220,6 +221,7 @@ async fn compare_into(
 ) -> Result<(), BackupError> {
     let schema = &schema.in_schema(options.schema.as_deref())?;
     schema.validate()?;
+    refuse_partition_with_parent(source, schema).await?;
     if same_database(source, dest).await? {
         return Err(BackupError::SameDatabase);
     }

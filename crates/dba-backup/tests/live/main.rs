@@ -8,6 +8,7 @@ mod backup_restore;
 mod composite;
 mod failures;
 mod memory;
+mod partitioned;
 mod python_files;
 mod schemas;
 mod single_pass;

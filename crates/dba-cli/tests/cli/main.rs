@@ -12,6 +12,7 @@ mod fix;
 mod injection;
 mod interrupt;
 mod offline;
+mod partitions;
 mod positions;
 mod profile_schema;
 mod profiles;
