@@ -361,3 +361,37 @@ async fn a_schema_listing_a_partition_with_its_parent_is_refused_before_anything
     src_db.drop_db().await;
     dst_db.drop_db().await;
 }
+
+#[tokio::test]
+async fn a_partitioned_table_in_another_schema_is_inferred_through_its_parent_and_keyed_by_its_id()
+{
+    let (db, src) = setup(test_path!("partitioned_other_schema"), &["partitioned"]).await;
+    // orders, with its partitions, moves to billing; order_lines (public) references it across schemas.
+    for sql in [
+        "CREATE SCHEMA billing",
+        "ALTER TABLE orders SET SCHEMA billing",
+        "ALTER TABLE orders_eu SET SCHEMA billing",
+        "ALTER TABLE orders_us SET SCHEMA billing",
+    ] {
+        src.execute(sql, &[]).await.unwrap();
+    }
+    let tables = ["devices", "billing.orders", "order_lines", "readings"];
+    let (schema, _) = dba_backup::infer_schema_in(&src, Some(&tables), Some("public"))
+        .await
+        .unwrap();
+    let names: Vec<&str> = schema.tables.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["devices", "billing.orders", "order_lines", "readings"]
+    );
+    let orders = schema.table("billing.orders").unwrap();
+    assert_eq!(orders.pk, ["id"], "keyed by its generated column");
+    let lines = schema.table("order_lines").unwrap();
+    let parents: Vec<(&str, &str)> = lines
+        .parents
+        .iter()
+        .map(|p| (p.table.as_str(), p.field.as_str()))
+        .collect();
+    assert_eq!(parents, [("billing.orders", "order_id")]);
+    db.drop_db().await;
+}
