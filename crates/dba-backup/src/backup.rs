@@ -14,6 +14,7 @@ use crate::engine::pk_list;
 use crate::error::BackupError;
 use crate::file::{AtomicFile, TempFile, io_err};
 use crate::format::{UtcTime, build_metadata, is_gzip_name, key_text};
+use crate::partitioned::refuse_partition_with_parent;
 use crate::progress::{NoProgress, Phase, Progress, ProgressUpdate};
 use crate::schema::{BackupSchema, METADATA_KEY};
 
@@ -29,6 +30,9 @@ pub struct BackupOptions {
     pub metadata: Map<String, Value>,
     /// Compress with gzip. Also implied by an output path ending in `.gz`.
     pub gzip: bool,
+    /// The schema unqualified table names are read in (the profile's `schema` setting); `None` leaves them
+    /// to the connection's `search_path`. See [`BackupSchema::in_schema`].
+    pub schema: Option<String>,
 }
 
 /// What a backup wrote.
@@ -54,6 +58,8 @@ pub struct BackupReport {
 /// [`Reader`](dba_core::Reader)'s client to read from a standby.
 ///
 /// A schema made by [`BackupSchema::subset`] produces a subset backup: its metadata lists its `tables`.
+/// Tables are named in the file by their keys ([`BackupSchema::in_schema`]): `billing.items` for a table
+/// outside `options.schema`, the name alone inside it.
 pub async fn backup(
     client: &dyn DatabaseClient,
     schema: &BackupSchema,
@@ -61,7 +67,9 @@ pub async fn backup(
     options: &BackupOptions,
     progress: &dyn Progress,
 ) -> Result<BackupReport, BackupError> {
+    let schema = &schema.in_schema(options.schema.as_deref())?;
     schema.validate()?;
+    refuse_partition_with_parent(client, schema).await?;
     let subset = schema.is_subset();
     let created_at = UtcTime::now().rfc3339();
     let mut metadata = build_metadata(
@@ -112,11 +120,17 @@ pub async fn backup(
     let mut kept_pks: HashMap<String, HashSet<String>> = HashMap::new();
     let mut counts = Vec::new();
     for def in &schema.tables {
+        let table = schema.sql_name(&def.name);
         let mut filter = Filter::new();
         if let (Some(user), Some(field)) = (&options.user_id, &def.user_field) {
             filter = filter.eq(field, user.clone());
         }
-        if let Some(extra) = options.table_filters.get(&def.name) {
+        let extra = options
+            .table_filters
+            .iter()
+            .find(|(name, _)| schema.key_for(name) == def.name)
+            .map(|(_, f)| f);
+        if let Some(extra) = extra {
             for c in extra.conditions() {
                 filter = filter.push(&c.column, c.op, c.value.clone());
             }
@@ -125,12 +139,12 @@ pub async fn backup(
         // does not exist) aborts the snapshot transaction and would hide its cause behind "current
         // transaction is aborted": it is the error.
         let total = if progress.wants_totals() {
-            Some(reader.count(&def.name, &filter).await?)
+            Some(reader.count(&table, &filter).await?)
         } else {
             None
         };
         let query = Query::new().filter(filter).order_by(&pk_list(def));
-        let mut rows = reader.select_json_stream(&def.name, &query).await?;
+        let mut rows = reader.select_json_stream(&table, &query).await?;
         let keep = schema.is_referenced(&def.name);
         let inspect = keep || !def.parents.is_empty();
         // The fields read from each row: the primary key, then each parent reference. A referenced table

@@ -7,23 +7,31 @@ use std::collections::{BTreeMap, HashMap};
 
 use dba_core::{DatabaseClient, TableName, Value};
 
-use crate::engine::PkInfo;
+use crate::engine::{PkInfo, quoted_list};
 use crate::error::BackupError;
+use crate::names;
+use crate::partitioned::{partitioned, partitioned_keys};
 use crate::schema::{BackupSchema, ForeignKey, TableDef};
 
 /// Facts about a table's primary key; without raw SQL a single-column key is assumed to have a default.
-/// A composite key never counts as generated: its columns are remapped references or taken as they are.
+/// A composite key counts as generated only on a partitioned table whose key is one generated column plus
+/// partition-key columns (PostgreSQL wants the partition key in the primary key): see
+/// [`PkInfo::generated_id`]. Any other composite key's columns are remapped references or taken as they are.
 pub(crate) async fn pk_info(
     client: &dyn DatabaseClient,
+    table: &str,
     def: &TableDef,
 ) -> Result<PkInfo, BackupError> {
     if !client.capabilities().raw_sql {
         return Ok(PkInfo {
             has_default: !def.has_composite_pk(),
+            generated_id: None,
+            conflict_columns: None,
         });
     }
-    let table = TableName::parse(&def.name)?.to_string();
+    let table = TableName::parse(table)?.to_string();
     let mut has_default = !def.has_composite_pk();
+    let mut generated = Vec::new();
     for column in &def.pk {
         let rows = client
             .query(
@@ -43,8 +51,33 @@ pub(crate) async fn pk_info(
                 ))
             })?;
         has_default &= default;
+        if default {
+            generated.push(column.clone());
+        }
     }
-    Ok(PkInfo { has_default })
+    let mut info = PkInfo {
+        has_default,
+        generated_id: None,
+        conflict_columns: None,
+    };
+    if generated.len() == 1
+        && let Some(keys) = partitioned_keys(client, &table).await?
+    {
+        let id = &generated[0];
+        if def.has_composite_pk() {
+            let rest_in_key = def.pk.iter().all(|c| c == id || keys.partition.contains(c));
+            if rest_in_key && !def.references().any(|r| &r.field == id) {
+                info.has_default = true;
+                info.generated_id = Some(id.clone());
+            }
+        } else if keys.primary.len() > 1 && keys.primary.contains(id) {
+            // A backup schema keys the table by its generated column alone (as `infer_schema` does);
+            // an overwrite must still name the whole primary key, the only unique index there is.
+            let columns: Vec<&str> = keys.primary.iter().map(String::as_str).collect();
+            info.conflict_columns = Some(quoted_list(&columns));
+        }
+    }
+    Ok(info)
 }
 
 /// Moves the sequence behind each primary-key column of `def` (serial or identity) past the largest value
@@ -52,12 +85,13 @@ pub(crate) async fn pk_info(
 /// was set.
 pub(crate) async fn advance_sequence(
     client: &dyn DatabaseClient,
+    table: &str,
     def: &TableDef,
 ) -> Result<bool, BackupError> {
     if !client.capabilities().raw_sql {
         return Ok(false);
     }
-    let parsed = TableName::parse(&def.name)?;
+    let parsed = TableName::parse(table)?;
     let table = parsed.to_string();
     let mut set = false;
     for column in &def.pk {
@@ -94,20 +128,25 @@ pub struct InferenceReport {
     pub notes: Vec<String>,
 }
 
-const COLUMNS_SQL: &str = "SELECT c.relname AS table_name, a.attname AS column_name, a.attnotnull AS not_null \
+// `$1` is a JSON array of the schemas to read.
+const COLUMNS_SQL: &str = "SELECT n.nspname AS schema_name, c.relname AS table_name, a.attname AS column_name, \
+    a.attnotnull AS not_null \
     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
     JOIN pg_attribute a ON a.attrelid = c.oid \
-    WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped \
-    ORDER BY c.relname, a.attnum";
+    WHERE n.nspname IN (SELECT json_array_elements_text($1::json)) AND c.relkind IN ('r', 'p') \
+    AND NOT c.relispartition AND a.attnum > 0 AND NOT a.attisdropped \
+    ORDER BY n.nspname, c.relname, a.attnum";
 
-const CONSTRAINTS_SQL: &str = "SELECT con.conname AS name, con.contype::text AS kind, c.relname AS table_name, \
-    f.relname AS ref_table, \
+const CONSTRAINTS_SQL: &str = "SELECT con.conname AS name, con.contype::text AS kind, n.nspname AS schema_name, \
+    c.relname AS table_name, fn.nspname AS ref_schema, f.relname AS ref_table, \
     ARRAY(SELECT a.attname::text FROM unnest(con.conkey) WITH ORDINALITY k(n, o) \
           JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.n ORDER BY k.o) AS columns \
     FROM pg_constraint con JOIN pg_class c ON c.oid = con.conrelid \
     JOIN pg_namespace n ON n.oid = c.relnamespace LEFT JOIN pg_class f ON f.oid = con.confrelid \
-    WHERE n.nspname = current_schema() AND con.contype IN ('p', 'u', 'f') \
-    ORDER BY c.relname, con.contype, con.conname";
+    LEFT JOIN pg_namespace fn ON fn.oid = f.relnamespace \
+    WHERE n.nspname IN (SELECT json_array_elements_text($1::json)) AND con.contype IN ('p', 'u', 'f') \
+    AND con.conparentid = 0 \
+    ORDER BY n.nspname, c.relname, con.contype, con.conname";
 
 #[derive(Default)]
 struct TableFacts {
@@ -124,19 +163,78 @@ struct TableFacts {
 /// is accepted when each of its columns has a single-column foreign key of its own (so each is remapped),
 /// or when it references a table left out of the result (its values pass through); otherwise the table is
 /// refused with an error naming it and the constraint. `tables` limits the result (references to tables
-/// left out pass through unchanged). Needs raw SQL.
+/// left out pass through unchanged). A partitioned table is read through its parent (its partitions are not
+/// tables of the result); one whose primary key is a generated column plus partition-key columns is keyed
+/// by that column, and a foreign key to it through that whole key is remapped through the generated
+/// column's reference (see `partitioned.rs`). Needs raw SQL.
+///
+/// Reads the connection's current schema; [`infer_schema_in`] takes the schema (and reads others).
 pub async fn infer_schema(
     client: &dyn DatabaseClient,
     tables: Option<&[&str]>,
+) -> Result<(BackupSchema, InferenceReport), BackupError> {
+    infer_schema_in(client, tables, None).await
+}
+
+/// [`infer_schema`] over several schemas: `home` (the profile's `schema` setting; `None` for the
+/// connection's current schema) and the schema of every qualified name in `tables` (`billing.invoices`).
+/// Foreign keys are followed across those schemas; a reference to a table in any other schema passes
+/// through unchanged. Unqualified names in `tables` are read in `home`. The result is resolved in `home`
+/// ([`BackupSchema::in_schema`]): tables outside it are named `schema.table`.
+pub async fn infer_schema_in(
+    client: &dyn DatabaseClient,
+    tables: Option<&[&str]>,
+    home: Option<&str>,
 ) -> Result<(BackupSchema, InferenceReport), BackupError> {
     if !client.capabilities().raw_sql {
         return Err(BackupError::Schema(
             "cannot infer a backup schema without raw SQL; give one explicitly".into(),
         ));
     }
+    let home = match home {
+        Some(home) => home.to_owned(),
+        None => {
+            let rows = client.query("SELECT current_schema() AS s", &[]).await?;
+            rows.first()
+                .and_then(|r| r.get("s"))
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+                .ok_or_else(|| {
+                    BackupError::Schema(
+                        "the connection has no current schema (an empty search_path); name the schema".into(),
+                    )
+                })?
+        }
+    };
+    let home_ref = Some(home.as_str());
+    let mut wanted_keys: Option<Vec<String>> = None;
+    let mut schemas = vec![home.clone()];
+    if let Some(list) = tables {
+        let mut keys = Vec::new();
+        for name in list {
+            let parsed = names::parse(name)?;
+            if let Some(s) = &parsed.schema
+                && !schemas.iter().any(|x| x == s.as_str())
+            {
+                schemas.push(s.as_str().to_owned());
+            }
+            keys.push(names::key_of(&parsed, home_ref));
+        }
+        wanted_keys = Some(keys);
+    }
+    let key_of = |schema: &str, table: &str| -> Result<String, BackupError> {
+        Ok(names::key_of(
+            &TableName::exact(Some(schema), table)?,
+            home_ref,
+        ))
+    };
+    let schemas_json = Value::String(Value::from(schemas).to_string());
     let mut facts: BTreeMap<String, TableFacts> = BTreeMap::new();
-    for row in client.query(COLUMNS_SQL, &[]).await? {
-        let t = str_of(&row, "table_name");
+    for row in client
+        .query(COLUMNS_SQL, std::slice::from_ref(&schemas_json))
+        .await?
+    {
+        let t = key_of(&str_of(&row, "schema_name"), &str_of(&row, "table_name"))?;
         let not_null = row
             .get("not_null")
             .and_then(Value::as_bool)
@@ -147,8 +245,13 @@ pub async fn infer_schema(
             .columns
             .push((str_of(&row, "column_name"), not_null));
     }
-    for row in client.query(CONSTRAINTS_SQL, &[]).await? {
-        let Some(f) = facts.get_mut(&str_of(&row, "table_name")) else {
+    let mut outside: Vec<String> = Vec::new();
+    for row in client
+        .query(CONSTRAINTS_SQL, std::slice::from_ref(&schemas_json))
+        .await?
+    {
+        let table = key_of(&str_of(&row, "schema_name"), &str_of(&row, "table_name"))?;
+        let Some(f) = facts.get_mut(&table) else {
             continue;
         };
         let columns: Vec<String> = row
@@ -163,13 +266,24 @@ pub async fn infer_schema(
         match str_of(&row, "kind").as_str() {
             "p" => f.pk = columns,
             "u" => f.uniques.push((str_of(&row, "name"), columns)),
-            _ => f
-                .fks
-                .push((str_of(&row, "name"), str_of(&row, "ref_table"), columns)),
+            _ => {
+                let target = key_of(&str_of(&row, "ref_schema"), &str_of(&row, "ref_table"))?;
+                if !outside.contains(&target) {
+                    outside.push(target.clone());
+                }
+                f.fks.push((str_of(&row, "name"), target, columns));
+            }
         }
     }
+    // Only references to schemas not read stay outside: their values pass through.
+    outside.retain(|t| !facts.contains_key(t));
+    let partitions = partitioned(client, &schemas_json, &key_of).await?;
     let mut report = InferenceReport::default();
-    let wanted = |name: &str| tables.is_none_or(|list| list.contains(&name));
+    let wanted = |name: &str| {
+        wanted_keys
+            .as_ref()
+            .is_none_or(|list| list.iter().any(|k| k == name))
+    };
     let included = |name: &str| wanted(name) && facts.get(name).is_some_and(|f| !f.pk.is_empty());
     let mut defs: HashMap<String, TableDef> = HashMap::new();
     for (name, f) in &facts {
@@ -182,7 +296,15 @@ pub async fn infer_schema(
                 .push(format!("{name}: left out, it has no primary key"));
             continue;
         }
-        let pk: Vec<&str> = f.pk.iter().map(String::as_str).collect();
+        let mut pk: Vec<&str> = f.pk.iter().map(String::as_str).collect();
+        if let Some((id, _)) = partitions.by_id.get(name) {
+            report.notes.push(format!(
+                "{name}: partitioned, keyed by its generated column {id} (its primary key ({}) also holds \
+                 the partition key); the destination gives new ids",
+                pk.join(", ")
+            ));
+            pk = vec![id.as_str()];
+        }
         let has = |c: &str| f.columns.iter().any(|(n, _)| n == c);
         let user = has("user_id").then(|| "user_id".to_owned());
         let mut candidates: Vec<(String, Vec<String>)> = f
@@ -222,7 +344,14 @@ pub async fn infer_schema(
                 .any(|(_, _, cols)| cols.as_slice() == [c.clone()])
         };
         for (cname, target, cols) in &f.fks {
-            let [col] = cols.as_slice() else {
+            let by_id = partitions.references.get(&(name.clone(), cname.clone()));
+            if let Some(col) = by_id {
+                report.notes.push(format!(
+                    "{name}: foreign key {cname} references the partitioned table '{target}' by its generated \
+                     key and partition key; {col} is remapped, the other columns are taken as they are"
+                ));
+            }
+            let [col] = by_id.map_or(cols.as_slice(), std::slice::from_ref) else {
                 if cols.iter().all(single) {
                     report.notes.push(format!(
                         "{name}: foreign key {cname} has several columns; each is remapped through its own foreign key"
@@ -274,7 +403,7 @@ pub async fn infer_schema(
     let all = BackupSchema::new(ordered);
     // References to tables outside the result pass through unchanged, like a subset's.
     let mut everything = all.tables.clone();
-    for name in facts.keys() {
+    for name in facts.keys().chain(&outside) {
         if !names.contains(name) {
             everything.push(TableDef::new(name).natural_key(&[]));
         }
@@ -287,7 +416,7 @@ pub async fn infer_schema(
     } else {
         full.subset(&refs)?
     };
-    Ok((schema, report))
+    Ok((schema.in_schema(home_ref)?, report))
 }
 
 /// Topological order, parents first, ties by name; a cycle through optional references is broken by

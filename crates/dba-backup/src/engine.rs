@@ -153,9 +153,19 @@ pub(crate) struct Config {
 /// Facts about a destination table's primary key.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct PkInfo {
-    /// A single-column key with a default or an identity: the destination can generate it. Always false
-    /// for a composite key, whose columns are remapped references or taken from the source as they are.
+    /// A single-column key with a default or an identity: the destination can generate it. False for a
+    /// composite key, whose columns are remapped references or taken from the source as they are, unless
+    /// [`PkInfo::generated_id`] is set.
     pub(crate) has_default: bool,
+    /// A partitioned table's generated column, when its primary key is that column plus partition-key
+    /// columns (`PRIMARY KEY (id, taken_on)`): the destination generates it, the partition-key columns
+    /// are taken as they are, and the table is restored as one with the single key `id` (matched by its
+    /// natural key, references to it remapped by `id`).
+    pub(crate) generated_id: Option<String>,
+    /// The quoted conflict target of overwrites when it is not the key the backup schema gives: a
+    /// partitioned table keyed by its generated column in the schema, whose primary key also holds the
+    /// partition key.
+    pub(crate) conflict_columns: Option<String>,
 }
 
 struct Prepared {
@@ -191,6 +201,9 @@ pub(crate) struct Engine<'a> {
     pub(crate) kept_ids: Vec<String>,
     /// What the current table held before this run: see [`Written`].
     written_here: Written,
+    /// The conflict target of overwrites when it is not the table's key as restored (see
+    /// [`PkInfo::generated_id`]).
+    conflict_columns: Option<String>,
     /// Remember the match key of every row written or matched in tables whose match key holds a remapped
     /// reference (mirror sync: destination rows outside that set are deleted).
     pub(crate) track_seen: bool,
@@ -243,6 +256,7 @@ impl<'a> Engine<'a> {
             id_maps: HashMap::new(),
             kept_ids: Vec::new(),
             written_here: Written::Unknown,
+            conflict_columns: None,
             track_seen: false,
             seen: HashMap::new(),
             scope_by_parents: false,
@@ -271,6 +285,38 @@ impl<'a> Engine<'a> {
 
     /// Restores one table from `source`.
     pub(crate) async fn table(
+        &mut self,
+        def: &TableDef,
+        pk_info: &PkInfo,
+        source: Source<'_>,
+        total: Option<u64>,
+    ) -> Result<(), BackupError> {
+        match &pk_info.generated_id {
+            Some(id) if def.has_composite_pk() && self.config.remap && !self.config.keep_ids => {
+                // Written as a table keyed by its generated column alone; an overwrite still names the
+                // whole key, the only unique index PostgreSQL allows on a partitioned table.
+                let mut by_id = def.clone();
+                by_id.pk = vec![id.clone()];
+                self.conflict_columns = Some(pk_list(def));
+                let done = self.table_rows(&by_id, pk_info, source, total).await;
+                self.conflict_columns = None;
+                done
+            }
+            _ => {
+                let info = PkInfo {
+                    has_default: pk_info.has_default && !def.has_composite_pk(),
+                    generated_id: None,
+                    conflict_columns: None,
+                };
+                self.conflict_columns.clone_from(&pk_info.conflict_columns);
+                let done = self.table_rows(def, &info, source, total).await;
+                self.conflict_columns = None;
+                done
+            }
+        }
+    }
+
+    async fn table_rows(
         &mut self,
         def: &TableDef,
         pk_info: &PkInfo,
@@ -354,7 +400,11 @@ impl<'a> Engine<'a> {
     /// Whether `def`'s table has no rows at all (as this run's transaction sees it).
     async fn is_empty(&self, def: &TableDef) -> Result<bool, BackupError> {
         let query = Query::new().columns(&pk_list(def)).limit(1);
-        Ok(self.dest.select(&def.name, &query).await?.is_empty())
+        Ok(self
+            .dest
+            .select(&self.schema.sql_name(&def.name), &query)
+            .await?
+            .is_empty())
     }
 
     fn report(&self, def: &TableDef, done: u64, total: Option<u64>, finished: bool) {
@@ -606,7 +656,10 @@ impl<'a> Engine<'a> {
             .columns(&quoted_list(&columns))
             .filter(filter)
             .order_by(&pk_list(def));
-        let rows = self.dest.select(&def.name, &query).await?;
+        let rows = self
+            .dest
+            .select(&self.schema.sql_name(&def.name), &query)
+            .await?;
         let mut by_group: HashMap<String, Vec<Row>> = HashMap::new();
         for r in rows {
             if let Some(g) = group_key(def, &r) {
@@ -713,11 +766,16 @@ impl<'a> Engine<'a> {
         rows: &[Row],
         kind: Write,
     ) -> Result<Vec<Row>, dba_core::Error> {
+        let table = self.schema.sql_name(&def.name);
+        let conflict = self
+            .conflict_columns
+            .clone()
+            .unwrap_or_else(|| pk_list(def));
         if !self.config.savepoints {
-            return run(self.dest, def, rows, kind).await;
+            return run(self.dest, &table, def, rows, kind, &conflict).await;
         }
         let sp = self.dest.begin().await?;
-        match run(&*sp, def, rows, kind).await {
+        match run(&*sp, &table, def, rows, kind, &conflict).await {
             Ok(stored) => {
                 sp.commit().await?;
                 Ok(stored)
@@ -748,15 +806,17 @@ enum Write {
 
 async fn run(
     client: &dyn DatabaseClient,
+    table: &str,
     def: &TableDef,
     rows: &[Row],
     kind: Write,
+    conflict: &str,
 ) -> Result<Vec<Row>, dba_core::Error> {
     match kind {
         Write::Insert => {
             // Only the new keys come back: that is all remapping needs.
             let stored = client
-                .insert_many_returning(&def.name, rows, &pk_list(def))
+                .insert_many_returning(table, rows, &pk_list(def))
                 .await?;
             if stored.len() != rows.len() {
                 return Err(dba_core::Error::new(
@@ -772,13 +832,11 @@ async fn run(
             Ok(stored)
         }
         Write::InsertOnly => {
-            client.insert_many(&def.name, rows, false).await?;
+            client.insert_many(table, rows, false).await?;
             Ok(vec![Row::new(); rows.len()])
         }
         Write::Update => {
-            client
-                .upsert_many(&def.name, rows, &pk_list(def), false)
-                .await?;
+            client.upsert_many(table, rows, conflict, false).await?;
             Ok(vec![Row::new(); rows.len()])
         }
     }

@@ -17,6 +17,9 @@
 //!   encodings of non-finite floats, bytea and interval.
 //! - [`compare`] / [`sync`]: two clients, insert-only / upsert / mirror, foreign-key aware or direct.
 //! - [`Progress`]: a callback for progress bars; the library never prints.
+//! - Several schemas: [`BackupSchema::in_schema`] reads unqualified names in the profile's schema (the
+//!   options' `schema`) and qualified ones (`billing.invoices`) in theirs; tables are keyed `schema.table`
+//!   outside the profile's schema, in files, summaries and sync plans.
 //!
 //! ```no_run
 //! # async fn demo(client: &dyn dba_core::DatabaseClient) -> Result<(), dba_backup::BackupError> {
@@ -50,6 +53,8 @@ mod engine;
 mod error;
 mod file;
 mod format;
+mod names;
+mod partitioned;
 mod progress;
 mod python;
 mod reader;
@@ -60,7 +65,7 @@ mod sync;
 mod validate;
 
 pub use crate::backup::{BackupOptions, BackupReport, backup, backup_quiet};
-pub use crate::catalog::{InferenceReport, infer_schema};
+pub use crate::catalog::{InferenceReport, infer_schema, infer_schema_in};
 pub use crate::engine::RestoreMode;
 pub use crate::error::{BackupError, Conflict, FailedRow};
 pub use crate::format::{FORMAT_VERSION, TABLES_KEY, default_backup_path};

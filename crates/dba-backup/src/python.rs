@@ -12,7 +12,6 @@ use dba_core::{DatabaseClient, TableName, Value};
 use serde_json::Map;
 
 use crate::error::BackupError;
-use crate::schema::TableDef;
 
 /// The columns of one destination table whose values may need decoding.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -43,12 +42,12 @@ impl Decoder {
     /// read the catalog (a REST backend: values are then sent as the file holds them).
     pub(crate) async fn for_table(
         client: &dyn DatabaseClient,
-        def: &TableDef,
+        table: &str,
     ) -> Result<Option<Decoder>, BackupError> {
         if !client.capabilities().raw_sql {
             return Ok(None);
         }
-        let table = TableName::parse(&def.name)?.to_string();
+        let table = TableName::parse(table)?.to_string();
         let rows = client.query(COLUMNS_SQL, &[Value::String(table)]).await?;
         let columns: Vec<(String, Kind)> = rows
             .iter()
@@ -150,6 +149,9 @@ fn bytea_from_repr(text: &str) -> Result<Option<String>, String> {
 
 const MICROS_PER_DAY: i128 = 86_400_000_000;
 
+/// `timedelta.max.days` in Python.
+const MAX_TIMEDELTA_DAYS: i128 = 999_999_999;
+
 /// `[-]D day[s], H:MM:SS[.ffffff]` (Python's `str(timedelta)` with days) as a PostgreSQL interval whose
 /// days and time have the same sign, as PostgreSQL itself computes a negative interval (`-1 day, 23:00:00`
 /// is `-01:00:00`); `None` for any other text, which PostgreSQL reads as it is (the time-only form
@@ -160,7 +162,10 @@ fn interval_from_timedelta(text: &str) -> Option<String> {
         .strip_suffix(" days")
         .or_else(|| days.strip_suffix(" day"))?
         .parse()
-        .ok()?;
+        .ok()
+        // Python's timedelta holds at most 999,999,999 days; a larger count is no timedelta (and would
+        // overflow the sum below), so PostgreSQL reads the text as it is and refuses it, naming the row.
+        .filter(|d: &i128| d.abs() <= MAX_TIMEDELTA_DAYS)?;
     let (hms, micros) = match time.split_once('.') {
         Some((hms, frac)) if frac.len() == 6 && frac.bytes().all(|b| b.is_ascii_digit()) => {
             (hms, frac.parse::<i128>().ok()?)
@@ -250,6 +255,15 @@ mod tests {
             ("1 day, 0:00:00.000001", "1 days 00:00:00.000001"),
             ("-1 day, 23:00:00", "-01:00:00.000000"),
             ("-2 days, 22:59:59.500000", "-1 days -01:00:00.500000"),
+            // timedelta.min and timedelta.max.
+            (
+                "-999999999 days, 0:00:00",
+                "-999999999 days -00:00:00.000000",
+            ),
+            (
+                "999999999 days, 23:59:59.999999",
+                "999999999 days 23:59:59.999999",
+            ),
         ] {
             assert_eq!(
                 interval_from_timedelta(text).as_deref(),
@@ -267,6 +281,10 @@ mod tests {
             "1 day, 1:00:00.5",
             "1 day, 1:00",
             "x days, 1:00:00",
+            // Past timedelta's range: no timedelta, and no overflow (PostgreSQL refuses the text itself).
+            "1000000000 days, 0:00:00",
+            "10000000000000000000000000000000000000 days, 0:00:00",
+            "41538374868278621028243970633760768 days, 1:00:00",
         ] {
             assert_eq!(interval_from_timedelta(other), None, "{other}");
         }

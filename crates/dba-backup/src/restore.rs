@@ -9,6 +9,7 @@ use crate::catalog::{advance_sequence, pk_info};
 use crate::checker::Checker;
 use crate::engine::{Config, Engine, Outcome, RestoreMode, Source};
 use crate::error::BackupError;
+use crate::partitioned::refuse_partition_with_parent;
 use crate::progress::Progress;
 use crate::python::Decoder;
 use crate::reader::BackupFile;
@@ -44,6 +45,9 @@ pub struct RestoreOptions {
     pub allow_non_atomic: bool,
     /// Rows per batch.
     pub batch_size: usize,
+    /// The schema unqualified table names are read in (the profile's `schema` setting); `None` leaves them
+    /// to the connection's `search_path`. See [`BackupSchema::in_schema`].
+    pub schema: Option<String>,
 }
 
 impl Default for RestoreOptions {
@@ -56,6 +60,7 @@ impl Default for RestoreOptions {
             continue_on_error: false,
             allow_non_atomic: false,
             batch_size: DEFAULT_BATCH_SIZE,
+            schema: None,
         }
     }
 }
@@ -84,7 +89,9 @@ pub async fn restore(
     options: &RestoreOptions,
     progress: &dyn Progress,
 ) -> Result<RestoreSummary, BackupError> {
+    let schema = &schema.in_schema(options.schema.as_deref())?;
     schema.validate()?;
+    refuse_partition_with_parent(client, schema).await?;
     if !path.exists() {
         return Err(invalid(
             path,
@@ -174,8 +181,9 @@ async fn stream(
             };
             return Err(invalid(file.path(), missing));
         }
-        let info = pk_info(dest, def).await?;
-        let decoder = Decoder::for_table(dest, def).await?;
+        let table = scope.sql_name(&def.name);
+        let info = pk_info(dest, &table, def).await?;
+        let decoder = Decoder::for_table(dest, &table).await?;
         *next = i + 1;
         enter_table(file, def, decoder)?;
         let total = file
@@ -253,7 +261,7 @@ pub(crate) async fn finish(
     if !summary.dry_run {
         for name in &kept_ids {
             if let Some(def) = schema.table(name) {
-                advance_sequence(dest, def).await?;
+                advance_sequence(dest, &schema.sql_name(name), def).await?;
             }
         }
     }

@@ -8,7 +8,10 @@ use serde::ser::Serializer;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use dba_core::position;
+
 use crate::error::BackupError;
+use crate::names;
 
 /// The top-level key that holds the metadata object; no table may take it.
 pub const METADATA_KEY: &str = "metadata";
@@ -298,6 +301,9 @@ pub struct BackupSchema {
     /// Tables left out by [`BackupSchema::subset`]: references to them pass through unchanged.
     #[serde(skip)]
     external: Vec<String>,
+    /// The schema unqualified names were resolved in by [`BackupSchema::in_schema`], if any.
+    #[serde(skip)]
+    home: Option<String>,
 }
 
 impl BackupSchema {
@@ -306,31 +312,150 @@ impl BackupSchema {
         BackupSchema {
             tables,
             external: Vec::new(),
+            home: None,
         }
+    }
+
+    /// The schema with every table name resolved: unqualified names in `home` (the profile's `schema`
+    /// setting; `None` keeps the home set before, else leaves them to the connection's `search_path`),
+    /// qualified ones (`billing.invoices`) in their own schema. Each table and reference is then named by
+    /// its key: an unqualified name as written, a qualified one as `schema.table`, or by the table's name
+    /// alone when the schema is `home`, each part of those quoted when PostgreSQL would not read it back
+    /// unchanged (`"my.schema".t`). The keys name the tables in backup files (`{key}_count` too),
+    /// summaries and sync plans, so two schemas' `items` never mix, and files of unqualified tables keep
+    /// the Python original's keys. SQL then always names the table qualified with `home`. Names that
+    /// cannot be read, or two names for one table, are errors.
+    ///
+    /// The entry points ([`crate::backup`], [`crate::restore`], [`crate::sync`]) call this with their
+    /// options' `schema`; call it yourself to use the keys beforehand (for [`BackupSchema::subset`] or
+    /// [`crate::validate_backup`]).
+    pub fn in_schema(&self, home: Option<&str>) -> Result<BackupSchema, BackupError> {
+        let home = home.map(str::to_owned).or_else(|| self.home.clone());
+        let old = self.home.as_deref();
+        let rekey = |name: &str| -> Result<String, BackupError> {
+            let mut table = names::parse(name)?;
+            if table.schema.is_none() {
+                match old {
+                    // A name resolved before in another home keeps meaning that home's table.
+                    Some(old) if Some(old) != home.as_deref() => {
+                        table.schema = Some(dba_core::Ident::exact(old)?);
+                    }
+                    _ => return Ok(name.to_owned()),
+                }
+            }
+            Ok(names::key_of(&table, home.as_deref()))
+        };
+        // The table each name means, to find one table named twice (`items` and `public.items`).
+        let identity = |name: &str| -> Result<dba_core::TableName, BackupError> {
+            let mut table = names::parse(name)?;
+            if table.schema.is_none()
+                && let Some(home) = &home
+            {
+                table.schema = Some(dba_core::Ident::exact(home)?);
+            }
+            Ok(table)
+        };
+        let mut tables: Vec<TableDef> = Vec::with_capacity(self.tables.len());
+        let mut seen: Vec<dba_core::TableName> = Vec::with_capacity(self.tables.len());
+        for (i, t) in self.tables.iter().enumerate() {
+            let mut t = t.clone();
+            let key = rekey(&t.name)?;
+            let same = identity(&key)?;
+            if let Some(at) = seen.iter().position(|o| *o == same) {
+                if self.tables[at].name == self.tables[i].name {
+                    // The same spelling twice: say so as `validate` does.
+                    return Err(BackupError::Schema(format!(
+                        "table '{}' is listed twice",
+                        t.name
+                    )));
+                }
+                return Err(BackupError::Schema(format!(
+                    "tables '{}' and '{}' are the same table ('{}')",
+                    self.tables[at].name,
+                    self.tables[i].name,
+                    same.display_name()
+                )));
+            }
+            seen.push(same);
+            t.name = key;
+            for r in t.parents.iter_mut().chain(t.optional_refs.iter_mut()) {
+                r.table = rekey(&r.table)?;
+            }
+            tables.push(t);
+        }
+        let external = self
+            .external
+            .iter()
+            .map(|n| rekey(n))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(BackupSchema {
+            tables,
+            external,
+            home,
+        })
+    }
+
+    /// The schema unqualified names resolve in, once set by [`BackupSchema::in_schema`].
+    pub fn home(&self) -> Option<&str> {
+        self.home.as_deref()
+    }
+
+    /// Whether `name` may name a listed table once unqualified names are resolved: one of the two is
+    /// qualified, the other not, and their table parts are the same.
+    fn may_be_listed(&self, name: &str) -> bool {
+        let Ok(wanted) = names::parse(name) else {
+            return false;
+        };
+        self.tables.iter().any(|t| {
+            names::parse(&t.name).is_ok_and(|listed| {
+                listed.name == wanted.name && listed.schema.is_some() != wanted.schema.is_some()
+            })
+        })
+    }
+
+    /// The key `name` (as a user writes it: `items`, `billing.items`) has in this schema; see
+    /// [`BackupSchema::in_schema`]. A name that cannot be read is returned as it is.
+    pub fn key_for(&self, name: &str) -> String {
+        names::key(name, self.home.as_deref()).unwrap_or_else(|_| name.to_owned())
+    }
+
+    /// The quoted, qualified name SQL uses for the table keyed `key`.
+    pub(crate) fn sql_name(&self, key: &str) -> String {
+        names::sql_name(key, self.home.as_deref())
     }
 
     /// Parses the original's backup-schema JSON and validates it.
     pub fn from_json(text: &str) -> Result<BackupSchema, BackupError> {
-        let schema: BackupSchema = serde_json::from_str(text).map_err(|e| BackupError::Json {
-            path: "<backup schema>".into(),
-            reason: e.to_string(),
-        })?;
-        schema.validate()?;
-        Ok(schema)
+        BackupSchema::parse(text, Path::new("<backup schema>"))
     }
 
     /// Reads and validates a backup-schema JSON file.
     pub fn from_file(path: &Path) -> Result<BackupSchema, BackupError> {
-        // Bytes, not a string: the JSON parser then names the line and column of invalid UTF-8 too.
         let bytes = std::fs::read(path).map_err(|source| BackupError::Io {
             path: path.to_owned(),
             source,
         })?;
-        let schema: BackupSchema =
-            serde_json::from_slice(&bytes).map_err(|e| BackupError::Json {
+        let text = position::utf8(bytes).map_err(|(line, column, utf16)| BackupError::Json {
+            path: path.to_owned(),
+            reason: format!(
+                "not UTF-8{} at line {line} column {column}",
+                if utf16 { " (the file is UTF-16)" } else { "" }
+            ),
+        })?;
+        BackupSchema::parse(&text, path)
+    }
+
+    /// Parses and validates `text`; errors name the line and column (in characters, after a byte order mark,
+    /// as an editor counts them) in `path`.
+    fn parse(text: &str, path: &Path) -> Result<BackupSchema, BackupError> {
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        let schema: BackupSchema = serde_json::from_str(text).map_err(|e| {
+            let (line, column, message) = position::json_error(text, &e);
+            BackupError::Json {
                 path: path.to_owned(),
-                reason: e.to_string(),
-            })?;
+                reason: format!("{message} at line {line} column {column}"),
+            }
+        })?;
         schema.validate()?;
         Ok(schema)
     }
@@ -404,6 +529,9 @@ impl BackupSchema {
                     }
                     Some(_) => {}
                     None if self.is_external(&r.table) => {}
+                    // Before `in_schema`, `app.items` may be the `items` of a profile whose schema is
+                    // app; the entry points resolve the names and validate again.
+                    None if self.home.is_none() && self.may_be_listed(&r.table) => {}
                     None if self.table(&r.table).is_some() => {
                         return err(format!(
                             "table '{}' references '{}', which is listed after it; list parents before children",
@@ -425,17 +553,24 @@ impl BackupSchema {
     /// The schema restricted to `names` (in schema order). References to tables left out stay: their
     /// values pass through backup and restore unchanged.
     pub fn subset(&self, names: &[&str]) -> Result<BackupSchema, BackupError> {
-        for n in names {
-            if self.table(n).is_none() {
+        // In a schema resolved by `in_schema`, `public.items` asks for the table keyed `items` when
+        // `public` is its home.
+        let keys: Vec<String> = names
+            .iter()
+            .map(|n| match self.home {
+                Some(_) => self.key_for(n),
+                None => (*n).to_owned(),
+            })
+            .collect();
+        for (n, key) in names.iter().zip(&keys) {
+            if self.table(key).is_none() {
                 return Err(BackupError::Schema(format!(
                     "table '{n}' is not in the schema"
                 )));
             }
         }
-        let (kept, left): (Vec<&TableDef>, Vec<&TableDef>) = self
-            .tables
-            .iter()
-            .partition(|t| names.contains(&t.name.as_str()));
+        let (kept, left): (Vec<&TableDef>, Vec<&TableDef>) =
+            self.tables.iter().partition(|t| keys.contains(&t.name));
         Ok(BackupSchema {
             tables: kept.into_iter().cloned().collect(),
             external: left
@@ -443,6 +578,7 @@ impl BackupSchema {
                 .map(|t| t.name.clone())
                 .chain(self.external.iter().cloned())
                 .collect(),
+            home: self.home.clone(),
         })
     }
 

@@ -14,6 +14,8 @@ use crate::engine::{
 };
 use crate::error::BackupError;
 use crate::format::key_text;
+use crate::names;
+use crate::partitioned::refuse_partition_with_parent;
 use crate::progress::{Phase, Progress, ProgressUpdate};
 use crate::restore::DEFAULT_BATCH_SIZE;
 use crate::schema::{BackupSchema, TableDef};
@@ -55,6 +57,12 @@ pub struct SyncOptions {
     pub source_name: String,
     /// See `source_name`.
     pub dest_name: String,
+    /// The schema unqualified table names are read in on the destination (its profile's `schema`
+    /// setting); `None` leaves them to the connection's `search_path`. See [`BackupSchema::in_schema`].
+    pub schema: Option<String>,
+    /// The same on the source, when its profile's schema differs (default: `schema`). A table keyed
+    /// `items` is then read from the source's `items` in this schema and written to the destination's.
+    pub source_schema: Option<String>,
 }
 
 impl Default for SyncOptions {
@@ -69,6 +77,8 @@ impl Default for SyncOptions {
             batch_size: DEFAULT_BATCH_SIZE,
             source_name: String::new(),
             dest_name: String::new(),
+            schema: None,
+            source_schema: None,
         }
     }
 }
@@ -141,6 +151,12 @@ pub struct SyncResult {
     pub errors: Vec<String>,
 }
 
+/// The name the source's SQL uses for `def`: its key read in the source's schema.
+fn source_table(schema: &BackupSchema, options: &SyncOptions, def: &TableDef) -> String {
+    let home = options.source_schema.as_deref().or(schema.home());
+    names::sql_name(&def.name, home)
+}
+
 fn user_filter(def: &TableDef, user: Option<&Value>) -> Filter {
     match (user, &def.user_field) {
         (Some(u), Some(f)) => Filter::new().eq(f, u.clone()),
@@ -203,7 +219,9 @@ async fn compare_into(
     progress: &dyn Progress,
     result: &mut SyncResult,
 ) -> Result<(), BackupError> {
+    let schema = &schema.in_schema(options.schema.as_deref())?;
     schema.validate()?;
+    refuse_partition_with_parent(source, schema).await?;
     if same_database(source, dest).await? {
         return Err(BackupError::SameDatabase);
     }
@@ -216,9 +234,11 @@ async fn compare_into(
     };
     for def in &schema.tables {
         let filter = user_filter(def, user);
-        let total = source.count(&def.name, &filter).await?;
+        let total = source
+            .count(&source_table(schema, options, def), &filter)
+            .await?;
         result.source_counts.0.push((def.name.clone(), total));
-        let dest_total = dest.count(&def.name, &filter).await?;
+        let dest_total = dest.count(&schema.sql_name(&def.name), &filter).await?;
         result.dest_counts.0.push((def.name.clone(), dest_total));
         let mut entry = PlanEntry::default();
         // With nothing in the destination's scope, every source row is new: no keys to compare.
@@ -241,7 +261,11 @@ async fn compare_into(
             let query = Query::new()
                 .columns(&quoted_list(&cols))
                 .filter(filter.clone());
-            let mut stream = Source::Stream(source.select_stream(&def.name, &query).await?);
+            let mut stream = Source::Stream(
+                source
+                    .select_stream(&source_table(schema, options, def), &query)
+                    .await?,
+            );
             let mut chunk: Vec<Row> = Vec::new();
             let mut done = 0;
             loop {
@@ -251,7 +275,9 @@ async fn compare_into(
                     chunk.push(row);
                 }
                 if chunk.len() >= options.batch_size.max(1) || (end && !chunk.is_empty()) {
-                    let found = existing_keys(dest, def, &cols, &chunk).await?;
+                    let found =
+                        existing_keys(dest, &schema.sql_name(&def.name), def, &cols, &chunk)
+                            .await?;
                     for row in chunk.drain(..) {
                         match group_key(def, &row) {
                             Some(g) if found.contains(&g) => entry.update += 1,
@@ -294,6 +320,7 @@ async fn compare_into(
 /// The natural-key groups of `rows` that exist in `client`.
 async fn existing_keys(
     client: &dyn DatabaseClient,
+    table: &str,
     def: &TableDef,
     cols: &[&str],
     rows: &[Row],
@@ -311,7 +338,7 @@ async fn existing_keys(
     }
     let query = Query::new().columns(&quoted_list(cols)).filter(filter);
     Ok(client
-        .select(&def.name, &query)
+        .select(table, &query)
         .await?
         .iter()
         .filter_map(|r| group_key(def, r))
@@ -352,6 +379,7 @@ async fn run_sync(
     progress: &dyn Progress,
     result: &mut SyncResult,
 ) -> Result<(), BackupError> {
+    let schema = &schema.in_schema(options.schema.as_deref())?;
     let transactional = dest.capabilities().transactions;
     if !transactional && !options.allow_non_atomic {
         return Err(BackupError::NotAtomic("sync"));
@@ -393,11 +421,13 @@ async fn run_sync(
         engine.track_seen = mirror;
         engine.scope_by_parents = options.user_id.is_some();
         for def in group {
-            let info = pk_info(target, def).await?;
+            let info = pk_info(target, &schema.sql_name(&def.name), def).await?;
             let query = Query::new()
                 .filter(user_filter(def, options.user_id.as_ref()))
                 .order_by(&pk_list(def));
-            let stream = source.select_stream(&def.name, &query).await?;
+            let stream = source
+                .select_stream(&source_table(schema, options, def), &query)
+                .await?;
             let total = result.source_counts.get(&def.name).copied();
             engine
                 .table(def, &info, Source::Stream(stream), total)
@@ -424,7 +454,7 @@ async fn run_sync(
         drop(engine);
         for name in &kept {
             if let Some(def) = schema.table(name) {
-                advance_sequence(target, def).await?;
+                advance_sequence(target, &schema.sql_name(name), def).await?;
             }
         }
         if let Some(tx) = tx {
@@ -468,7 +498,10 @@ async fn dest_scope(
         let query = Query::new()
             .columns(&quoted_list(&columns))
             .filter(user_filter(def, options.user_id.as_ref()));
-        let mut stream = Source::Stream(dest.select_stream(&def.name, &query).await?);
+        let mut stream = Source::Stream(
+            dest.select_stream(&schema.sql_name(&def.name), &query)
+                .await?,
+        );
         let mut keys = HashSet::new();
         while let Some(row) = stream.next().await? {
             let Value::Object(row) = row else { continue };
@@ -527,7 +560,9 @@ async fn mirror_deletes(
     let doomed = doomed_keys(source, dest, def, ctx, options).await?;
     let mut deleted = 0;
     for filter in delete_filters(def, doomed, options.batch_size.max(1)) {
-        deleted += dest.delete(&def.name, &filter).await?;
+        deleted += dest
+            .delete(&ctx.schema.sql_name(&def.name), &filter)
+            .await?;
         progress.update(&ProgressUpdate {
             phase: Phase::Delete,
             table: &def.name,
@@ -576,7 +611,10 @@ async fn doomed_keys(
     let query = Query::new().columns(&quoted_list(&unique)).filter(filter);
     // The destination's keys are read in full before deleting: the stream holds the transaction's
     // connection until it ends. Only the keys to delete are kept.
-    let mut stream = Source::Stream(dest.select_stream(&def.name, &query).await?);
+    let mut stream = Source::Stream(
+        dest.select_stream(&ctx.schema.sql_name(&def.name), &query)
+            .await?,
+    );
     let mut doomed: Vec<Row> = Vec::new();
     let mut chunk: Vec<Row> = Vec::new();
     let empty = HashSet::new();
@@ -592,7 +630,8 @@ async fn doomed_keys(
             let found = if through_seen {
                 None
             } else {
-                Some(existing_keys(source, def, &cols, &chunk).await?)
+                let table = source_table(ctx.schema, options, def);
+                Some(existing_keys(source, &table, def, &cols, &chunk).await?)
             };
             let known = found.as_ref().or(ctx.seen).unwrap_or(&empty);
             for row in chunk.drain(..) {

@@ -39,6 +39,7 @@ mod client;
 mod error;
 mod filter;
 mod ident;
+pub mod position;
 mod query;
 mod read;
 mod row;

@@ -105,7 +105,12 @@ impl PostgresAdapter {
         let mut startup = config.get_options().map(str::to_owned).unwrap_or_default();
         let behind_pooler = mode == StatementMode::Unnamed;
         if let Some(schema) = options.schema.as_ref().filter(|_| !behind_pooler) {
-            startup.push_str(&format!(" -c search_path={},public", escape_option(schema)));
+            // Quoted, so the schema is the exact name (`Billing`, `my.schema`), as everywhere else.
+            let quoted = format!("\"{}\"", schema.replace('"', "\"\""));
+            startup.push_str(&format!(
+                " -c search_path={},public",
+                escape_option(&quoted)
+            ));
         }
         if let Some(timeout) = options.statement_timeout.filter(|_| !behind_pooler) {
             startup.push_str(&format!(" -c statement_timeout={}", timeout.as_millis()));

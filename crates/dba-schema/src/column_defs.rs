@@ -12,7 +12,7 @@ use sqlparser::parser::Parser;
 use crate::error::SchemaError;
 use crate::model::Catalog;
 use crate::parse::{add_column, next_position, quote_ident, read_file, strip_location};
-use crate::position;
+use dba_core::position;
 
 /// Reads column-defs JSON (`{"table.column": "TEXT NOT NULL DEFAULT ''"}`), the Python original's format.
 ///

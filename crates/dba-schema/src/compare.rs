@@ -10,6 +10,8 @@ use crate::model::{
 };
 use crate::normalize::{loose, normalize_type};
 
+mod partitions;
+
 /// How serious a difference is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -197,6 +199,38 @@ pub enum Difference {
         /// Enum key.
         name: String,
     },
+    /// A table is partitioned by another key than expected, or partitioned on one side only (the key as
+    /// `pg_get_partkeydef` prints it, `None` for a table that is not partitioned).
+    PartitionKey {
+        /// Table key.
+        table: String,
+        /// Expected key, e.g. `RANGE (at)`.
+        expected: Option<String>,
+        /// Actual key.
+        actual: Option<String>,
+    },
+    /// A partition is attached to another table, with other bounds, or not at all.
+    PartitionBound {
+        /// Table key (the partition).
+        table: String,
+        /// The expected parent's key.
+        expected_parent: String,
+        /// The expected bounds, e.g. `FOR VALUES IN ('eu')`.
+        expected: String,
+        /// The parent it is attached to, if any.
+        actual_parent: Option<String>,
+        /// Its bounds (as `pg_get_expr(relpartbound, oid)` prints them), if it is a partition.
+        actual: Option<String>,
+    },
+    /// The database has a partition of an expected partitioned table that the expected schema lacks.
+    ExtraPartition {
+        /// Table key (the partition).
+        table: String,
+        /// The parent's key.
+        parent: String,
+        /// Its bounds.
+        bound: String,
+    },
     /// An enum's labels differ.
     EnumLabels {
         /// Enum key.
@@ -217,6 +251,7 @@ impl Difference {
             | Difference::ExtraUnique { .. }
             | Difference::ExtraCheck { .. }
             | Difference::ExtraIndex { .. }
+            | Difference::ExtraPartition { .. }
             | Difference::CheckChanged { .. } => Severity::Warning,
             Difference::Default {
                 expected, actual, ..
@@ -245,7 +280,10 @@ impl Difference {
             | Difference::ExtraCheck { table, .. }
             | Difference::MissingIndex { table, .. }
             | Difference::IndexChanged { table, .. }
-            | Difference::ExtraIndex { table, .. } => Some(table),
+            | Difference::ExtraIndex { table, .. }
+            | Difference::PartitionKey { table, .. }
+            | Difference::PartitionBound { table, .. }
+            | Difference::ExtraPartition { table, .. } => Some(table),
             Difference::MissingView { .. }
             | Difference::ViewChanged { .. }
             | Difference::MissingEnum { .. }
@@ -431,6 +469,9 @@ impl fmt::Display for Difference {
                     index.name
                 )
             }
+            Difference::PartitionKey { .. }
+            | Difference::PartitionBound { .. }
+            | Difference::ExtraPartition { .. } => partitions::describe(self, f),
             Difference::MissingView { view } => write!(f, "{view}: missing view"),
             Difference::ViewChanged {
                 view,
@@ -614,10 +655,16 @@ pub fn validate(expected: &Catalog, actual: &Catalog) -> ValidationResult {
             result.extra_tables.push(key.clone());
         }
     }
+    partitions::compare(expected, actual, &mut result.differences);
     for (key, want) in &expected.tables {
         let Some(have) = actual.tables.get(key) else {
             continue;
         };
+        if want.partition_of.is_some() && have.partition_of.is_some() {
+            // A partition has its parent's columns, and PostgreSQL copies the parent's keys and indexes to
+            // it: drift there is the parent's, reported once at the parent.
+            continue;
+        }
         for column in want.columns.keys() {
             if !have.columns.contains_key(column) {
                 result.missing_columns.push(ColumnDiff {

@@ -107,7 +107,9 @@ pub async fn introspect(
     let rel = "c.relkind IN ('r', 'p')";
     let tables_sql = format!(
         "SELECT n.nspname AS schema, c.relname AS name, c.relkind::text AS kind, \
-         pn.nspname AS parent_schema, pc.relname AS parent_name \
+         pn.nspname AS parent_schema, pc.relname AS parent_name, \
+         CASE WHEN c.relkind = 'p' THEN pg_get_partkeydef(c.oid) END AS partition_key, \
+         CASE WHEN c.relispartition THEN pg_get_expr(c.relpartbound, c.oid) END AS partition_bound \
          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
          LEFT JOIN pg_inherits i ON i.inhrelid = c.oid AND c.relispartition \
          LEFT JOIN pg_class pc ON pc.oid = i.inhparent \
@@ -128,6 +130,8 @@ pub async fn introspect(
         if let (Some(s), Some(n)) = (r.opt("parent_schema"), r.opt("parent_name")) {
             table.partition_of = Some(object_key(&s, &n));
         }
+        table.partition_key = r.opt("partition_key");
+        table.partition_bound = r.opt("partition_bound");
         catalog.tables.insert(table.key(), table);
     }
 

@@ -51,6 +51,7 @@
 //! - No fix step drops a table or a column, and none uses `CASCADE`.
 
 mod apply;
+mod bounds;
 mod column_defs;
 mod compare;
 mod error;
@@ -59,7 +60,6 @@ mod model;
 mod normalize;
 mod parse;
 mod plan;
-mod position;
 mod views;
 
 pub use crate::apply::{ApplyOptions, FixReport, apply};

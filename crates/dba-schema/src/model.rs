@@ -68,6 +68,14 @@ pub struct Table {
     pub kind: TableKind,
     /// The parent's [`object_key`] when this table is a partition.
     pub partition_of: Option<String>,
+    /// How a partitioned table routes rows, as `pg_get_partkeydef` prints it: `RANGE (at)`, `LIST (region)`,
+    /// `HASH (id)`. Set only for partitioned tables (a partition that is itself partitioned included).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partition_key: Option<String>,
+    /// A partition's bounds, as `pg_get_expr(relpartbound, oid)` prints them: `FOR VALUES FROM ('2024-01-01')
+    /// TO ('2025-01-01')`, `FOR VALUES IN ('eu')`, `FOR VALUES WITH (modulus 4, remainder 0)` or `DEFAULT`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partition_bound: Option<String>,
     /// Columns by exact name; [`Column::position`] keeps their order.
     pub columns: BTreeMap<String, Column>,
     /// The primary key, if any.

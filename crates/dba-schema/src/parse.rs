@@ -29,7 +29,7 @@ use crate::model::{
     PrimaryKey, Table, TableKind, UniqueConstraint, View, object_key,
 };
 use crate::normalize::{normalize_type, quote_if_needed, serial_base};
-use crate::position;
+use dba_core::position;
 
 /// What a schema file declares, plus what was skipped.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -212,19 +212,32 @@ pub fn parse_schema_sql_in(
 }
 
 /// A partition (`PARTITION OF parent`) has its parent's columns, which the file does not repeat.
+/// A sub-partition gets them through its own parent, so the pass repeats until nothing changes (at most
+/// once per level).
 fn inherit_partition_columns(catalog: &mut Catalog) {
     let keys: Vec<String> = catalog.tables.keys().cloned().collect();
-    for key in keys {
-        let Some(parent) = catalog.tables[&key].partition_of.clone() else {
-            continue;
-        };
-        let Some(columns) = catalog.tables.get(&parent).map(|p| p.columns.clone()) else {
-            continue;
-        };
-        if let Some(table) = catalog.tables.get_mut(&key) {
-            for (name, column) in columns {
-                table.columns.entry(name).or_insert(column);
+    for _ in 0..keys.len() {
+        let mut changed = false;
+        for key in &keys {
+            let Some(parent) = catalog.tables[key].partition_of.clone() else {
+                continue;
+            };
+            let Some(columns) = catalog.tables.get(&parent).map(|p| p.columns.clone()) else {
+                continue;
+            };
+            if let Some(table) = catalog.tables.get_mut(key) {
+                for (name, column) in columns {
+                    if let std::collections::btree_map::Entry::Vacant(slot) =
+                        table.columns.entry(name)
+                    {
+                        slot.insert(column);
+                        changed = true;
+                    }
+                }
             }
+        }
+        if !changed {
+            break;
         }
     }
 }
@@ -512,12 +525,23 @@ fn table_from_create(create: &CreateTable, default: &str) -> Result<Table, Probl
         )
         .into());
     }
-    if create.partition_by.is_some() {
+    if let Some(by) = &create.partition_by {
         table.kind = TableKind::Partitioned;
+        table.partition_key = Some(partition_key(&table, by)?);
     }
     if let Some(parent) = &create.partition_of {
         let (s, n) = folded_name(parent, default)?;
         table.partition_of = Some(object_key(&s, &n));
+        let Some(bound) = &create.for_values else {
+            return Err(Problem::at(
+                format!(
+                    "partition {} of {s}.{n} has no bounds (FOR VALUES ... or DEFAULT)",
+                    table.key()
+                ),
+                parent.span(),
+            ));
+        };
+        table.partition_bound = Some(bound.to_string());
     }
     for (i, def) in create.columns.iter().enumerate() {
         if table.columns.contains_key(&fold(&def.name)) {
@@ -542,6 +566,45 @@ fn table_from_create(create: &CreateTable, default: &str) -> Result<Table, Probl
         add_table_constraint(&mut table, constraint, default)?;
     }
     Ok(table)
+}
+
+/// The key of `PARTITION BY RANGE (at)` as PostgreSQL prints it (`RANGE (at)`): sqlparser reads the clause
+/// as a call of `RANGE`, `LIST` or `HASH`; anything else is refused at its position.
+fn partition_key(table: &Table, by: &Expr) -> Result<String, Problem> {
+    let refuse = || {
+        Problem::at(
+            format!(
+                "table {}: PARTITION BY must be RANGE, LIST or HASH with a list of columns or expressions, \
+                 found {by}",
+                table.key()
+            ),
+            by.span(),
+        )
+    };
+    let Expr::Function(call) = by else {
+        return Err(refuse());
+    };
+    let strategy = call.name.to_string().to_ascii_uppercase();
+    if !["RANGE", "LIST", "HASH"].contains(&strategy.as_str()) {
+        return Err(refuse());
+    }
+    let ast::FunctionArguments::List(list) = &call.args else {
+        return Err(refuse());
+    };
+    if list.args.is_empty() || list.duplicate_treatment.is_some() || !list.clauses.is_empty() {
+        return Err(refuse());
+    }
+    let mut parts = Vec::new();
+    for arg in &list.args {
+        let ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(expr)) = arg else {
+            return Err(refuse());
+        };
+        parts.push(match expr {
+            Expr::Identifier(ident) => quote_if_needed(&fold(ident)),
+            other => other.to_string(),
+        });
+    }
+    Ok(format!("{strategy} ({})", parts.join(", ")))
 }
 
 /// Adds one column definition and the constraints written inline with it; an unqualified referenced table

@@ -463,16 +463,10 @@ pub fn plan_fix(
 
     // Missing tables, parents first; foreign keys to tables not yet there are added afterwards.
     let mut creatable = Vec::new();
+    let mut partitions = Vec::new();
     for key in &validation.missing_tables {
-        let table = &target.tables[key];
-        if table.partition_of.is_some() || table.kind == TableKind::Partitioned {
-            plan.tables_left_missing.push(key.clone());
-            plan.not_fixed.push(NotFixed {
-                subject: key.clone(),
-                reason: "partitioned tables and partitions are not created automatically"
-                    .to_owned(),
-                difference: None,
-            });
+        if target.tables[key].partition_of.is_some() {
+            partitions.push(key.clone());
         } else {
             creatable.push(key.clone());
         }
@@ -518,9 +512,10 @@ pub fn plan_fix(
             format!("create table {key}"),
             Hazard::None,
             format!(
-                "CREATE TABLE {} (\n    {}\n)",
+                "CREATE TABLE {} (\n    {}\n){}",
                 qualified(&table.schema, &table.name),
-                parts.join(",\n    ")
+                parts.join(",\n    "),
+                partition_by_sql(&key, table)?
             ),
         ));
         for index in table.indexes.values() {
@@ -534,6 +529,13 @@ pub fn plan_fix(
         }
         present.insert(key);
     }
+    partition_steps(
+        &partitions,
+        [&target, actual],
+        &mut present,
+        &mut plan,
+        &mut indexes,
+    )?;
     plan.steps.append(&mut later);
 
     // Missing columns of existing tables.
@@ -700,6 +702,125 @@ pub fn plan_fix(
         .extend(plan.not_fixed.iter().filter_map(|n| n.difference.clone()));
     plan.target = target;
     Ok(plan)
+}
+
+/// ` PARTITION BY <key>` for a partitioned table, checked to be nothing but a partition key; empty for
+/// any other table.
+fn partition_by_sql(key: &str, table: &Table) -> Result<String, SchemaError> {
+    match (&table.kind, &table.partition_key) {
+        (TableKind::Partitioned, Some(by)) => {
+            checked_clause(
+                key,
+                by,
+                &format!("CREATE TABLE t (x int) PARTITION BY {by}"),
+            )?;
+            Ok(format!(" PARTITION BY {by}"))
+        }
+        (TableKind::Partitioned, None) => Err(SchemaError::InvalidExpression {
+            table: key.to_owned(),
+            expression: String::new(),
+            message: "a partitioned table without a partition key".to_owned(),
+        }),
+        _ => Ok(String::new()),
+    }
+}
+
+/// Parses `sql` (a statement built around `clause`) and requires exactly one statement, so a partition key
+/// or bound from a catalog built by hand cannot carry anything else into a step.
+pub(crate) fn checked_clause(table: &str, clause: &str, sql: &str) -> Result<(), SchemaError> {
+    match Parser::parse_sql(&PostgreSqlDialect {}, sql) {
+        Ok(statements) if statements.len() == 1 => Ok(()),
+        Ok(_) => Err(SchemaError::InvalidExpression {
+            table: table.to_owned(),
+            expression: clause.to_owned(),
+            message: "more than one statement".to_owned(),
+        }),
+        Err(e) => Err(SchemaError::InvalidExpression {
+            table: table.to_owned(),
+            expression: clause.to_owned(),
+            message: e.to_string(),
+        }),
+    }
+}
+
+/// Creates the missing partitions `keys`, each after its parent (created by this plan or already there),
+/// with the indexes the file declares on it; the parent's keys and indexes reach it by themselves. A
+/// partition whose parent is neither there nor created stays missing, with the reason. Never detaches or
+/// drops anything.
+fn partition_steps(
+    keys: &[String],
+    [target, actual]: [&Catalog; 2],
+    present: &mut BTreeSet<String>,
+    plan: &mut FixPlan,
+    indexes: &mut Vec<Step>,
+) -> Result<(), SchemaError> {
+    let mut pending: Vec<&String> = keys.iter().collect();
+    while !pending.is_empty() {
+        let (ready, waiting): (Vec<&String>, Vec<&String>) = pending.iter().partition(|k| {
+            target.tables[k.as_str()]
+                .partition_of
+                .as_ref()
+                .is_some_and(|p| present.contains(p))
+        });
+        if ready.is_empty() {
+            for key in waiting {
+                let parent = target.tables[key.as_str()]
+                    .partition_of
+                    .clone()
+                    .unwrap_or_default();
+                plan.tables_left_missing.push(key.clone());
+                plan.not_fixed.push(NotFixed {
+                    subject: key.clone(),
+                    reason: format!(
+                        "its parent {parent} is neither in the database nor created by this plan"
+                    ),
+                    difference: None,
+                });
+            }
+            break;
+        }
+        for key in ready {
+            let table = &target.tables[key.as_str()];
+            let parent_key = table.partition_of.clone().unwrap_or_default();
+            let Some(parent) = target
+                .tables
+                .get(&parent_key)
+                .or_else(|| actual.tables.get(&parent_key))
+            else {
+                continue;
+            };
+            let bound = table.partition_bound.clone().unwrap_or_default();
+            checked_clause(
+                key,
+                &bound,
+                &format!("CREATE TABLE t PARTITION OF p {bound}"),
+            )?;
+            plan.steps.push(step(
+                StepKind::CreateTable,
+                key,
+                format!("create partition {key} of {parent_key}"),
+                Hazard::None,
+                format!(
+                    "CREATE TABLE {} PARTITION OF {} {bound}{}",
+                    qualified(&table.schema, &table.name),
+                    qualified(&parent.schema, &parent.name),
+                    partition_by_sql(key, table)?
+                ),
+            ));
+            for index in table.indexes.values() {
+                indexes.push(step(
+                    StepKind::CreateIndex,
+                    key,
+                    format!("create index {} on {key}", index.name),
+                    Hazard::None,
+                    index_sql(table, index)?,
+                ));
+            }
+            present.insert(key.clone());
+        }
+        pending = waiting;
+    }
+    Ok(())
 }
 
 /// The step that makes the live view `actual` the `expected` one, or why there is none: PostgreSQL replaces

@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 
 use dba_core::DatabaseClient;
 
+use crate::bounds::render_partitions;
 use crate::error::SchemaError;
 use crate::introspect::{Fields, VIEW_COLUMNS};
 use crate::model::Catalog;
@@ -25,6 +26,11 @@ const PROBE: &str = "_dba_render_view";
 /// [`View::rendered`](crate::View::rendered) and [`View::columns`](crate::View::columns) of each view
 /// PostgreSQL can create as it stands. Call it on the expected catalog before [`validate`](crate::validate)
 /// and [`plan_fix`](crate::plan_fix), with the client (and so the search path) the live schema is read with.
+///
+/// Partition keys and bounds are rendered the same way (each partitioned table created as a temporary
+/// table with its partitions, in a transaction that is rolled back): each key and bound PostgreSQL accepts
+/// is replaced by its printing (`pg_get_partkeydef`, `pg_get_expr(relpartbound, oid)`); the others keep the
+/// file's text.
 ///
 /// Nothing is left behind: each view is created as a temporary view in its own transaction (a savepoint
 /// inside one), which is always rolled back. Returns the views that could not be rendered, with the reason
@@ -86,5 +92,6 @@ pub async fn render_views(
             }
         }
     }
+    render_partitions(client, catalog).await?;
     Ok(not_rendered)
 }

@@ -4,14 +4,14 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
-use dba::DatabaseClient;
 use dba::backup::{self, BackupOptions, BackupSchema};
 use dba::config::Config;
+use dba::{DatabaseClient, TableName};
 use serde_json::{Value, json};
 
 use crate::cli::BackupArgs;
 use crate::cmd::Report;
-use crate::ctx::{Ctx, target_name};
+use crate::ctx::{Ctx, schema_of, target_name};
 use crate::progress::TableBars;
 
 /// The backup-schema path: the flag, then `[schema] backup_schema`, then `None`.
@@ -79,15 +79,22 @@ pub(crate) async fn run(ctx: &Ctx, args: &BackupArgs) -> anyhow::Result<Report> 
     let (schema_path, mut schema) =
         load_backup_schema(args.backup_schema.as_ref(), config.as_ref())?;
     let user = require_user_id(args.user_id.as_ref(), config.as_ref())?;
+    let resolved = ctx.resolve(config.as_ref())?;
+    // Unqualified names are the profile's schema's tables; others are named schema.table from here on.
+    let home = schema_of(&resolved);
+    schema = schema
+        .in_schema(Some(&home))
+        .context("Failed to load backup schema")?;
     if let Some(tables) = &args.tables {
         let names = split_tables(tables);
         let wanted: Vec<&str> = names.iter().map(String::as_str).collect();
+        let keys: Vec<String> = names.iter().map(|n| schema.key_for(n)).collect();
         for def in &schema.tables {
-            if !wanted.contains(&def.name.as_str()) {
+            if !keys.contains(&def.name) {
                 continue;
             }
             for reference in &def.parents {
-                if !wanted.contains(&reference.table.as_str()) {
+                if !keys.contains(&reference.table) {
                     out.warn(format!(
                         "Table '{}' has parent '{}' which is not in --tables list; its references are kept as they are",
                         def.name, reference.table
@@ -97,7 +104,6 @@ pub(crate) async fn run(ctx: &Ctx, args: &BackupArgs) -> anyhow::Result<Report> 
         }
         schema = schema.subset(&wanted)?;
     }
-    let resolved = ctx.resolve(config.as_ref())?;
     let name = target_name(&resolved);
     let client = ctx.connect(&resolved).await.context("Failed to connect")?;
     let path = match &args.output {
@@ -111,6 +117,7 @@ pub(crate) async fn run(ctx: &Ctx, args: &BackupArgs) -> anyhow::Result<Report> 
     out.status("Creating backup...");
     let options = BackupOptions {
         user_id: Some(Value::from(user.as_str())),
+        schema: Some(home),
         ..BackupOptions::default()
     };
     let reader = ctx.reader(&client, &name, args.primary).await;
@@ -143,6 +150,15 @@ fn validate(
 ) -> anyhow::Result<Report> {
     let out = &ctx.out;
     let (schema_path, schema) = load_backup_schema(args.backup_schema.as_ref(), config)?;
+    // Offline, but the file names tables relative to the profile's schema when one is selected (quietly:
+    // no profile is needed to check a file).
+    let home = ctx.resolver().resolve(config).map_or_else(
+        |_| dba::config::DEFAULT_SCHEMA.to_owned(),
+        |r| schema_of(&r),
+    );
+    let schema = schema
+        .in_schema(Some(&home))
+        .context("Failed to load backup schema")?;
     let report = backup::validate_backup(file, &schema);
     if report.valid {
         out.success(format!("Backup is valid: {}", file.display()))?;
@@ -184,6 +200,7 @@ pub(crate) async fn pre_fix_backup(
     config: Option<&Config>,
     client: &dyn DatabaseClient,
     profile: &str,
+    home: &str,
     existing_tables: &[String],
 ) -> anyhow::Result<Option<PathBuf>> {
     let out = &ctx.out;
@@ -205,11 +222,31 @@ pub(crate) async fn pre_fix_backup(
         out.warn("No user_id available -- skipping auto-backup");
         return Ok(None);
     };
+    let schema = match schema.in_schema(Some(home)) {
+        Ok(schema) => schema,
+        Err(err) => {
+            out.warn(format!(
+                "Failed to load backup schema: {} -- skipping auto-backup",
+                crate::exit::render(&err.into())
+            ));
+            return Ok(None);
+        }
+    };
+    // The catalog keys tables as `name` in public and `schema.name` elsewhere; the backup schema keys
+    // them relative to the profile's schema.
+    let existing: Vec<String> = existing_tables
+        .iter()
+        .filter_map(|k| {
+            let (schema_name, table) = k.split_once('.').unwrap_or(("public", k));
+            TableName::exact(Some(schema_name), table).ok()
+        })
+        .map(|t| schema.key_for(&t.to_string()))
+        .collect();
     let present: Vec<&str> = schema
         .tables
         .iter()
         .map(|t| t.name.as_str())
-        .filter(|t| existing_tables.iter().any(|e| e == t))
+        .filter(|t| existing.iter().any(|e| e == t))
         .collect();
     let schema = if present.len() == schema.tables.len() {
         schema
@@ -223,6 +260,7 @@ pub(crate) async fn pre_fix_backup(
     out.status("Creating pre-fix backup...");
     let options = BackupOptions {
         user_id: Some(Value::from(user)),
+        schema: Some(home.to_owned()),
         ..BackupOptions::default()
     };
     let bars = TableBars::new(out);

@@ -91,8 +91,15 @@ pub(crate) async fn run(ctx: &Ctx, args: &FixArgs) -> anyhow::Result<Report> {
     out.status("Applying fixes...");
     if !args.no_backup {
         let existing: Vec<String> = actual.tables.keys().cloned().collect();
-        if let Some(path) =
-            backup::pre_fix_backup(ctx, config.as_ref(), client.as_ref(), &name, &existing).await?
+        if let Some(path) = backup::pre_fix_backup(
+            ctx,
+            config.as_ref(),
+            client.as_ref(),
+            &name,
+            &schema_of(&resolved),
+            &existing,
+        )
+        .await?
         {
             fields["backup"] = Value::from(path.display().to_string());
         }

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use crate::cli::{SyncArgs, SyncMode};
 use crate::cmd::Report;
 use crate::cmd::backup::{backup_schema_path, require_user_id, split_tables};
-use crate::ctx::{Ctx, target_name};
+use crate::ctx::{Ctx, schema_of, target_name};
 use crate::interrupt;
 use crate::output::thousands;
 use crate::progress::TableBars;
@@ -65,16 +65,23 @@ pub(crate) async fn run(ctx: &Ctx, args: &SyncArgs) -> anyhow::Result<Report> {
         .map_or(source_client.as_ref(), |r| r.client());
 
     let names: Vec<&str> = tables.iter().map(String::as_str).collect();
+    // Unqualified names are the destination profile's schema's tables (and the source's, in its own).
+    let home = schema_of(&dest);
     let schema = match backup_schema_path(None, config.as_ref()) {
         Some(path) => {
-            let schema = BackupSchema::from_file(&path).context("Failed to load backup schema")?;
+            let schema = BackupSchema::from_file(&path)
+                .and_then(|s| s.in_schema(Some(&home)))
+                .context("Failed to load backup schema")?;
             out.verbose(format!("sync schema: {}", path.display()));
             schema.subset(&names)?
         }
         None => {
-            let (schema, report) = backup::infer_schema(dest_client.as_ref(), Some(&names))
-                .await
-                .context("cannot derive the tables' keys and references from the destination")?;
+            let (schema, report) =
+                backup::infer_schema_in(dest_client.as_ref(), Some(&names), Some(&home))
+                    .await
+                    .context(
+                        "cannot derive the tables' keys and references from the destination",
+                    )?;
             for line in &report.tables {
                 out.verbose(format!("sync schema: {line}"));
             }
@@ -100,6 +107,8 @@ pub(crate) async fn run(ctx: &Ctx, args: &SyncArgs) -> anyhow::Result<Report> {
         dry_run: true,
         source_name: src_name.clone(),
         dest_name: dst_name.clone(),
+        schema: Some(home.clone()),
+        source_schema: Some(schema_of(&source)),
         ..SyncOptions::default()
     };
     let bars = TableBars::new(out);

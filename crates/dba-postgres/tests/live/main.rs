@@ -11,6 +11,7 @@ mod injection;
 mod load;
 mod pooler;
 mod replica;
+mod schemas;
 mod tls;
 mod transactions;
 mod types;

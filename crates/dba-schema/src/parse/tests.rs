@@ -412,3 +412,88 @@ fn views_with_options_or_a_check_option_are_skipped_not_half_read() {
         ]
     );
 }
+
+#[test]
+fn partitioned_tables_keep_their_key_and_partitions_their_bounds() {
+    let s = parse(
+        "CREATE TABLE events (id bigserial, at date NOT NULL, PRIMARY KEY (id, at)) PARTITION BY RANGE (at);\n\
+         CREATE TABLE events_2024 PARTITION OF events FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');\n\
+         CREATE TABLE events_rest PARTITION OF events DEFAULT;\n\
+         CREATE TABLE sales (region text, n int) PARTITION BY list (Region);\n\
+         CREATE TABLE sales_eu PARTITION OF sales FOR VALUES IN ('eu', 'uk') PARTITION BY HASH (n);\n\
+         CREATE TABLE sales_eu_0 PARTITION OF sales_eu FOR VALUES WITH (MODULUS 2, REMAINDER 0);\n\
+         CREATE TABLE \"Odd\" (\"Key\" int, b int) PARTITION BY RANGE (\"Key\", (b + 1));",
+    );
+    let t = &s.catalog.tables;
+    assert_eq!(t["events"].kind, TableKind::Partitioned);
+    assert_eq!(t["events"].partition_key.as_deref(), Some("RANGE (at)"));
+    assert_eq!(t["events_2024"].partition_of.as_deref(), Some("events"));
+    assert_eq!(
+        t["events_2024"].partition_bound.as_deref(),
+        Some("FOR VALUES FROM ('2024-01-01') TO ('2025-01-01')")
+    );
+    assert_eq!(t["events_rest"].partition_bound.as_deref(), Some("DEFAULT"));
+    assert_eq!(t["sales"].partition_key.as_deref(), Some("LIST (region)"));
+    assert_eq!(t["sales_eu"].partition_key.as_deref(), Some("HASH (n)"));
+    assert_eq!(t["sales_eu"].kind, TableKind::Partitioned);
+    assert_eq!(
+        t["sales_eu_0"].partition_bound.as_deref(),
+        Some("FOR VALUES WITH (MODULUS 2, REMAINDER 0)")
+    );
+    assert_eq!(t["sales_eu_0"].partition_of.as_deref(), Some("sales_eu"));
+    assert_eq!(
+        t["sales_eu_0"].columns.len(),
+        2,
+        "inherited through two levels"
+    );
+    assert_eq!(
+        t["Odd"].partition_key.as_deref(),
+        Some("RANGE (\"Key\", (b + 1))")
+    );
+}
+
+#[test]
+fn an_unknown_partition_strategy_is_an_error_at_its_position() {
+    let err = parse_schema_sql(
+        "CREATE TABLE ok (id int);\nCREATE TABLE t (id int)\n  PARTITION BY SPREAD (id);",
+        "schema.sql",
+    )
+    .unwrap_err();
+    let SchemaError::Parse {
+        line,
+        column,
+        message,
+        ..
+    } = err
+    else {
+        panic!("{err:?}")
+    };
+    assert_eq!((line, column), (3, 16), "{message}");
+    assert!(message.contains("RANGE, LIST or HASH"), "{message}");
+}
+
+#[test]
+fn partition_keys_with_collations_and_expressions_are_kept_and_an_operator_class_is_an_error_at_it()
+{
+    let key = |sql: &str| {
+        parse(sql).catalog.tables["t"]
+            .partition_key
+            .clone()
+            .unwrap()
+    };
+    assert_eq!(
+        key("CREATE TABLE t (name text) PARTITION BY RANGE (name COLLATE \"C\");"),
+        "RANGE (name COLLATE \"C\")"
+    );
+    assert_eq!(
+        key("CREATE TABLE t (name text) PARTITION BY LIST (lower(name));"),
+        "LIST (lower(name))"
+    );
+    // sqlparser has no rule for an operator class in a partition key.
+    let err = parse_schema_sql(
+        "CREATE TABLE t (name text)\n  PARTITION BY RANGE (name text_pattern_ops);",
+        "s.sql",
+    )
+    .unwrap_err();
+    assert!(err.to_string().starts_with("s.sql:2:28: "), "{err}");
+}

@@ -7,6 +7,7 @@
 mod counting;
 mod fix;
 mod introspection;
+mod partitions;
 mod schemas;
 mod views;
 

@@ -1,7 +1,9 @@
-//! Line and column of a place in a file, as an editor shows them: 1-based, columns counted in characters.
+//! Line and column of a place in a text file, as an editor shows them: 1-based, columns counted in
+//! characters. Shared by the crates that parse files (schema.sql, column-defs and backup-schema JSON), so that
+//! every parse error names the same place an editor would.
 
 /// 1-based line and column (in characters) of byte `offset` in `text`.
-pub(crate) fn line_col(text: &str, offset: usize) -> (u64, u64) {
+pub fn line_col(text: &str, offset: usize) -> (u64, u64) {
     let mut offset = offset.min(text.len());
     while !text.is_char_boundary(offset) {
         offset -= 1;
@@ -31,7 +33,7 @@ fn line_start(text: &str, line: usize) -> usize {
 ///
 /// serde_json counts columns in bytes and appends ` at line x column y` to its message; this converts the
 /// column to characters and returns the message without the position.
-pub(crate) fn json_error(text: &str, error: &serde_json::Error) -> (u64, u64, String) {
+pub fn json_error(text: &str, error: &serde_json::Error) -> (u64, u64, String) {
     let message = error.to_string();
     let message = match message.rfind(" at line ") {
         Some(at) => message[..at].to_owned(),
@@ -46,7 +48,11 @@ pub(crate) fn json_error(text: &str, error: &serde_json::Error) -> (u64, u64, St
 
 /// Decodes `bytes` as UTF-8, or says where the first invalid byte is and whether the file is UTF-16 (starts
 /// with its byte order mark).
-pub(crate) fn utf8(bytes: Vec<u8>) -> Result<String, (u64, u64, bool)> {
+///
+/// # Errors
+///
+/// The line and column of the first byte that is not UTF-8, and whether the file looks like UTF-16.
+pub fn utf8(bytes: Vec<u8>) -> Result<String, (u64, u64, bool)> {
     String::from_utf8(bytes).map_err(|e| {
         let utf16 =
             e.as_bytes().starts_with(&[0xff, 0xfe]) || e.as_bytes().starts_with(&[0xfe, 0xff]);
