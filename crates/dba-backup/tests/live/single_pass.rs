@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use dba_backup::{
-    BackupError, BackupOptions, NoProgress, Progress, ProgressUpdate, RestoreOptions, backup,
-    restore,
+    BackupError, BackupOptions, NoProgress, Phase, Progress, ProgressUpdate, RestoreOptions,
+    backup, restore,
 };
 use dba_core::{DatabaseClient, Value, json};
 use dba_testkit::test_path;
@@ -106,6 +106,48 @@ async fn a_pipe_whose_metadata_comes_last_is_refused_with_the_reason_and_nothing
         "{err}"
     );
     assert_eq!(checksums(&dst).await, before);
+    std::fs::remove_dir_all(dir).unwrap();
+    dst_db.drop_db().await;
+}
+
+/// Every phase reported, in order, with its `done`.
+#[derive(Default)]
+struct Phases(Mutex<Vec<(Phase, u64)>>);
+
+impl Progress for Phases {
+    fn update(&self, update: &ProgressUpdate<'_>) {
+        self.0.lock().unwrap().push((update.phase, update.done));
+    }
+}
+
+#[tokio::test]
+async fn the_commit_is_announced_last_and_only_when_something_is_committed() {
+    let (dir, text) = shop_backup("commit_phase").await;
+    let path = dir.join("b.json");
+    std::fs::write(&path, &text).unwrap();
+    let (dst_db, dst) = setup(test_path!("single_pass_commit_phase"), &["shop"]).await;
+    for dry_run in [true, false] {
+        let phases = Phases::default();
+        let options = RestoreOptions {
+            user_id: Some(json!("u1")),
+            dry_run,
+            ..RestoreOptions::default()
+        };
+        restore(&dst, &shop_schema(), &path, &options, &phases)
+            .await
+            .unwrap();
+        let seen = phases.0.into_inner().unwrap();
+        let commits: Vec<usize> = (0..seen.len())
+            .filter(|&i| seen[i].0 == Phase::Commit)
+            .collect();
+        if dry_run {
+            assert!(commits.is_empty(), "{seen:?}");
+        } else {
+            // Once, after every row was written, counting them all (2 categories, 3 products, 3 reviews).
+            assert_eq!(commits, [seen.len() - 1], "{seen:?}");
+            assert_eq!(seen[seen.len() - 1].1, 8);
+        }
+    }
     std::fs::remove_dir_all(dir).unwrap();
     dst_db.drop_db().await;
 }

@@ -165,6 +165,9 @@ pub(crate) async fn run(ctx: &Ctx, args: &SyncArgs) -> anyhow::Result<Report> {
         &bars,
     )
     .await;
+    if result.success {
+        interrupt::committed();
+    }
     bars.finish();
     close().await;
     fields["result"] = serde_json::to_value(&result).unwrap_or(Value::Null);
@@ -172,7 +175,6 @@ pub(crate) async fn run(ctx: &Ctx, args: &SyncArgs) -> anyhow::Result<Report> {
         out.failure(errors_text(&result))?;
         return Ok(Report::failed(fields));
     }
-    interrupt::committed();
     fields["synced"] = Value::from(true);
     out.success("Sync complete.")?;
     out.line(format!(
