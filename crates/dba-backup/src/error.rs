@@ -29,6 +29,20 @@ pub enum BackupError {
         /// What the parser reported, with its position.
         reason: String,
     },
+    /// `key` lies behind the cursor in a file that can be read only once (a pipe): its metadata must come
+    /// first and its tables in the backup schema's order, as both tools write them.
+    #[error(
+        "'{key}' comes earlier in {}, which is not a regular file (a pipe?) and is read only once: the \
+         metadata must come first and the tables in the backup schema's order, as both tools write them; \
+         restore from a regular file instead",
+        path.display()
+    )]
+    ReadOnce {
+        /// The file involved.
+        path: PathBuf,
+        /// The key that lies behind.
+        key: String,
+    },
     /// The backup schema is inconsistent.
     #[error("invalid backup schema: {0}")]
     Schema(String),

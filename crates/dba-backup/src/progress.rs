@@ -12,6 +12,10 @@ pub enum Phase {
     Compare,
     /// Destination rows the source no longer has are deleted (sync in mirror mode).
     Delete,
+    /// The destination's transaction is being committed (restore, sync): from here an interruption may
+    /// leave the work committed. Reported once per transaction, with an empty table name and `done` the rows
+    /// written in it.
+    Commit,
 }
 
 /// One progress report: `done` rows of `table` so far, out of `total` when known.

@@ -417,6 +417,13 @@ impl BackupFile {
         }
         for pass in 0..2 {
             if pass == 1 {
+                // A pipe (or any file that is not a regular one) can be read only once.
+                if !std::fs::metadata(&self.path).is_ok_and(|m| m.is_file()) {
+                    return Err(BackupError::ReadOnce {
+                        path: self.path.clone(),
+                        key: key.to_owned(),
+                    });
+                }
                 let keys = std::mem::take(&mut self.keys);
                 let complete = self.complete;
                 let checker = self.checker.take();

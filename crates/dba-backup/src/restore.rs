@@ -10,7 +10,7 @@ use crate::checker::Checker;
 use crate::engine::{Config, Engine, Outcome, RestoreMode, Source};
 use crate::error::BackupError;
 use crate::partitioned::refuse_partition_with_parent;
-use crate::progress::Progress;
+use crate::progress::{Phase, Progress, ProgressUpdate};
 use crate::python::Decoder;
 use crate::reader::BackupFile;
 use crate::schema::BackupSchema;
@@ -146,7 +146,7 @@ pub async fn restore(
     let mut engine = Engine::new(dest, &scope, config, progress);
     let mut next = 0;
     match stream(&mut engine, dest, &scope, &mut file, &mut next).await {
-        Ok(()) => finish(engine.into_outcome(), &scope, client, tx).await,
+        Ok(()) => finish(engine.into_outcome(), &scope, client, tx, progress).await,
         Err(e) => {
             if let Some(tx) = tx {
                 // Dropping the transaction would roll back too; the error that stopped the run is the one
@@ -240,6 +240,7 @@ pub(crate) async fn finish(
     schema: &BackupSchema,
     client: &dyn DatabaseClient,
     tx: Option<Box<dyn Transaction>>,
+    progress: &dyn Progress,
 ) -> Result<RestoreSummary, BackupError> {
     let Outcome {
         conflicts,
@@ -266,6 +267,16 @@ pub(crate) async fn finish(
         }
     }
     if let Some(tx) = tx {
+        progress.update(&ProgressUpdate {
+            phase: Phase::Commit,
+            table: "",
+            done: {
+                let totals = summary.totals();
+                totals.inserted + totals.updated
+            },
+            total: None,
+            finished: true,
+        });
         tx.commit().await?;
     }
     Ok(summary)

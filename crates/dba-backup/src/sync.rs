@@ -458,6 +458,14 @@ async fn run_sync(
             }
         }
         if let Some(tx) = tx {
+            let totals = summary.totals();
+            progress.update(&ProgressUpdate {
+                phase: Phase::Commit,
+                table: "",
+                done: totals.inserted + totals.updated,
+                total: None,
+                finished: true,
+            });
             tx.commit().await?;
         }
         let totals = summary.totals();

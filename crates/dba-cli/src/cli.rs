@@ -136,8 +136,9 @@ pub(crate) struct FixArgs {
     pub(crate) no_backup: bool,
 
     /// Also plan steps that alter existing objects, up to this hazard: `lock` (constraints, indexes,
-    /// NOT NULL, defaults: takes locks, keeps rows) or `rewrite` (column type changes: rewrites the table
-    /// in place, keeps rows). No planned step ever drops a table or a column
+    /// NOT NULL, defaults: takes locks, keeps rows) or `rewrite` (column type changes, added generated,
+    /// identity or serial columns: rewrites the table in place, keeps rows). No planned step ever drops a
+    /// table or a column
     #[arg(long, value_enum, value_name = "HAZARD")]
     pub(crate) allow_hazard: Option<HazardLevel>,
 }
@@ -181,7 +182,8 @@ pub(crate) struct SyncArgs {
 pub(crate) enum HazardLevel {
     /// Steps that take locks on existing tables without rewriting them
     Lock,
-    /// Also column type changes, which rewrite a table in place
+    /// Also column type changes and added generated, identity or serial columns, which rewrite a table in
+    /// place
     Rewrite,
 }
 

@@ -13,13 +13,19 @@ pub(crate) const EXIT: u8 = 130;
 
 const READING: u8 = 0;
 const WRITING: u8 = 1;
-const COMMITTED: u8 = 2;
+const COMMITTING: u8 = 2;
+const COMMITTED: u8 = 3;
 
 static PHASE: AtomicU8 = AtomicU8::new(READING);
 
 /// The verb starts its transaction.
 pub(crate) fn writing() {
     PHASE.store(WRITING, Ordering::SeqCst);
+}
+
+/// The verb's transaction is being committed: the server may keep it even if the run stops now.
+pub(crate) fn committing() {
+    PHASE.store(COMMITTING, Ordering::SeqCst);
 }
 
 /// The verb's transaction has been committed.
@@ -35,6 +41,10 @@ pub(crate) fn message(verb: &str) -> String {
                 "Interrupted: the {verb} had already been committed; its report was not printed"
             )
         }
+        COMMITTING => format!(
+            "Interrupted while committing: the {verb} may have been committed; check the destination \
+             before running it again"
+        ),
         _ => "Interrupted: nothing was committed".to_owned(),
     }
 }
@@ -48,6 +58,12 @@ mod tests {
         assert_eq!(message("fix"), "Interrupted: nothing was committed");
         writing();
         assert_eq!(message("fix"), "Interrupted: nothing was committed");
+        committing();
+        assert_eq!(
+            message("sync"),
+            "Interrupted while committing: the sync may have been committed; check the destination \
+             before running it again"
+        );
         committed();
         assert!(message("restore").contains("the restore had already been committed"));
     }

@@ -21,6 +21,7 @@ mod progress;
 mod prompt;
 mod redact;
 mod schemacheck;
+mod sqlname;
 
 use crate::cli::{Cli, Command};
 use crate::cmd::Report;

@@ -75,6 +75,10 @@ fn phase_name(phase: Phase) -> &'static str {
 
 impl Progress for TableBars {
     fn update(&self, update: &ProgressUpdate<'_>) {
+        if update.phase == Phase::Commit {
+            crate::interrupt::committing();
+            return;
+        }
         let Ok(mut current) = self.current.lock() else {
             return;
         };

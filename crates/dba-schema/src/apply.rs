@@ -41,14 +41,28 @@ pub struct FixReport {
     /// Columns added.
     pub columns_added: usize,
     /// Error differences still present (allowed by the plan: not fixed, or NOT NULL columns with NULLs).
+    /// Tables and columns still missing are in [`FixReport::validation`]; [`FixReport::is_complete`] counts
+    /// them all.
     pub remaining: Vec<Difference>,
     /// The validation of the database after the fix, against the plan's target.
     pub validation: ValidationResult,
 }
 
+impl FixReport {
+    /// Whether the database now matches the plan's target: nothing left, neither a [`remaining`]
+    /// difference nor a table or column the plan left missing ([`FixPlan::tables_left_missing`],
+    /// [`FixPlan::columns_left_missing`]).
+    ///
+    /// [`remaining`]: FixReport::remaining
+    pub fn is_complete(&self) -> bool {
+        self.validation.valid
+    }
+}
+
 /// Runs `plan` on `client` in one transaction with `lock_timeout` and `statement_timeout`, re-introspects
 /// inside the transaction and commits only if the result is what the plan promised: no missing table or
-/// column it was meant to add, and no error difference beyond [`FixPlan::may_remain`].
+/// column it was meant to add (beyond [`FixPlan::tables_left_missing`] and [`FixPlan::columns_left_missing`]),
+/// and no error difference beyond [`FixPlan::may_remain`].
 ///
 /// On any failure the transaction is rolled back and the database is exactly as before:
 /// [`SchemaError::StepFailed`] names the step and its table, [`SchemaError::VerificationFailed`] lists what
@@ -121,7 +135,13 @@ pub async fn apply(
         }
     }
     for c in &validation.missing_columns {
-        unexpected.push(format!("column {}.{} is still missing", c.table, c.column));
+        if !plan
+            .columns_left_missing
+            .iter()
+            .any(|l| l.table == c.table && l.column == c.column)
+        {
+            unexpected.push(format!("column {}.{} is still missing", c.table, c.column));
+        }
     }
     let remaining: Vec<Difference> = validation.errors().cloned().collect();
     for d in &remaining {

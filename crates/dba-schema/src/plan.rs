@@ -24,7 +24,7 @@ use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::Parser;
 
 use crate::column_defs::apply_column_defs;
-use crate::compare::{Difference, Severity, resolved_fk, validate};
+use crate::compare::{ColumnDiff, Difference, Severity, resolved_fk, validate};
 use crate::error::SchemaError;
 use crate::introspect::IntrospectOptions;
 use crate::model::{
@@ -69,7 +69,7 @@ pub enum StepKind {
     CreateTable,
     /// `ALTER TABLE ... ADD COLUMN`.
     AddColumn,
-    /// Sets NOT NULL on an added column only if no row holds NULL.
+    /// Sets NOT NULL on a column only if no row holds NULL (on an existing column: opt-in).
     SetNotNullIfNoNulls,
     /// `ALTER TABLE ... ADD CONSTRAINT` (primary key, unique, check, foreign key).
     AddConstraint,
@@ -81,7 +81,8 @@ pub enum StepKind {
     DropIndex,
     /// `ALTER COLUMN ... TYPE ... USING` (opt-in).
     AlterColumnType,
-    /// `ALTER COLUMN ... SET NOT NULL` (opt-in).
+    /// `ALTER COLUMN ... SET NOT NULL` unchecked. No longer planned: [`StepKind::SetNotNullIfNoNulls`]
+    /// checks for NULLs first.
     SetNotNull,
     /// `ALTER COLUMN ... DROP NOT NULL` (opt-in).
     DropNotNull,
@@ -161,6 +162,8 @@ pub struct FixPlan {
     pub may_remain: Vec<Difference>,
     /// Missing tables the plan does not create.
     pub tables_left_missing: Vec<String>,
+    /// Missing columns of existing tables the plan does not add (adding them needs a hazard not opted into).
+    pub columns_left_missing: Vec<ColumnDiff>,
     /// The scope re-introspected for verification.
     pub introspect: IntrospectOptions,
 }
@@ -417,6 +420,27 @@ fn step(kind: StepKind, table: &str, description: String, hazard: Hazard, sql: S
     }
 }
 
+/// Sets NOT NULL on `column` of `key` (rendered `name`) only if no row holds NULL there, so the rest of the
+/// fix still lands; otherwise the column stays nullable and the difference remains.
+fn set_not_null_unless_null(key: &str, name: &str, column: &str) -> Step {
+    let sql = format!(
+        "IF NOT EXISTS (SELECT 1 FROM {name} WHERE {col} IS NULL) THEN \
+         ALTER TABLE {name} ALTER COLUMN {col} SET NOT NULL; END IF;",
+        col = quote_ident(column)
+    );
+    let mut tag = "$dba$".to_owned();
+    while sql.contains(&tag) {
+        tag.insert(tag.len() - 1, '_');
+    }
+    step(
+        StepKind::SetNotNullIfNoNulls,
+        key,
+        format!("set not null on {key}.{column} unless a row is null"),
+        Hazard::Lock,
+        format!("DO {tag} BEGIN {sql} END {tag}"),
+    )
+}
+
 /// Plans the repair of `actual` towards `expected` (see the module docs for what is planned and in which
 /// order). Pure: reads only its arguments.
 pub fn plan_fix(
@@ -433,6 +457,7 @@ pub fn plan_fix(
         target: Catalog::default(),
         may_remain: Vec::new(),
         tables_left_missing: Vec::new(),
+        columns_left_missing: Vec::new(),
         introspect: options.introspect.clone(),
     };
     let mut later: Vec<Step> = Vec::new();
@@ -547,36 +572,35 @@ pub fn plan_fix(
         let needs_value =
             !c.nullable && c.default.is_none() && c.identity.is_none() && c.generated.is_none();
         let definition = column_definition(&missing.table, c, !needs_value)?;
+        // Computing a value for every existing row (stored generated, identity, serial) rewrites the table.
+        let hazard = if c.generated.is_some() || c.identity.is_some() || serial_type(c).is_some() {
+            Hazard::Rewrite
+        } else {
+            Hazard::Lock
+        };
+        if hazard > options.max_hazard.max(Hazard::Lock) {
+            plan.columns_left_missing.push(missing.clone());
+            plan.not_fixed.push(NotFixed {
+                subject: format!("{}.{}", missing.table, c.name),
+                reason: format!(
+                    "adding it computes a value for every row and {hazard}: opt into that hazard to fix it"
+                ),
+                difference: None,
+            });
+            continue;
+        }
         plan.steps.push(step(
             StepKind::AddColumn,
             &missing.table,
             format!("add column {}.{} {definition}", missing.table, c.name),
-            Hazard::Lock,
+            hazard,
             format!(
                 "ALTER TABLE {name} ADD COLUMN {} {definition}",
                 quote_ident(&c.name)
             ),
         ));
         if needs_value {
-            let sql = format!(
-                "IF NOT EXISTS (SELECT 1 FROM {name} WHERE {col} IS NULL) THEN \
-                 ALTER TABLE {name} ALTER COLUMN {col} SET NOT NULL; END IF;",
-                col = quote_ident(&c.name)
-            );
-            let mut tag = "$dba$".to_owned();
-            while sql.contains(&tag) {
-                tag.insert(tag.len() - 1, '_');
-            }
-            not_null_later.push(step(
-                StepKind::SetNotNullIfNoNulls,
-                &missing.table,
-                format!(
-                    "set not null on {}.{} unless a row is null",
-                    missing.table, c.name
-                ),
-                Hazard::Lock,
-                format!("DO {tag} BEGIN {sql} END {tag}"),
-            ));
+            not_null_later.push(set_not_null_unless_null(&missing.table, &name, &c.name));
             plan.may_remain.push(Difference::Nullability {
                 table: missing.table.clone(),
                 column: c.name.clone(),
@@ -689,6 +713,14 @@ pub fn plan_fix(
                         ),
                     ));
                 } else {
+                    if let Difference::Nullability {
+                        expected_nullable: false,
+                        ..
+                    } = d
+                    {
+                        // The step leaves the column nullable while a row holds NULL.
+                        plan.may_remain.push(d.clone());
+                    }
                     alterations.extend(steps);
                 }
             }
@@ -941,20 +973,20 @@ fn alteration(
             expected_nullable,
             ..
         } => {
-            let (kind, verb) = if *expected_nullable {
-                (StepKind::DropNotNull, "DROP")
+            if *expected_nullable {
+                vec![s(
+                    StepKind::DropNotNull,
+                    format!("drop not null on {key}.{column}"),
+                    Hazard::Lock,
+                    format!(
+                        "ALTER TABLE {name} ALTER COLUMN {} DROP NOT NULL",
+                        quote_ident(column)
+                    ),
+                )]
             } else {
-                (StepKind::SetNotNull, "SET")
-            };
-            vec![s(
-                kind,
-                format!("{} not null on {key}.{column}", verb.to_lowercase()),
-                Hazard::Lock,
-                format!(
-                    "ALTER TABLE {name} ALTER COLUMN {} {verb} NOT NULL",
-                    quote_ident(column)
-                ),
-            )]
+                // Checked first, as for an added column: a row holding NULL would fail the whole fix.
+                vec![set_not_null_unless_null(key, name, column)]
+            }
         }
         Difference::Default {
             column, expected, ..

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use dba_backup::{
-    BackupError, BackupOptions, NoProgress, Progress, ProgressUpdate, RestoreOptions, backup,
-    restore,
+    BackupError, BackupOptions, NoProgress, Phase, Progress, ProgressUpdate, RestoreOptions,
+    backup, restore,
 };
 use dba_core::{DatabaseClient, Value, json};
 use dba_testkit::test_path;
@@ -17,7 +17,9 @@ use crate::{checksums, scalar, scratch, setup, shop_schema};
 
 /// The shop's rows of u1 backed up from a fresh source, as pretty-printed JSON text.
 async fn shop_backup(name: &str) -> (PathBuf, String) {
-    let (src_db, src) = setup(test_path!("single_pass_src"), &["shop", "shop_data"]).await;
+    // A source per caller: tests run at once, and each database is named after its test path.
+    let test = format!(concat!(module_path!(), "::single_pass_src_{}"), name);
+    let (src_db, src) = setup(&test, &["shop", "shop_data"]).await;
     let dir = scratch(name);
     let path = dir.join("b.json");
     let options = BackupOptions {
@@ -73,6 +75,79 @@ async fn restore_reads_a_file_that_can_be_read_only_once() {
         scalar(&dst, "SELECT count(*) AS n FROM reviews").await,
         json!(6)
     );
+    std::fs::remove_dir_all(dir).unwrap();
+    dst_db.drop_db().await;
+}
+
+#[tokio::test]
+async fn a_pipe_whose_metadata_comes_last_is_refused_with_the_reason_and_nothing_written() {
+    let (dir, text) = shop_backup("metadata_last").await;
+    let (dst_db, dst) = setup(test_path!("single_pass_metadata_last"), &["shop"]).await;
+    let before = checksums(&dst).await;
+    // The same document with its metadata moved to the end: valid, but out of the order both tools write.
+    let mut doc: serde_json::Map<String, Value> = serde_json::from_str(&text).unwrap();
+    let metadata = doc.remove("metadata").unwrap();
+    doc.insert("metadata".into(), metadata);
+    let (path, reader, feeder) = through_pipe(serde_json::to_vec(&doc).unwrap());
+    let options = RestoreOptions {
+        user_id: Some(json!("u1")),
+        ..RestoreOptions::default()
+    };
+    let err = restore(&dst, &shop_schema(), &path, &options, &NoProgress)
+        .await
+        .unwrap_err()
+        .to_string();
+    drop(reader);
+    feeder.join().unwrap();
+    assert!(
+        err.contains("is not a regular file (a pipe?) and is read only once")
+            && err.contains("the metadata must come first")
+            && !err.contains("Invalid JSON"),
+        "{err}"
+    );
+    assert_eq!(checksums(&dst).await, before);
+    std::fs::remove_dir_all(dir).unwrap();
+    dst_db.drop_db().await;
+}
+
+/// Every phase reported, in order, with its `done`.
+#[derive(Default)]
+struct Phases(Mutex<Vec<(Phase, u64)>>);
+
+impl Progress for Phases {
+    fn update(&self, update: &ProgressUpdate<'_>) {
+        self.0.lock().unwrap().push((update.phase, update.done));
+    }
+}
+
+#[tokio::test]
+async fn the_commit_is_announced_last_and_only_when_something_is_committed() {
+    let (dir, text) = shop_backup("commit_phase").await;
+    let path = dir.join("b.json");
+    std::fs::write(&path, &text).unwrap();
+    let (dst_db, dst) = setup(test_path!("single_pass_commit_phase"), &["shop"]).await;
+    for dry_run in [true, false] {
+        let phases = Phases::default();
+        let options = RestoreOptions {
+            user_id: Some(json!("u1")),
+            dry_run,
+            ..RestoreOptions::default()
+        };
+        restore(&dst, &shop_schema(), &path, &options, &phases)
+            .await
+            .unwrap();
+        let seen = phases.0.into_inner().unwrap();
+        let commits: Vec<usize> = (0..seen.len())
+            .filter(|&i| seen[i].0 == Phase::Commit)
+            .collect();
+        if dry_run {
+            assert!(commits.is_empty(), "{seen:?}");
+        } else {
+            // Once, after every row was written, counting them all (2 categories, 3 products, 3 reviews).
+            assert_eq!(commits, [seen.len() - 1], "{seen:?}");
+            assert_eq!(seen[seen.len() - 1].1, 8);
+        }
+    }
     std::fs::remove_dir_all(dir).unwrap();
     dst_db.drop_db().await;
 }

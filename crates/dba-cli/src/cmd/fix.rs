@@ -17,6 +17,7 @@ use crate::cmd::{Report, backup};
 use crate::ctx::{Ctx, schema_of, target_name};
 use crate::interrupt;
 use crate::prompt::{self, Answer};
+use crate::sqlname::{sql_name, sql_table};
 use crate::{progress, schemacheck};
 
 pub(crate) async fn run(ctx: &Ctx, args: &FixArgs) -> anyhow::Result<Report> {
@@ -49,6 +50,7 @@ pub(crate) async fn run(ctx: &Ctx, args: &FixArgs) -> anyhow::Result<Report> {
         introspect,
     };
     let plan = schema::plan_fix(&expected.catalog, &actual, &options)?;
+    let opt_ins = opt_ins(&expected.catalog, &actual, &options, &plan);
     let before = schema::validate(&plan.target, &actual);
     let mut fields = json!({
         "profile": name,
@@ -67,11 +69,17 @@ pub(crate) async fn run(ctx: &Ctx, args: &FixArgs) -> anyhow::Result<Report> {
         return Ok(Report::ok(fields));
     }
     let empty = empty_not_null(ctx, client.as_ref(), &plan, &before).await;
-    print_preview(ctx, &plan, &before, &empty)?;
+    print_preview(ctx, &plan, &before, &empty, &opt_ins)?;
     if !plan.has_fixes() {
         client.close().await;
         out.blank()?;
-        out.failure("No fix can be planned without a hazard opt-in (see above)")?;
+        if opt_ins.is_empty() {
+            out.failure(
+                "No fix can be planned: what differs must be repaired by hand (see above)",
+            )?;
+        } else {
+            out.failure("No fix can be planned without a hazard opt-in (see above)")?;
+        }
         return Ok(Report::failed(fields));
     }
 
@@ -123,23 +131,28 @@ pub(crate) async fn run(ctx: &Ctx, args: &FixArgs) -> anyhow::Result<Report> {
             return Ok(Report::failed(fields));
         }
     };
-    let left = remaining(ctx, client.as_ref(), &plan, &report).await;
+    let left = remaining(ctx, client.as_ref(), &plan, &report, &opt_ins).await;
     client.close().await;
     fields["applied"] = Value::from(true);
-    fields["valid_after"] = Value::from(left.is_empty());
+    // From the validation after the fix: a table or column left missing counts as much as any drift.
+    let complete = report.is_complete() && left.is_empty();
+    fields["valid_after"] = Value::from(complete);
     fields["result"] = json!({
         "steps_applied": report.steps_applied,
         "tables_created": report.tables_created,
         "columns_added": report.columns_added,
-        "remaining": report.remaining.iter().map(ToString::to_string).collect::<Vec<_>>(),
-        "needs_value": left.iter().filter_map(|r| r.without_value.map(|rows| json!({
-            "table": r.difference.table(),
-            "column": r.column,
-            "rows_without_value": rows,
-        }))).collect::<Vec<_>>(),
+        "remaining": left.iter().map(|item| item.what.clone()).collect::<Vec<_>>(),
+        "needs_value": left.iter().filter_map(|r| match (&r.column, r.without_value) {
+            (Some((table, column)), Some(rows)) => Some(json!({
+                "table": table,
+                "column": column,
+                "rows_without_value": rows,
+            })),
+            _ => None,
+        }).collect::<Vec<_>>(),
         "validation": schemacheck::result_json(&report.validation),
     });
-    if left.is_empty() {
+    if complete {
         out.success("Schema fix complete!")?;
         print_counts(ctx, &report)?;
         return Ok(Report::ok(fields));
@@ -154,7 +167,7 @@ pub(crate) async fn run(ctx: &Ctx, args: &FixArgs) -> anyhow::Result<Report> {
     for item in &left {
         out.line(format!("  - {}", item.text()))?;
     }
-    let next = next_steps(ctx, &left);
+    let next = next_steps(ctx, args, &plan, &left);
     out.blank()?;
     out.line("Next:")?;
     for (i, step) in next.iter().enumerate() {
@@ -181,52 +194,112 @@ fn print_counts(ctx: &Ctx, report: &FixReport) -> std::io::Result<()> {
     Ok(())
 }
 
-/// A difference left after a committed fix.
-struct Left<'a> {
-    difference: &'a Difference,
-    /// The column, for a NOT NULL column that rows leave without a value.
-    column: Option<String>,
+/// Something a committed fix left as it was.
+struct Left {
+    /// What it is: a difference's text, `table m is missing`, `column t.c is missing`.
+    what: String,
+    /// The table key and column, for a NOT NULL column that rows leave without a value.
+    column: Option<(String, String)>,
     /// How many rows hold NULL in that column (`None` when none do, or they could not be counted).
     without_value: Option<u64>,
     /// Why the plan left it alone, when it did.
     reason: Option<String>,
+    /// The `--allow-hazard` level that would plan it, when one would.
+    opt_in: Option<Hazard>,
 }
 
-impl Left<'_> {
+impl Left {
     fn text(&self) -> String {
         match (&self.column, self.without_value) {
-            (Some(column), Some(rows)) => format!(
-                "{}.{column}: {rows} row(s) have no value, so the column is still nullable (expected NOT NULL)",
-                self.difference.table().unwrap_or("")
+            (Some((table, column)), Some(rows)) => format!(
+                "{table}.{column}: {rows} row(s) have no value, so the column is still nullable (expected NOT NULL)"
             ),
             _ => match &self.reason {
-                Some(reason) => format!("{}: {reason}", self.difference),
-                None => self.difference.to_string(),
+                Some(reason) => format!("{}: {reason}", self.what),
+                None => self.what.clone(),
             },
         }
     }
 }
 
-/// What still differs after the fix, with the rows lacking a value counted for each NOT NULL column that
-/// stayed nullable.
-async fn remaining<'a>(
+/// The `--allow-hazard` level that would plan each item `plan` leaves alone (by its subject), found by
+/// planning again at the higher levels; items no level plans are absent.
+fn opt_ins(
+    expected: &Catalog,
+    actual: &Catalog,
+    options: &PlanOptions,
+    plan: &FixPlan,
+) -> BTreeMap<String, Hazard> {
+    let mut helped = BTreeMap::new();
+    for level in [Hazard::Lock, Hazard::Rewrite] {
+        if level <= options.max_hazard || plan.not_fixed.is_empty() {
+            continue;
+        }
+        let higher = PlanOptions {
+            max_hazard: level,
+            ..options.clone()
+        };
+        let Ok(higher) = schema::plan_fix(expected, actual, &higher) else {
+            continue;
+        };
+        for item in &plan.not_fixed {
+            if !higher.not_fixed.iter().any(|n| n.subject == item.subject) {
+                helped.entry(item.subject.clone()).or_insert(level);
+            }
+        }
+    }
+    helped
+}
+
+/// What still differs after the fix, from the validation after it: tables and columns still missing, then
+/// the other differences, with the plan's reason and the rows lacking a value counted for each NOT NULL
+/// column that stayed nullable.
+async fn remaining(
     ctx: &Ctx,
     client: &dyn DatabaseClient,
-    plan: &'a FixPlan,
-    report: &'a FixReport,
-) -> Vec<Left<'a>> {
+    plan: &FixPlan,
+    report: &FixReport,
+    opt_ins: &BTreeMap<String, Hazard>,
+) -> Vec<Left> {
+    let not_fixed = |subject: &str, difference: Option<&Difference>| {
+        let found = plan.not_fixed.iter().find(|n| match difference {
+            Some(d) => n.difference.as_ref() == Some(d),
+            None => n.difference.is_none() && n.subject == subject,
+        });
+        (
+            found.map(|n| n.reason.clone()),
+            found.and_then(|n| opt_ins.get(&n.subject).copied()),
+        )
+    };
     let mut left = Vec::new();
-    for difference in &report.remaining {
-        let reason = plan
-            .not_fixed
-            .iter()
-            .find(|n| n.difference.as_ref() == Some(difference))
-            .map(|n| n.reason.clone());
-        let mut item = Left {
-            difference,
+    for table in &report.validation.missing_tables {
+        let (reason, opt_in) = not_fixed(table, None);
+        left.push(Left {
+            what: format!("table {table} is missing"),
             column: None,
             without_value: None,
             reason,
+            opt_in,
+        });
+    }
+    for missing in &report.validation.missing_columns {
+        let (reason, opt_in) = not_fixed(&format!("{}.{}", missing.table, missing.column), None);
+        left.push(Left {
+            what: format!("column {}.{} is missing", missing.table, missing.column),
+            column: None,
+            without_value: None,
+            reason,
+            opt_in,
+        });
+    }
+    for difference in report.validation.errors() {
+        let (reason, opt_in) = not_fixed("", Some(difference));
+        let mut item = Left {
+            what: difference.to_string(),
+            column: None,
+            without_value: None,
+            reason,
+            opt_in,
         };
         if let Difference::Nullability {
             table,
@@ -240,7 +313,10 @@ async fn remaining<'a>(
             item.without_value = null_rows(ctx, client, t, column)
                 .await
                 .filter(|rows| *rows > 0);
-            item.column = item.without_value.map(|_| column.clone());
+            if item.without_value.is_some() {
+                item.column = Some((table.clone(), column.clone()));
+                item.opt_in = Some(Hazard::Lock);
+            }
         }
         left.push(item);
     }
@@ -299,40 +375,74 @@ async fn empty_not_null(
     empty
 }
 
-/// The steps that bring the database the rest of the way.
-fn next_steps(ctx: &Ctx, left: &[Left<'_>]) -> Vec<String> {
-    let profile = ctx
-        .global
-        .profile
-        .as_ref()
-        .map(|p| format!(" --profile {p}"))
-        .unwrap_or_default();
+/// The steps that bring the database the rest of the way: fill the rows without a value, repair by hand
+/// what no opt-in plans, then run the fix again with the hazard that plans the rest.
+fn next_steps(ctx: &Ctx, args: &FixArgs, plan: &FixPlan, left: &[Left]) -> Vec<String> {
     let mut steps = Vec::new();
-    let mut hazard = None;
+    let mut rerun: Option<Hazard> = None;
     for item in left {
-        if let (Some(column), Some(rows)) = (&item.column, item.without_value)
-            && rows > 0
-        {
-            let table = item.difference.table().unwrap_or("");
+        if let (Some((table, column)), Some(rows)) = (&item.column, item.without_value) {
+            let target = plan
+                .target
+                .tables
+                .get(table)
+                .map_or_else(|| sql_name(table), sql_table);
+            let sql_column = sql_name(column);
             steps.push(format!(
                 "Fill {table}.{column} in the {rows} row(s) without a value, e.g. \
-                 UPDATE {table} SET {column} = <value> WHERE {column} IS NULL"
+                 UPDATE {target} SET {sql_column} = <value> WHERE {sql_column} IS NULL"
             ));
-            hazard = hazard.max(Some(Hazard::Lock));
-        } else if matches!(item.difference, Difference::ColumnType { .. }) {
-            hazard = hazard.max(Some(Hazard::Rewrite));
-        } else {
-            hazard = hazard.max(Some(Hazard::Lock));
+        } else if item.opt_in.is_none() {
+            steps.push(format!("Repair by hand: {}", item.text()));
         }
+        rerun = rerun.max(item.opt_in);
     }
-    let level = match hazard {
-        Some(Hazard::Rewrite) => "rewrite",
-        _ => "lock",
-    };
-    steps.push(format!(
-        "Run: dba fix --confirm --allow-hazard {level}{profile}"
-    ));
+    if let Some(level) = rerun {
+        let given = args.allow_hazard.map_or(Hazard::None, HazardLevel::hazard);
+        steps.push(format!(
+            "Run: {}",
+            rerun_command(ctx, args, level.max(given))
+        ));
+    }
     steps
+}
+
+/// `dba fix --confirm --allow-hazard <level>` with the flags this run was given that choose what is fixed
+/// and where (profile, config, env prefix, schema file, column-defs, --no-backup), shell-quoted.
+fn rerun_command(ctx: &Ctx, args: &FixArgs, level: Hazard) -> String {
+    let level = if level >= Hazard::Rewrite {
+        "rewrite"
+    } else {
+        "lock"
+    };
+    let mut words: Vec<String> = ["dba", "fix", "--confirm", "--allow-hazard", level]
+        .map(str::to_owned)
+        .to_vec();
+    let global = &ctx.global;
+    let mut flag = |name: &str, value: String| {
+        words.push(name.to_owned());
+        words.push(value);
+    };
+    if let Some(profile) = &global.profile {
+        flag("--profile", profile.clone());
+    }
+    if let Some(config) = &global.config {
+        flag("--config", config.display().to_string());
+    }
+    if !global.env_prefix.is_empty() {
+        flag("--env-prefix", global.env_prefix.clone());
+    }
+    if let Some(path) = &args.schema_file {
+        flag("--schema-file", path.display().to_string());
+    }
+    if let Some(path) = &args.column_defs {
+        flag("--column-defs", path.display().to_string());
+    }
+    if args.no_backup {
+        words.push("--no-backup".to_owned());
+    }
+    // Quoting fails only on a NUL byte, which no command-line argument can hold.
+    shlex::try_join(words.iter().map(String::as_str)).unwrap_or_else(|_| words.join(" "))
 }
 
 /// The original's preview: `Schema Differences`, then the numbered `Execution Plan:`, plus what the plan
@@ -342,6 +452,7 @@ fn print_preview(
     plan: &FixPlan,
     before: &ValidationResult,
     empty: &BTreeMap<(String, String), u64>,
+    opt_ins: &BTreeMap<String, Hazard>,
 ) -> std::io::Result<()> {
     let out = &ctx.out;
     let mut rows = Vec::new();
@@ -389,14 +500,14 @@ fn print_preview(
                 format!("  [{}]", step.hazard)
             };
             out.line(format!("  {}. {}{hazard}", i + 1, step_text(step)))?;
-            if step.kind == StepKind::SetNotNull
-                && let Some(((table, column), rows)) = empty
-                    .iter()
-                    .find(|((t, c), _)| step.description == format!("set not null on {t}.{c}"))
+            if step.kind == StepKind::SetNotNullIfNoNulls
+                && let Some(((table, column), rows)) = empty.iter().find(|((t, c), _)| {
+                    step.description == format!("set not null on {t}.{c} unless a row is null")
+                })
             {
                 out.line(format!(
-                    "     {rows} row(s) of {table}.{column} have no value: this step would fail and the \
-                     whole fix roll back; fill them first"
+                    "     {rows} row(s) of {table}.{column} have no value: the column stays nullable until \
+                     they are filled; the rest of the fix still applies"
                 ))?;
             }
         }
@@ -421,7 +532,16 @@ fn print_preview(
                 None => out.line(format!("  - {}: {}", item.subject, item.reason))?,
             }
         }
-        out.line("  Pass --allow-hazard lock or --allow-hazard rewrite to plan steps that alter existing objects.")?;
+        // Only an opt-in that would plan one of them is worth suggesting.
+        match opt_ins.values().max() {
+            Some(Hazard::Lock) => out.line(
+                "  Pass --allow-hazard lock to plan steps that alter existing objects.",
+            )?,
+            Some(_) => out.line(
+                "  Pass --allow-hazard rewrite to plan steps that alter existing objects or rewrite a table.",
+            )?,
+            None => out.line("  No --allow-hazard opt-in plans these: they need repairing by hand.")?,
+        }
     }
     Ok(())
 }
@@ -485,6 +605,10 @@ fn plan_json(plan: &FixPlan) -> Value {
         "steps": plan.steps,
         "not_fixed": plan.not_fixed,
         "tables_left_missing": plan.tables_left_missing,
+        "columns_left_missing": plan.columns_left_missing.iter().map(|c| json!({
+            "table": c.table,
+            "column": c.column,
+        })).collect::<Vec<_>>(),
         "script": plan.script(),
     })
 }

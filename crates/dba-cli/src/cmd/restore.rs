@@ -71,12 +71,12 @@ pub(crate) async fn run(ctx: &Ctx, args: &RestoreArgs) -> anyhow::Result<Report>
         interrupt::writing();
     }
     let result = backup::restore(client.as_ref(), &schema, file, &options, &bars).await;
+    if result.as_ref().is_ok_and(|s| !s.dry_run) {
+        interrupt::committed();
+    }
     bars.finish();
     client.close().await;
     let summary = result.context("Restore failed")?;
-    if !summary.dry_run {
-        interrupt::committed();
-    }
 
     if summary.dry_run {
         out.line("DRY RUN - No changes made.")?;

@@ -158,6 +158,9 @@ pub(crate) async fn run(ctx: &Ctx, args: &SyncArgs) -> anyhow::Result<Report> {
     let bars = TableBars::new(out);
     interrupt::writing();
     let result = backup::sync(source_reads, dest_client.as_ref(), &schema, &options, &bars).await;
+    if result.success {
+        interrupt::committed();
+    }
     bars.finish();
     close().await;
     fields["result"] = serde_json::to_value(&result).unwrap_or(Value::Null);
@@ -165,7 +168,6 @@ pub(crate) async fn run(ctx: &Ctx, args: &SyncArgs) -> anyhow::Result<Report> {
         out.failure(errors_text(&result))?;
         return Ok(Report::failed(fields));
     }
-    interrupt::committed();
     fields["synced"] = Value::from(true);
     out.success("Sync complete.")?;
     out.line(format!(

@@ -145,9 +145,18 @@ fn altering_existing_columns_needs_the_hazard_opted_into() {
         [
             "ALTER TABLE \"public\".\"t\" ALTER COLUMN \"d\" SET DEFAULT 'x'",
             "ALTER TABLE \"public\".\"t\" ALTER COLUMN \"n\" TYPE bigint USING \"n\"::bigint",
-            "ALTER TABLE \"public\".\"t\" ALTER COLUMN \"n\" SET NOT NULL",
+            "DO $dba$ BEGIN IF NOT EXISTS (SELECT 1 FROM \"public\".\"t\" WHERE \"n\" IS NULL) THEN \
+             ALTER TABLE \"public\".\"t\" ALTER COLUMN \"n\" SET NOT NULL; END IF; END $dba$",
         ]
     );
+    // SET NOT NULL is checked first, so a NULL row leaves the difference instead of failing the fix.
+    assert!(plan.may_remain.iter().any(|d| matches!(
+        d,
+        Difference::Nullability {
+            expected_nullable: false,
+            ..
+        }
+    )));
     assert!(plan.not_fixed.is_empty());
 }
 
@@ -285,5 +294,53 @@ fn a_changed_view_is_replaced_only_when_allowed_and_its_columns_permit() {
         plan.not_fixed[0].reason.contains("materialized"),
         "{:?}",
         plan.not_fixed
+    );
+}
+
+#[test]
+fn a_column_whose_add_rewrites_the_table_needs_the_rewrite_opt_in() {
+    let expected = catalog(
+        "CREATE TABLE t (id int, n int GENERATED ALWAYS AS (id * 2) STORED, \
+         g int GENERATED ALWAYS AS IDENTITY, s serial, plain text);",
+    );
+    let actual = catalog("CREATE TABLE t (id int);");
+    for max_hazard in [Hazard::None, Hazard::Lock] {
+        let options = PlanOptions {
+            max_hazard,
+            ..PlanOptions::default()
+        };
+        let plan = plan_fix(&expected, &actual, &options).unwrap();
+        assert_eq!(
+            plan.steps
+                .iter()
+                .map(|s| s.description.as_str())
+                .collect::<Vec<_>>(),
+            ["add column t.plain text"]
+        );
+        let left: Vec<&str> = plan
+            .columns_left_missing
+            .iter()
+            .map(|c| c.column.as_str())
+            .collect();
+        assert_eq!(left, ["g", "n", "s"]);
+        assert!(
+            plan.not_fixed
+                .iter()
+                .all(|n| n.reason.contains("rewrites a table"))
+        );
+    }
+    let rewrite = PlanOptions {
+        max_hazard: Hazard::Rewrite,
+        ..PlanOptions::default()
+    };
+    let plan = plan_fix(&expected, &actual, &rewrite).unwrap();
+    assert_eq!(plan.steps.len(), 4);
+    assert!(plan.columns_left_missing.is_empty() && plan.not_fixed.is_empty());
+    assert_eq!(
+        plan.steps
+            .iter()
+            .filter(|s| s.hazard == Hazard::Rewrite)
+            .count(),
+        3
     );
 }

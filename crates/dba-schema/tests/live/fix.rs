@@ -193,7 +193,10 @@ async fn a_type_change_is_refused_unless_opted_in_and_then_keeps_every_row() {
     };
     let plan = plan_fix(&expected, &live(&adapter).await, &opted).unwrap();
     let kinds: Vec<StepKind> = plan.steps.iter().map(|s| s.kind).collect();
-    assert_eq!(kinds, [StepKind::SetNotNull, StepKind::AlterColumnType]);
+    assert_eq!(
+        kinds,
+        [StepKind::SetNotNullIfNoNulls, StepKind::AlterColumnType]
+    );
     assert_eq!(plan.steps[1].hazard, Hazard::Rewrite);
     apply(&plan, &adapter, &ApplyOptions::default())
         .await
