@@ -778,7 +778,16 @@ async fn the_plan_counts_what_each_mode_does_to_join_tables() {
         "u9's join row is kept"
     );
 
-    // A natural key holding a parent reference is compared through the destination's ids too.
+    src_db.drop_db().await;
+    dst_db.drop_db().await;
+}
+
+#[tokio::test]
+async fn the_plan_translates_a_natural_key_holding_a_parent_reference() {
+    let (src_db, src) = setup(test_path!("plan_keyed_src"), &["tags", "tags_data"]).await;
+    let (dst_db, dst) = setup(test_path!("plan_keyed_dst"), &["tags"]).await;
+    seed(&dst).await;
+    // The labels' natural key holds the tag reference: compared through the destination's ids.
     let keyed = BackupSchema::from_json(
         r#"{"tables": [
             {"name": "products"},
@@ -788,6 +797,7 @@ async fn the_plan_counts_what_each_mode_does_to_join_tables() {
         ]}"#,
     )
     .unwrap();
+    planned_sync(&src, &dst, &keyed, SyncMode::InsertOnly).await;
     src.execute("DELETE FROM tag_labels WHERE lang = 'fr'", &[])
         .await
         .unwrap();
