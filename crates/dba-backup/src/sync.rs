@@ -420,6 +420,24 @@ impl Plan<'_> {
         } else {
             Vec::new()
         };
+        // Into an empty table, with no parent to be missing and no child to remap: every row is new.
+        if !dest_has_rows && !referenced && def.parents.is_empty() {
+            let total = source
+                .count(&def.name, &user_filter(def, self.options.user_id.as_ref()))
+                .await?;
+            progress.update(&ProgressUpdate {
+                phase: Phase::Compare,
+                table: &def.name,
+                done: total,
+                total: Some(total),
+                finished: true,
+            });
+            let entry = PlanEntry {
+                new: total,
+                ..PlanEntry::default()
+            };
+            return Ok((total, entry));
+        }
         // The bar's length, when shown: known up front unless rows are scoped through their parents.
         let expected = if progress.wants_totals() && !self.through_parents(def) {
             Some(

@@ -671,10 +671,20 @@ async fn planned_sync(
     schema: &BackupSchema,
     mode: SyncMode,
 ) -> Value {
-    let options = sync_options(mode);
-    let plan = compare(src, dst, schema, &options, &NoProgress).await;
+    planned_sync_with(src, dst, schema, &sync_options(mode)).await
+}
+
+/// [`planned_sync`] with the given options.
+async fn planned_sync_with(
+    src: &dyn DatabaseClient,
+    dst: &dyn DatabaseClient,
+    schema: &BackupSchema,
+    options: &SyncOptions,
+) -> Value {
+    let mode = options.mode;
+    let plan = compare(src, dst, schema, options, &NoProgress).await;
     assert!(plan.success, "{:?}", plan.errors);
-    let result = sync(src, dst, schema, &options, &NoProgress).await;
+    let result = sync(src, dst, schema, options, &NoProgress).await;
     assert!(result.success, "{:?}", result.errors);
     assert_eq!(result.sync_plan, plan.sync_plan, "{mode:?}");
     let sum = |f: fn(&dba_backup::PlanEntry) -> u64| -> u64 {
@@ -862,6 +872,29 @@ async fn the_plan_matches_a_composite_key_without_references() {
             json!({"user_id": "u9", "key": "z", "value": "z"}),
         ]
     );
+    src_db.drop_db().await;
+    dst_db.drop_db().await;
+}
+
+#[tokio::test]
+async fn the_plan_counts_what_a_direct_sync_does_to_join_tables() {
+    let (src_db, src) = setup(test_path!("plan_direct_src"), &["tags", "tags_data"]).await;
+    let (dst_db, dst) = setup(test_path!("plan_direct_dst"), &["tags"]).await;
+    let direct = |mode| SyncOptions {
+        fk_aware: false,
+        ..sync_options(mode)
+    };
+    let schema = tags_schema();
+    // Copied as they are, only u1's join rows: u2's are neither planned nor counted.
+    let first = planned_sync_with(&src, &dst, &schema, &direct(SyncMode::InsertOnly)).await;
+    assert_eq!(first["source"]["product_tags"], json!(5));
+    assert_eq!(first["plan"]["product_tags"], entry(5, 0, 0, 0));
+    src.execute("DELETE FROM product_tags WHERE weight = 1", &[])
+        .await
+        .unwrap();
+    let mirror = planned_sync_with(&src, &dst, &schema, &direct(SyncMode::Mirror)).await;
+    assert_eq!(mirror["plan"]["product_tags"], entry(0, 4, 0, 1));
+    assert_eq!(mirror["plan"]["tag_labels"], entry(0, 3, 0, 0));
     src_db.drop_db().await;
     dst_db.drop_db().await;
 }
