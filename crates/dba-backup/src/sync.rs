@@ -246,8 +246,9 @@ enum Target {
     PassThrough,
     /// The parent matches this destination row: its primary key.
     Existing(Value),
-    /// The parent will be inserted, under a key the destination has not given yet.
-    New,
+    /// The parent will be inserted, under a key the destination has not given yet: a placeholder that
+    /// stands for that key (the same for every reference to that parent).
+    New(Value),
     /// The parent is not in this run (another user's, or skipped).
     Missing,
 }
@@ -258,9 +259,15 @@ enum Prepared {
     Outside,
     /// Skipped: a required parent is missing from the run.
     Skipped,
-    /// Its match key in the destination after translation; `None` when it matches nothing (no match
-    /// key, a null part, or a parent that will be inserted under a key not given yet).
-    Row(Option<String>),
+    /// A row the sync writes or matches.
+    Row {
+        /// Its match key after translation (`None`: no match key, or a null part).
+        group: Option<String>,
+        /// A parent in its match (a required parent, or a reference in the match key) will be inserted
+        /// under a key not given yet: no destination row matches it, only a later source row with the
+        /// same key (the same placeholder).
+        fresh: bool,
+    },
 }
 
 /// The comparison of [`compare`]: walks the tables in schema order as the sync's engine will, without
@@ -337,7 +344,10 @@ impl Plan<'_> {
         }
         match self.ids.get(table).and_then(|m| m.get(&key_text(value))) {
             Some(Some(id)) => Target::Existing(id.clone()),
-            Some(None) => Target::New,
+            Some(None) => Target::New(Value::String(format!(
+                "\u{1}new {table} {}",
+                key_text(value)
+            ))),
             None => Target::Missing,
         }
     }
@@ -347,7 +357,7 @@ impl Plan<'_> {
         if let (Some(user), Some(field)) = (&self.options.user_id, &def.user_field) {
             row.insert(field.clone(), user.clone());
         }
-        let mut new_parent = false;
+        let mut fresh = false;
         if self.options.fk_aware {
             for parent in &def.parents {
                 match self.target(&parent.table, row.get(&parent.field)) {
@@ -355,7 +365,10 @@ impl Plan<'_> {
                     Target::Existing(id) => {
                         row.insert(parent.field.clone(), id);
                     }
-                    Target::New => new_parent = true,
+                    Target::New(key) => {
+                        row.insert(parent.field.clone(), key);
+                        fresh = true;
+                    }
                     Target::Missing if self.by_parents(def) => return Prepared::Outside,
                     Target::Missing => return Prepared::Skipped,
                 }
@@ -367,7 +380,10 @@ impl Plan<'_> {
                         row.insert(opt.field.clone(), id);
                     }
                     // A fresh key matches nothing: it matters only inside the match key.
-                    Target::New => new_parent |= def.match_columns().contains(&opt.field),
+                    Target::New(key) => {
+                        fresh |= def.match_columns().contains(&opt.field);
+                        row.insert(opt.field.clone(), key);
+                    }
                     Target::Missing => {
                         row.insert(opt.field.clone(), Value::Null);
                     }
@@ -381,11 +397,10 @@ impl Plan<'_> {
         {
             return Prepared::Outside;
         }
-        Prepared::Row(if new_parent {
-            None
-        } else {
-            group_key(def, row)
-        })
+        Prepared::Row {
+            group: group_key(def, row),
+            fresh,
+        }
     }
 
     /// Compares one table: its source row count within the scope, and what this mode does to it.
@@ -454,7 +469,7 @@ impl Plan<'_> {
         // Match keys (with parent references) of the rows the run inserts: a later source row with the
         // same key finds the inserted one, as in the engine.
         let mut inserted: HashSet<String> = HashSet::new();
-        let mut chunk: Vec<(Value, Row, Option<String>)> = Vec::new();
+        let mut chunk: Vec<(Value, Row, Option<String>, bool)> = Vec::new();
         loop {
             let next = stream.next().await?;
             let end = next.is_none();
@@ -466,21 +481,23 @@ impl Plan<'_> {
                         total += 1;
                         entry.skip += 1;
                     }
-                    Prepared::Row(group) => {
+                    Prepared::Row { group, fresh } => {
                         total += 1;
-                        chunk.push((old_pk, row, group));
+                        chunk.push((old_pk, row, group, fresh));
                     }
                 }
             }
             if chunk.len() >= self.options.batch_size.max(1) || (end && !chunk.is_empty()) {
                 let found = if dest_has_rows {
-                    let rows: Vec<(&Row, Option<&str>)> =
-                        chunk.iter().map(|(_, r, g)| (r, g.as_deref())).collect();
+                    let rows: Vec<(&Row, Option<&str>)> = chunk
+                        .iter()
+                        .map(|(_, r, g, fresh)| (r, g.as_deref().filter(|_| !fresh)))
+                        .collect();
                     find_matches(dest, def, remap, &rows).await?
                 } else {
                     vec![None; chunk.len()]
                 };
-                for ((old_pk, row, group), found) in chunk.drain(..).zip(found) {
+                for ((old_pk, row, group, fresh), found) in chunk.drain(..).zip(found) {
                     let again = group.as_ref().map(|g| {
                         let parents: Vec<Value> = parent_fields
                             .iter()
@@ -493,7 +510,10 @@ impl Plan<'_> {
                         (None, Some(k)) if inserted.contains(k) => Some(None),
                         _ => None,
                     };
-                    if through && let Some(g) = &group {
+                    if through
+                        && !fresh
+                        && let Some(g) = &group
+                    {
                         self.seen
                             .entry(def.name.clone())
                             .or_default()

@@ -898,3 +898,34 @@ async fn the_plan_counts_what_a_direct_sync_does_to_join_tables() {
     src_db.drop_db().await;
     dst_db.drop_db().await;
 }
+
+#[tokio::test]
+async fn the_plan_counts_a_repeated_natural_key_under_a_new_parent_as_the_sync_does() {
+    let (src_db, src) = setup(test_path!("plan_repeat_src"), &["tags", "tags_data"]).await;
+    let (dst_db, dst) = setup(test_path!("plan_repeat_dst"), &["tags"]).await;
+    let notes = "CREATE TABLE notes (id serial PRIMARY KEY, tag_id bigint NOT NULL REFERENCES tags (id), \
+                 slug text NOT NULL);";
+    src.execute(
+        &format!(
+            "{notes} INSERT INTO notes (tag_id, slug) SELECT id, 'x' FROM tags WHERE slug = 'red'; \
+             INSERT INTO notes (tag_id, slug) SELECT id, 'x' FROM tags WHERE slug = 'red'; \
+             INSERT INTO notes (tag_id, slug) SELECT id, 'x' FROM tags WHERE slug = 'blue'"
+        ),
+        &[],
+    )
+    .await
+    .unwrap();
+    dst.execute(notes, &[]).await.unwrap();
+    let schema = BackupSchema::from_json(
+        r#"{"tables": [
+            {"name": "tags"},
+            {"name": "notes", "user_field": null, "parent": {"table": "tags", "field": "tag_id"}}
+        ]}"#,
+    )
+    .unwrap();
+    // Both tags are new; the second 'x' of the red tag finds the first once it is inserted.
+    let first = planned_sync(&src, &dst, &schema, SyncMode::InsertOnly).await;
+    assert_eq!(first["plan"]["notes"], entry(2, 0, 1, 0));
+    src_db.drop_db().await;
+    dst_db.drop_db().await;
+}
