@@ -602,87 +602,24 @@ impl<'a> Engine<'a> {
         Ok(())
     }
 
-    /// For each row, the primary key of the destination row it matches, looked up with one select per
-    /// chunk (`in` filters on the natural key and user, exact matching in memory).
+    /// For each row, the primary key of the destination row it matches (see [`find_matches`]).
     async fn find_existing(
         &self,
         def: &TableDef,
         chunk: &[Prepared],
     ) -> Result<Vec<Option<Value>>, BackupError> {
-        let mut out = vec![None; chunk.len()];
         let could_match = |p: &Prepared| match (&p.group, &self.written_here) {
             (None, _) => false,
             (Some(_), Written::Unknown) => true,
             (Some(g), Written::EmptyBefore(keys, state)) => keys.contains(&state.hash_one(g)),
         };
         if !chunk.iter().any(could_match) {
-            return Ok(out);
+            return Ok(vec![None; chunk.len()]);
         }
-        let mut match_cols: Vec<&str> = def.match_columns().iter().map(String::as_str).collect();
-        if let Some(u) = &def.user_field
-            && !match_cols.contains(&u.as_str())
-        {
-            match_cols.push(u);
-        }
-        let mut filter = Filter::new();
-        for col in &match_cols {
-            let mut values: Vec<Value> = Vec::new();
-            let mut seen = HashSet::new();
-            for p in chunk.iter().filter(|p| p.group.is_some()) {
-                if let Some(v) = p.row.get(*col)
-                    && seen.insert(key_text(v))
-                {
-                    values.push(v.clone());
-                }
-            }
-            filter = filter.is_in(col, values);
-        }
-        let parent_cols: Vec<&str> = if self.config.remap {
-            def.parents.iter().map(|p| p.field.as_str()).collect()
-        } else {
-            Vec::new()
-        };
-        let mut columns: Vec<&str> = def.pk.iter().map(String::as_str).collect();
-        columns.extend(match_cols.iter().copied());
-        columns.extend(parent_cols.iter().copied());
-        let mut unique: Vec<&str> = Vec::new();
-        for c in columns {
-            if !unique.contains(&c) {
-                unique.push(c);
-            }
-        }
-        let columns = unique;
-        let query = Query::new()
-            .columns(&quoted_list(&columns))
-            .filter(filter)
-            .order_by(&pk_list(def));
-        let rows = self
-            .dest
-            .select(&self.schema.sql_name(&def.name), &query)
-            .await?;
-        let mut by_group: HashMap<String, Vec<Row>> = HashMap::new();
-        for r in rows {
-            if let Some(g) = group_key(def, &r) {
-                by_group.entry(g).or_default().push(r);
-            }
-        }
-        for (slot, p) in out.iter_mut().zip(chunk) {
-            let Some(g) = &p.group else { continue };
-            let Some(candidates) = by_group.get(g) else {
-                continue;
-            };
-            // As in the original, a parent reference takes part in the match only when it is not null.
-            *slot = candidates
-                .iter()
-                .find(|c| {
-                    parent_cols.iter().all(|f| match p.row.get(*f) {
-                        None | Some(Value::Null) => true,
-                        Some(v) => c.get(*f) == Some(v),
-                    })
-                })
-                .map(|c| def.pk_of(c));
-        }
-        Ok(out)
+        let rows: Vec<(&Row, Option<&str>)> =
+            chunk.iter().map(|p| (&p.row, p.group.as_deref())).collect();
+        let table = self.schema.sql_name(&def.name);
+        find_matches(self.dest, &table, def, self.config.remap, &rows).await
     }
 
     /// Writes a batch; on failure, finds the bad rows one by one (each in its own savepoint when the
@@ -786,6 +723,85 @@ impl<'a> Engine<'a> {
             }
         }
     }
+}
+
+/// For each row with a match group ([`group_key`]), the primary key of the destination row it matches,
+/// looked up with one select (`in` filters on the match key and user, exact matching in memory). When
+/// references are remapped, a row's non-null parent references must match too, as in the original. Rows
+/// without a group match nothing. Shared by the engine and sync's plan, so the plan matches as the sync does.
+pub(crate) async fn find_matches(
+    dest: &dyn DatabaseClient,
+    table: &str,
+    def: &TableDef,
+    remap: bool,
+    rows: &[(&Row, Option<&str>)],
+) -> Result<Vec<Option<Value>>, BackupError> {
+    let mut out = vec![None; rows.len()];
+    if rows.iter().all(|(_, g)| g.is_none()) {
+        return Ok(out);
+    }
+    let mut match_cols: Vec<&str> = def.match_columns().iter().map(String::as_str).collect();
+    if let Some(u) = &def.user_field
+        && !match_cols.contains(&u.as_str())
+    {
+        match_cols.push(u);
+    }
+    let mut filter = Filter::new();
+    for col in &match_cols {
+        let mut values: Vec<Value> = Vec::new();
+        let mut seen = HashSet::new();
+        for (row, _) in rows.iter().filter(|(_, g)| g.is_some()) {
+            if let Some(v) = row.get(*col)
+                && seen.insert(key_text(v))
+            {
+                values.push(v.clone());
+            }
+        }
+        filter = filter.is_in(col, values);
+    }
+    let parent_cols: Vec<&str> = if remap {
+        def.parents.iter().map(|p| p.field.as_str()).collect()
+    } else {
+        Vec::new()
+    };
+    let mut columns: Vec<&str> = def.pk.iter().map(String::as_str).collect();
+    columns.extend(match_cols.iter().copied());
+    columns.extend(parent_cols.iter().copied());
+    let mut unique: Vec<&str> = Vec::new();
+    for c in columns {
+        if !unique.contains(&c) {
+            unique.push(c);
+        }
+    }
+    let columns = unique;
+    let query = Query::new()
+        .columns(&quoted_list(&columns))
+        .filter(filter)
+        .order_by(&pk_list(def));
+    let found = dest.select(table, &query).await?;
+    let mut by_group: HashMap<String, Vec<Row>> = HashMap::new();
+    for r in found {
+        if let Some(g) = group_key(def, &r) {
+            by_group.entry(g).or_default().push(r);
+        }
+    }
+    for (slot, (row, group)) in out.iter_mut().zip(rows) {
+        let Some(g) = group else { continue };
+        let Some(candidates) = by_group.get(*g) else {
+            continue;
+        };
+        // As in the original, a parent reference takes part in the match only when it is not null.
+        *slot = candidates
+            .iter()
+            .find(|c| {
+                parent_cols.iter().all(|f| match row.get(*f) {
+                    None | Some(Value::Null) => true,
+                    Some(v) => c.get(*f) == Some(v),
+                })
+            })
+            .map(|c| def.pk_of(c));
+    }
+    Ok(out)
 }
 
 enum Lookup {

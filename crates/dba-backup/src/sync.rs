@@ -9,8 +9,8 @@ use serde::ser::{SerializeMap, Serializer};
 
 use crate::catalog::{advance_sequence, pk_info};
 use crate::engine::{
-    Config, Engine, RestoreMode, Source, group_key, matches_through_references, pk_list,
-    quoted_list,
+    Config, Engine, RestoreMode, Source, find_matches, group_key, matches_through_references,
+    pk_list, quoted_list,
 };
 use crate::error::BackupError;
 use crate::format::key_text;
@@ -83,8 +83,10 @@ impl Default for SyncOptions {
     }
 }
 
-/// What a sync in the compared mode will do to one table, by natural key within the user scope. The
-/// original's keys `new` and `update` come first; `update` counts only rows this mode overwrites.
+/// What a sync in the compared mode will do to one table, by match key within the user scope: the
+/// sync's own counts (`new` + `update` are the rows it writes, `skip` the rows it leaves alone, `delete`
+/// the rows it deletes). The original's keys `new` and `update` come first; `update` counts only rows this
+/// mode overwrites.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct PlanEntry {
     /// Source rows the destination lacks: inserted.
@@ -92,15 +94,12 @@ pub struct PlanEntry {
     /// Source rows the destination has, overwritten with the source's values (upsert and mirror; 0 in
     /// insert-only mode).
     pub update: u64,
-    /// Source rows the destination has, left alone (insert-only mode; 0 otherwise).
+    /// Source rows left alone: those the destination has (insert-only mode), and in any mode those whose
+    /// required parent is not in the run (a table with a user field; without one, such rows belong to
+    /// another user and are not counted at all).
     pub skip: u64,
     /// Destination rows the source lacks, deleted (mirror mode; 0 otherwise).
     pub delete: u64,
-    /// The counts are upper bounds: the table is matched through remapped references (a join table
-    /// keyed by its parents), so which of its rows the destination has is known only once the sync has
-    /// written their parents. Serialized only when true.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub estimated: bool,
 }
 
 /// Per-table values in table order, serialized as a JSON object.
@@ -135,9 +134,11 @@ pub struct SyncResult {
     pub source_profile: String,
     /// The destination's name, for reports.
     pub dest_profile: String,
-    /// Rows per table in the source (within the user scope).
+    /// Rows per table in the source within the user scope: the rows the sync reads. A table without a
+    /// user field counts the rows whose required parents are the user's (as the sync scopes it).
     pub source_counts: PerTable<u64>,
-    /// Rows per table in the destination (within the user scope), before the sync.
+    /// Rows per table in the destination within the user scope (a table without a user field: the rows
+    /// whose required parents are the user's), before the sync.
     pub dest_counts: PerTable<u64>,
     /// New and existing rows per table.
     pub sync_plan: PerTable<PlanEntry>,
@@ -151,17 +152,17 @@ pub struct SyncResult {
     pub errors: Vec<String>,
 }
 
-/// The name the source's SQL uses for `def`: its key read in the source's schema.
-fn source_table(schema: &BackupSchema, options: &SyncOptions, def: &TableDef) -> String {
-    let home = options.source_schema.as_deref().or(schema.home());
-    names::sql_name(&def.name, home)
-}
-
 fn user_filter(def: &TableDef, user: Option<&Value>) -> Filter {
     match (user, &def.user_field) {
         (Some(u), Some(f)) => Filter::new().eq(f, u.clone()),
         _ => Filter::new(),
     }
+}
+
+/// The name the source's SQL uses for `def`: its key read in the source's schema.
+fn source_table(schema: &BackupSchema, options: &SyncOptions, def: &TableDef) -> String {
+    let home = options.source_schema.as_deref().or(schema.home());
+    names::sql_name(&def.name, home)
 }
 
 /// Refuses to sync a database into itself: the same client, or the same server (start time and port)
@@ -186,9 +187,12 @@ async fn same_database(
     Ok(a == b)
 }
 
-/// Compares source and destination: counts per table and, by natural key within the user scope, how many
-/// source rows are new or already in the destination. Streams the source's keys; one existence query per
-/// batch. Rows are counted (the original counted distinct slugs); a row without a natural key counts as new.
+/// Compares source and destination: counts per table and what a sync in `options.mode` will do to each
+/// table, exactly as the sync will do it. Source rows are scoped, re-owned and their references translated
+/// to the destination's ids as the sync does (through the rows their parents match by natural key), then
+/// matched against the destination by the sync's match key ([`TableDef`]'s natural key, or a composite
+/// primary key). Streams the source's keys; one existence query per batch. Rows are counted (the original
+/// counted distinct slugs); a row without a match key counts as new.
 pub async fn compare(
     source: &dyn DatabaseClient,
     dest: &dyn DatabaseClient,
@@ -225,89 +229,26 @@ async fn compare_into(
     if same_database(source, dest).await? {
         return Err(BackupError::SameDatabase);
     }
-    let user = options.user_id.as_ref();
-    let mirror = options.mode == SyncMode::Mirror;
-    let scope = if mirror {
-        dest_scope(dest, schema, options).await?
-    } else {
-        HashMap::new()
+    let scope = dest_scope(dest, schema, options).await?;
+    let no_keys = HashSet::new();
+    let mut plan = Plan {
+        schema,
+        options,
+        ids: HashMap::new(),
+        seen: HashMap::new(),
     };
     for def in &schema.tables {
-        let filter = user_filter(def, user);
-        let total = source
-            .count(&source_table(schema, options, def), &filter)
+        let (dest_total, dest_rows) = plan.dest_count(dest, def, &scope).await?;
+        let (total, mut entry) = plan
+            .table(source, dest, def, dest_rows > 0, progress)
             .await?;
         result.source_counts.0.push((def.name.clone(), total));
-        let dest_total = dest.count(&schema.sql_name(&def.name), &filter).await?;
         result.dest_counts.0.push((def.name.clone(), dest_total));
-        let mut entry = PlanEntry::default();
-        // With nothing in the destination's scope, every source row is new: no keys to compare.
-        if def.natural_key.is_empty() || dest_total == 0 {
-            entry.new = total;
-            progress.update(&ProgressUpdate {
-                phase: Phase::Compare,
-                table: &def.name,
-                done: total,
-                total: Some(total),
-                finished: true,
-            });
-        } else {
-            let mut cols: Vec<&str> = def.natural_key.iter().map(String::as_str).collect();
-            if let Some(u) = &def.user_field
-                && !cols.contains(&u.as_str())
-            {
-                cols.push(u);
-            }
-            let query = Query::new()
-                .columns(&quoted_list(&cols))
-                .filter(filter.clone());
-            let mut stream = Source::Stream(
-                source
-                    .select_stream(&source_table(schema, options, def), &query)
-                    .await?,
-            );
-            let mut chunk: Vec<Row> = Vec::new();
-            let mut done = 0;
-            loop {
-                let next = stream.next().await?;
-                let end = next.is_none();
-                if let Some(Value::Object(row)) = next {
-                    chunk.push(row);
-                }
-                if chunk.len() >= options.batch_size.max(1) || (end && !chunk.is_empty()) {
-                    let found =
-                        existing_keys(dest, &schema.sql_name(&def.name), def, &cols, &chunk)
-                            .await?;
-                    for row in chunk.drain(..) {
-                        match group_key(def, &row) {
-                            Some(g) if found.contains(&g) => entry.update += 1,
-                            _ => entry.new += 1,
-                        }
-                        done += 1;
-                    }
-                    progress.update(&ProgressUpdate {
-                        phase: Phase::Compare,
-                        table: &def.name,
-                        done,
-                        total: Some(total),
-                        finished: end,
-                    });
-                }
-                if end {
-                    break;
-                }
-            }
-        }
-        // `update` counted the source rows the destination has; this mode skips or overwrites them.
-        if options.mode == SyncMode::InsertOnly {
-            entry.skip = std::mem::take(&mut entry.update);
-        }
-        entry.estimated = matches_through_references(def, options.fk_aware);
-        if mirror && dest_total > 0 {
+        if options.mode == SyncMode::Mirror && dest_total > 0 {
             let ctx = MirrorContext {
                 schema,
                 scope: &scope,
-                seen: None,
+                seen: Some(plan.seen.get(&def.name).unwrap_or(&no_keys)),
             };
             let doomed = doomed_keys(source, dest, def, &ctx, options).await?.len();
             entry.delete = u64::try_from(doomed).unwrap_or(u64::MAX);
@@ -317,7 +258,352 @@ async fn compare_into(
     Ok(())
 }
 
-/// The natural-key groups of `rows` that exist in `client`.
+/// Where a source row's reference leads in the destination, as the engine will remap it.
+enum Target {
+    /// No reference, or one to a table outside this run: the value stays as it is.
+    PassThrough,
+    /// The parent matches this destination row: its primary key.
+    Existing(Value),
+    /// The parent will be inserted, under a key the destination has not given yet: a placeholder that
+    /// stands for that key (the same for every reference to that parent).
+    New(Value),
+    /// The parent is not in this run (another user's, or skipped).
+    Missing,
+}
+
+/// A source row as the sync will see it.
+enum Prepared {
+    /// Outside the user's scope (a required parent is another user's): left out, uncounted.
+    Outside,
+    /// Skipped: a required parent is missing from the run.
+    Skipped,
+    /// A row the sync writes or matches.
+    Row {
+        /// Its match key after translation (`None`: no match key, or a null part).
+        group: Option<String>,
+        /// A parent in its match (a required parent, or a reference in the match key) will be inserted
+        /// under a key not given yet: no destination row matches it, only a later source row with the
+        /// same key (the same placeholder).
+        fresh: bool,
+    },
+}
+
+/// The comparison of [`compare`]: walks the tables in schema order as the sync's engine will, without
+/// writing, so the plan counts what the sync does. Each source row is re-owned, its references are
+/// translated to the destination's ids through the rows its parents matched by natural key (or marked as
+/// leading to a new parent), rows outside the user's scope are left out as the sync leaves them out, and
+/// the translated row is matched against the destination exactly as the engine matches it
+/// ([`find_matches`]).
+struct Plan<'a> {
+    schema: &'a BackupSchema,
+    options: &'a SyncOptions,
+    /// Per referenced table: source primary key (as key text) to the destination row it matches, or
+    /// `None` when it will be inserted.
+    ids: HashMap<String, HashMap<String, Option<Value>>>,
+    /// Per table matched through remapped references: the match keys of the source rows the run will
+    /// write or match in existing destination rows (the engine's `seen`), for mirror deletions.
+    seen: HashMap<String, HashSet<String>>,
+}
+
+impl Plan<'_> {
+    /// Whether `def`'s rows are scoped through their parents (a table without a user field, in a run
+    /// scoped by user), as the engine's `scope_by_parents` scopes them.
+    fn by_parents(&self, def: &TableDef) -> bool {
+        self.options.user_id.is_some() && def.user_field.is_none()
+    }
+
+    /// Whether `def`'s rows are scoped through parents it has (so its rows in scope are known only by
+    /// reading them).
+    fn through_parents(&self, def: &TableDef) -> bool {
+        self.by_parents(def) && !def.parents.is_empty()
+    }
+
+    /// The destination's rows of `def` within the user scope (a table without a user field: rows whose
+    /// required parents are in [`dest_scope`]), and whether the table has any row at all.
+    async fn dest_count(
+        &self,
+        dest: &dyn DatabaseClient,
+        def: &TableDef,
+        scope: &HashMap<String, HashSet<String>>,
+    ) -> Result<(u64, u64), BackupError> {
+        if !self.through_parents(def) {
+            let n = dest
+                .count(
+                    &self.schema.sql_name(&def.name),
+                    &user_filter(def, self.options.user_id.as_ref()),
+                )
+                .await?;
+            return Ok((n, n));
+        }
+        let mut columns: Vec<&str> = def.pk.iter().map(String::as_str).collect();
+        for p in &def.parents {
+            if !columns.contains(&p.field.as_str()) {
+                columns.push(&p.field);
+            }
+        }
+        let query = Query::new().columns(&quoted_list(&columns));
+        let mut stream = Source::Stream(
+            dest.select_stream(&self.schema.sql_name(&def.name), &query)
+                .await?,
+        );
+        let (mut in_scope, mut all) = (0, 0);
+        while let Some(row) = stream.next().await? {
+            all += 1;
+            if let Value::Object(row) = row
+                && parents_in_scope(self.schema, def, &row, scope)
+            {
+                in_scope += 1;
+            }
+        }
+        Ok((in_scope, all))
+    }
+
+    /// Where the reference `value` to `table` leads (the engine's lookup).
+    fn target(&self, table: &str, value: Option<&Value>) -> Target {
+        let Some(value) = value.filter(|v| !v.is_null()) else {
+            return Target::PassThrough;
+        };
+        if self.schema.table(table).is_none() || self.schema.is_external(table) {
+            return Target::PassThrough;
+        }
+        match self.ids.get(table).and_then(|m| m.get(&key_text(value))) {
+            Some(Some(id)) => Target::Existing(id.clone()),
+            Some(None) => Target::New(Value::String(format!(
+                "\u{1}new {table} {}",
+                key_text(value)
+            ))),
+            None => Target::Missing,
+        }
+    }
+
+    /// Re-owns `row` and translates its references as the engine's `prepare` does.
+    fn prepare(&self, def: &TableDef, row: &mut Row) -> Prepared {
+        if let (Some(user), Some(field)) = (&self.options.user_id, &def.user_field) {
+            row.insert(field.clone(), user.clone());
+        }
+        let mut fresh = false;
+        if self.options.fk_aware {
+            for parent in &def.parents {
+                match self.target(&parent.table, row.get(&parent.field)) {
+                    Target::PassThrough => {}
+                    Target::Existing(id) => {
+                        row.insert(parent.field.clone(), id);
+                    }
+                    Target::New(key) => {
+                        row.insert(parent.field.clone(), key);
+                        fresh = true;
+                    }
+                    Target::Missing if self.by_parents(def) => return Prepared::Outside,
+                    Target::Missing => return Prepared::Skipped,
+                }
+            }
+            for opt in &def.optional_refs {
+                match self.target(&opt.table, row.get(&opt.field)) {
+                    Target::PassThrough => {}
+                    Target::Existing(id) => {
+                        row.insert(opt.field.clone(), id);
+                    }
+                    // A fresh key matches nothing: it matters only inside the match key.
+                    Target::New(key) => {
+                        fresh |= def.match_columns().contains(&opt.field);
+                        row.insert(opt.field.clone(), key);
+                    }
+                    Target::Missing => {
+                        row.insert(opt.field.clone(), Value::Null);
+                    }
+                }
+            }
+        } else if self.by_parents(def)
+            && def
+                .parents
+                .iter()
+                .any(|p| matches!(self.target(&p.table, row.get(&p.field)), Target::Missing))
+        {
+            return Prepared::Outside;
+        }
+        Prepared::Row {
+            group: group_key(def, row),
+            fresh,
+        }
+    }
+
+    /// Compares one table: its source row count within the scope, and what this mode does to it.
+    async fn table(
+        &mut self,
+        source: &dyn DatabaseClient,
+        dest: &dyn DatabaseClient,
+        def: &TableDef,
+        dest_has_rows: bool,
+        progress: &dyn Progress,
+    ) -> Result<(u64, PlanEntry), BackupError> {
+        let remap = self.options.fk_aware;
+        let mut columns: Vec<&str> = def.pk.iter().map(String::as_str).collect();
+        columns.extend(def.match_columns().iter().map(String::as_str));
+        columns.extend(def.user_field.as_deref());
+        columns.extend(def.references().map(|r| r.field.as_str()));
+        let mut unique: Vec<&str> = Vec::new();
+        for c in columns {
+            if !unique.contains(&c) {
+                unique.push(c);
+            }
+        }
+        // The engine's order: a duplicate match key finds the first row of the source's order.
+        let query = Query::new()
+            .columns(&quoted_list(&unique))
+            .filter(user_filter(def, self.options.user_id.as_ref()))
+            .order_by(&pk_list(def));
+        let referenced = self.schema.is_referenced(&def.name);
+        let through = matches_through_references(def, remap);
+        let parent_fields: Vec<&str> = if remap {
+            def.parents.iter().map(|p| p.field.as_str()).collect()
+        } else {
+            Vec::new()
+        };
+        // Into an empty table, with no parent to be missing and no child to remap: every row is new.
+        if !dest_has_rows && !referenced && def.parents.is_empty() {
+            let total = source
+                .count(
+                    &source_table(self.schema, self.options, def),
+                    &user_filter(def, self.options.user_id.as_ref()),
+                )
+                .await?;
+            progress.update(&ProgressUpdate {
+                phase: Phase::Compare,
+                table: &def.name,
+                done: total,
+                total: Some(total),
+                finished: true,
+            });
+            let entry = PlanEntry {
+                new: total,
+                ..PlanEntry::default()
+            };
+            return Ok((total, entry));
+        }
+        // The bar's length, when shown: known up front unless rows are scoped through their parents.
+        let expected = if progress.wants_totals() && !self.through_parents(def) {
+            Some(
+                source
+                    .count(
+                        &source_table(self.schema, self.options, def),
+                        &user_filter(def, self.options.user_id.as_ref()),
+                    )
+                    .await?,
+            )
+        } else {
+            None
+        };
+        let mut stream = Source::Stream(
+            source
+                .select_stream(&source_table(self.schema, self.options, def), &query)
+                .await?,
+        );
+        let mut entry = PlanEntry::default();
+        let (mut total, mut existing) = (0u64, 0u64);
+        // Match keys (with parent references) of the rows the run inserts: a later source row with the
+        // same key finds the inserted one, as in the engine.
+        let mut inserted: HashSet<String> = HashSet::new();
+        let mut chunk: Vec<(Value, Row, Option<String>, bool)> = Vec::new();
+        loop {
+            let next = stream.next().await?;
+            let end = next.is_none();
+            if let Some(Value::Object(mut row)) = next {
+                let old_pk = def.pk_of(&row);
+                match self.prepare(def, &mut row) {
+                    Prepared::Outside => {}
+                    Prepared::Skipped => {
+                        total += 1;
+                        entry.skip += 1;
+                    }
+                    Prepared::Row { group, fresh } => {
+                        total += 1;
+                        chunk.push((old_pk, row, group, fresh));
+                    }
+                }
+            }
+            if chunk.len() >= self.options.batch_size.max(1) || (end && !chunk.is_empty()) {
+                let found = if dest_has_rows {
+                    let rows: Vec<(&Row, Option<&str>)> = chunk
+                        .iter()
+                        .map(|(_, r, g, fresh)| (r, g.as_deref().filter(|_| !fresh)))
+                        .collect();
+                    find_matches(dest, &self.schema.sql_name(&def.name), def, remap, &rows).await?
+                } else {
+                    vec![None; chunk.len()]
+                };
+                for ((old_pk, row, group, fresh), found) in chunk.drain(..).zip(found) {
+                    let again = group.as_ref().map(|g| {
+                        let parents: Vec<Value> = parent_fields
+                            .iter()
+                            .map(|f| row.get(*f).cloned().unwrap_or(Value::Null))
+                            .collect();
+                        format!("{g}{}", Value::Array(parents))
+                    });
+                    let matched = match (&found, &again) {
+                        (Some(pk), _) => Some(Some(pk.clone())),
+                        (None, Some(k)) if inserted.contains(k) => Some(None),
+                        _ => None,
+                    };
+                    if through
+                        && !fresh
+                        && let Some(g) = &group
+                    {
+                        self.seen
+                            .entry(def.name.clone())
+                            .or_default()
+                            .insert(g.clone());
+                    }
+                    let id = match matched {
+                        Some(id) => {
+                            existing += 1;
+                            id
+                        }
+                        None => {
+                            entry.new += 1;
+                            if let Some(k) = again {
+                                inserted.insert(k);
+                            }
+                            None
+                        }
+                    };
+                    if referenced {
+                        self.ids
+                            .entry(def.name.clone())
+                            .or_default()
+                            .insert(key_text(&old_pk), id);
+                    }
+                }
+                progress.update(&ProgressUpdate {
+                    phase: Phase::Compare,
+                    table: &def.name,
+                    done: total,
+                    total: expected,
+                    finished: false,
+                });
+            }
+            if end {
+                break;
+            }
+        }
+        progress.update(&ProgressUpdate {
+            phase: Phase::Compare,
+            table: &def.name,
+            done: total,
+            total: Some(total),
+            finished: true,
+        });
+        // This mode skips or overwrites the source rows the destination has.
+        if self.options.mode == SyncMode::InsertOnly {
+            entry.skip += existing;
+        } else {
+            entry.update = existing;
+        }
+        Ok((total, entry))
+    }
+}
+
+/// The match-key groups of `rows` that exist in `client` (compared by raw value: for tables whose match
+/// key holds no remapped reference).
 async fn existing_keys(
     client: &dyn DatabaseClient,
     table: &str,
@@ -583,9 +869,9 @@ async fn mirror_deletes(
 }
 
 /// The primary keys of the destination rows of `def` within the user scope whose match key the source
-/// lacks (see [`mirror_deletes`]): what mirror mode deletes, and what its plan counts. Without the keys this
-/// run wrote (`ctx.seen` is `None` before the run), a table matched through remapped references counts
-/// every row in scope.
+/// lacks (see [`mirror_deletes`]): what mirror mode deletes, and what its plan counts. For a table matched
+/// through remapped references, `ctx.seen` holds the match keys the run writes or matches (the plan
+/// computes them without writing); `None` keeps every row in scope.
 async fn doomed_keys(
     source: &dyn DatabaseClient,
     dest: &dyn DatabaseClient,
@@ -638,8 +924,16 @@ async fn doomed_keys(
             let found = if through_seen {
                 None
             } else {
-                let table = source_table(ctx.schema, options, def);
-                Some(existing_keys(source, &table, def, &cols, &chunk).await?)
+                Some(
+                    existing_keys(
+                        source,
+                        &source_table(ctx.schema, options, def),
+                        def,
+                        &cols,
+                        &chunk,
+                    )
+                    .await?,
+                )
             };
             let known = found.as_ref().or(ctx.seen).unwrap_or(&empty);
             for row in chunk.drain(..) {

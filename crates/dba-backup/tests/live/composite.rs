@@ -3,7 +3,7 @@
 
 use dba_backup::{
     BackupError, BackupOptions, BackupSchema, NoProgress, RestoreMode, RestoreOptions, SyncMode,
-    SyncOptions, backup, infer_schema, restore, sync, validate_backup,
+    SyncOptions, backup, compare, infer_schema, restore, sync, validate_backup,
 };
 use dba_core::{DatabaseClient, Value, json};
 use dba_testkit::test_path;
@@ -659,6 +659,273 @@ async fn direct_sync_copies_join_rows_within_the_users_scope() {
     assert!(mirror.success, "{:?}", mirror.errors);
     assert_eq!(mirror.deleted_count, 1);
     assert_eq!(links(&dst).await, links(&src).await);
+    src_db.drop_db().await;
+    dst_db.drop_db().await;
+}
+
+/// Syncs in `mode` and checks that the plan counted exactly what the run then did; returns the plan
+/// (`sync_plan`, `source_counts` and `dest_counts`) as JSON.
+async fn planned_sync(
+    src: &dyn DatabaseClient,
+    dst: &dyn DatabaseClient,
+    schema: &BackupSchema,
+    mode: SyncMode,
+) -> Value {
+    planned_sync_with(src, dst, schema, &sync_options(mode)).await
+}
+
+/// [`planned_sync`] with the given options.
+async fn planned_sync_with(
+    src: &dyn DatabaseClient,
+    dst: &dyn DatabaseClient,
+    schema: &BackupSchema,
+    options: &SyncOptions,
+) -> Value {
+    let mode = options.mode;
+    let plan = compare(src, dst, schema, options, &NoProgress).await;
+    assert!(plan.success, "{:?}", plan.errors);
+    let result = sync(src, dst, schema, options, &NoProgress).await;
+    assert!(result.success, "{:?}", result.errors);
+    assert_eq!(result.sync_plan, plan.sync_plan, "{mode:?}");
+    let sum = |f: fn(&dba_backup::PlanEntry) -> u64| -> u64 {
+        plan.sync_plan.0.iter().map(|(_, e)| f(e)).sum()
+    };
+    let doc = serde_json::to_value(&plan).unwrap();
+    assert_eq!(
+        (
+            sum(|e| e.new + e.update),
+            sum(|e| e.skip),
+            sum(|e| e.delete)
+        ),
+        (
+            result.synced_count,
+            result.skipped_count,
+            result.deleted_count
+        ),
+        "{mode:?}: plan {:#} against the run's synced, skipped, deleted",
+        doc["sync_plan"]
+    );
+    json!({
+        "plan": doc["sync_plan"],
+        "source": doc["source_counts"],
+        "dest": doc["dest_counts"],
+    })
+}
+
+/// One plan entry as JSON.
+fn entry(new: u64, update: u64, skip: u64, delete: u64) -> Value {
+    json!({"new": new, "update": update, "skip": skip, "delete": delete})
+}
+
+#[tokio::test]
+async fn the_plan_counts_what_each_mode_does_to_join_tables() {
+    let (src_db, src) = setup(test_path!("plan_joins_src"), &["tags", "tags_data"]).await;
+    let (dst_db, dst) = setup(test_path!("plan_joins_dst"), &["tags"]).await;
+    seed(&dst).await;
+    let schema = tags_schema();
+
+    // u2's join rows in the source (and u1's row to u2's tag) are outside u1's scope, as the sync
+    // leaves them out; u9's rows in the destination are not counted either.
+    let first = planned_sync(&src, &dst, &schema, SyncMode::InsertOnly).await;
+    assert_eq!(
+        first["source"],
+        json!({"products": 3, "tags": 3, "product_tags": 5, "tag_labels": 3})
+    );
+    assert_eq!(
+        first["dest"],
+        json!({"products": 0, "tags": 0, "product_tags": 0, "tag_labels": 0})
+    );
+    assert_eq!(first["plan"]["product_tags"], entry(5, 0, 0, 0));
+    assert_eq!(first["plan"]["tag_labels"], entry(3, 0, 0, 0));
+
+    // Nothing changed: every row matches through its remapped parents, nothing is deleted.
+    let again = planned_sync(&src, &dst, &schema, SyncMode::Mirror).await;
+    assert_eq!(
+        again["dest"],
+        json!({"products": 3, "tags": 3, "product_tags": 5, "tag_labels": 3})
+    );
+    for (table, n) in [
+        ("products", 3),
+        ("tags", 3),
+        ("product_tags", 5),
+        ("tag_labels", 3),
+    ] {
+        assert_eq!(again["plan"][table], entry(0, n, 0, 0), "{table}");
+    }
+
+    // One join row removed and one product renamed in the source: the renamed product is new, so are
+    // its two join rows; the rest exists.
+    src.execute(
+        "DELETE FROM product_tags WHERE weight = 1; UPDATE products SET slug = 'saw2' WHERE slug = 'saw'",
+        &[],
+    )
+    .await
+    .unwrap();
+    let insert = planned_sync(&src, &dst, &schema, SyncMode::InsertOnly).await;
+    assert_eq!(insert["plan"]["products"], entry(1, 0, 2, 0));
+    assert_eq!(insert["plan"]["product_tags"], entry(2, 0, 2, 0));
+    assert_eq!(insert["plan"]["tag_labels"], entry(0, 0, 3, 0));
+
+    let upsert = planned_sync(&src, &dst, &schema, SyncMode::Upsert).await;
+    assert_eq!(upsert["plan"]["products"], entry(0, 3, 0, 0));
+    assert_eq!(upsert["plan"]["product_tags"], entry(0, 4, 0, 0));
+
+    // Mirror deletes the old product and the three join rows no source row leads to (the removed one
+    // and the old product's two), and nothing of u9's.
+    let mirror = planned_sync(&src, &dst, &schema, SyncMode::Mirror).await;
+    assert_eq!(mirror["dest"]["product_tags"], json!(7));
+    assert_eq!(mirror["plan"]["products"], entry(0, 3, 0, 1));
+    assert_eq!(mirror["plan"]["product_tags"], entry(0, 4, 0, 3));
+    assert_eq!(mirror["plan"]["tag_labels"], entry(0, 3, 0, 0));
+    assert_eq!(links(&dst).await, links(&src).await);
+    assert_eq!(
+        scalar(
+            &dst,
+            "SELECT count(*) AS n FROM product_tags WHERE weight = 9"
+        )
+        .await,
+        json!(1),
+        "u9's join row is kept"
+    );
+
+    src_db.drop_db().await;
+    dst_db.drop_db().await;
+}
+
+#[tokio::test]
+async fn the_plan_translates_a_natural_key_holding_a_parent_reference() {
+    let (src_db, src) = setup(test_path!("plan_keyed_src"), &["tags", "tags_data"]).await;
+    let (dst_db, dst) = setup(test_path!("plan_keyed_dst"), &["tags"]).await;
+    seed(&dst).await;
+    // The labels' natural key holds the tag reference: compared through the destination's ids.
+    let keyed = BackupSchema::from_json(
+        r#"{"tables": [
+            {"name": "products"},
+            {"name": "tags"},
+            {"name": "tag_labels", "pk": ["tag_id", "lang"], "slug_field": ["tag_id", "lang"],
+             "user_field": null, "parent": {"table": "tags", "field": "tag_id"}}
+        ]}"#,
+    )
+    .unwrap();
+    planned_sync(&src, &dst, &keyed, SyncMode::InsertOnly).await;
+    src.execute("DELETE FROM tag_labels WHERE lang = 'fr'", &[])
+        .await
+        .unwrap();
+    let labelled = planned_sync(&src, &dst, &keyed, SyncMode::Mirror).await;
+    assert_eq!(labelled["plan"]["tag_labels"], entry(0, 2, 0, 1));
+    assert_eq!(labels(&dst).await, labels(&src).await);
+    src_db.drop_db().await;
+    dst_db.drop_db().await;
+}
+
+#[tokio::test]
+async fn the_plan_matches_a_composite_key_without_references() {
+    let (src_db, src) = setup(test_path!("plan_settings_src"), &["tags"]).await;
+    let (dst_db, dst) = setup(test_path!("plan_settings_dst"), &["tags"]).await;
+    let table = "CREATE TABLE settings (user_id text NOT NULL, key text NOT NULL, value text, \
+                 PRIMARY KEY (user_id, key));";
+    src.execute(
+        &format!(
+            "{table} INSERT INTO settings VALUES ('u1', 'a', '1'), ('u1', 'b', '2'), ('u1', 'c', '3'), \
+             ('u2', 'a', 'x')"
+        ),
+        &[],
+    )
+    .await
+    .unwrap();
+    dst.execute(
+        &format!("{table} INSERT INTO settings VALUES ('u1', 'a', 'old'), ('u1', 'b', 'old'), ('u9', 'z', 'z')"),
+        &[],
+    )
+    .await
+    .unwrap();
+    let schema = BackupSchema::from_json(
+        r#"{"tables": [{"name": "settings", "pk": ["user_id", "key"], "slug_field": null}]}"#,
+    )
+    .unwrap();
+
+    let insert = planned_sync(&src, &dst, &schema, SyncMode::InsertOnly).await;
+    assert_eq!(insert["plan"]["settings"], entry(1, 0, 2, 0));
+    assert_eq!(insert["source"]["settings"], json!(3));
+    assert_eq!(insert["dest"]["settings"], json!(2));
+
+    dst.execute(
+        "DELETE FROM settings WHERE key = 'c'; INSERT INTO settings VALUES ('u1', 'd', 'extra')",
+        &[],
+    )
+    .await
+    .unwrap();
+    let upsert = planned_sync(&src, &dst, &schema, SyncMode::Upsert).await;
+    assert_eq!(upsert["plan"]["settings"], entry(1, 2, 0, 0));
+    let mirror = planned_sync(&src, &dst, &schema, SyncMode::Mirror).await;
+    assert_eq!(mirror["plan"]["settings"], entry(0, 3, 0, 1));
+    assert_eq!(
+        rows(
+            &dst,
+            "SELECT user_id, key, value FROM settings ORDER BY 1, 2"
+        )
+        .await,
+        [
+            json!({"user_id": "u1", "key": "a", "value": "1"}),
+            json!({"user_id": "u1", "key": "b", "value": "2"}),
+            json!({"user_id": "u1", "key": "c", "value": "3"}),
+            json!({"user_id": "u9", "key": "z", "value": "z"}),
+        ]
+    );
+    src_db.drop_db().await;
+    dst_db.drop_db().await;
+}
+
+#[tokio::test]
+async fn the_plan_counts_what_a_direct_sync_does_to_join_tables() {
+    let (src_db, src) = setup(test_path!("plan_direct_src"), &["tags", "tags_data"]).await;
+    let (dst_db, dst) = setup(test_path!("plan_direct_dst"), &["tags"]).await;
+    let direct = |mode| SyncOptions {
+        fk_aware: false,
+        ..sync_options(mode)
+    };
+    let schema = tags_schema();
+    // Copied as they are, only u1's join rows: u2's are neither planned nor counted.
+    let first = planned_sync_with(&src, &dst, &schema, &direct(SyncMode::InsertOnly)).await;
+    assert_eq!(first["source"]["product_tags"], json!(5));
+    assert_eq!(first["plan"]["product_tags"], entry(5, 0, 0, 0));
+    src.execute("DELETE FROM product_tags WHERE weight = 1", &[])
+        .await
+        .unwrap();
+    let mirror = planned_sync_with(&src, &dst, &schema, &direct(SyncMode::Mirror)).await;
+    assert_eq!(mirror["plan"]["product_tags"], entry(0, 4, 0, 1));
+    assert_eq!(mirror["plan"]["tag_labels"], entry(0, 3, 0, 0));
+    src_db.drop_db().await;
+    dst_db.drop_db().await;
+}
+
+#[tokio::test]
+async fn the_plan_counts_a_repeated_natural_key_under_a_new_parent_as_the_sync_does() {
+    let (src_db, src) = setup(test_path!("plan_repeat_src"), &["tags", "tags_data"]).await;
+    let (dst_db, dst) = setup(test_path!("plan_repeat_dst"), &["tags"]).await;
+    let notes = "CREATE TABLE notes (id serial PRIMARY KEY, tag_id bigint NOT NULL REFERENCES tags (id), \
+                 slug text NOT NULL);";
+    src.execute(
+        &format!(
+            "{notes} INSERT INTO notes (tag_id, slug) SELECT id, 'x' FROM tags WHERE slug = 'red'; \
+             INSERT INTO notes (tag_id, slug) SELECT id, 'x' FROM tags WHERE slug = 'red'; \
+             INSERT INTO notes (tag_id, slug) SELECT id, 'x' FROM tags WHERE slug = 'blue'"
+        ),
+        &[],
+    )
+    .await
+    .unwrap();
+    dst.execute(notes, &[]).await.unwrap();
+    let schema = BackupSchema::from_json(
+        r#"{"tables": [
+            {"name": "tags"},
+            {"name": "notes", "user_field": null, "parent": {"table": "tags", "field": "tag_id"}}
+        ]}"#,
+    )
+    .unwrap();
+    // Both tags are new; the second 'x' of the red tag finds the first once it is inserted.
+    let first = planned_sync(&src, &dst, &schema, SyncMode::InsertOnly).await;
+    assert_eq!(first["plan"]["notes"], entry(2, 0, 1, 0));
     src_db.drop_db().await;
     dst_db.drop_db().await;
 }

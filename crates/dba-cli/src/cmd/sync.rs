@@ -228,12 +228,7 @@ fn print_comparison(
         .0
         .iter()
         .map(|(table, plan)| {
-            let name = if plan.estimated {
-                format!("{table} *")
-            } else {
-                table.clone()
-            };
-            let mut row = vec![name, thousands(plan.new)];
+            let mut row = vec![table.clone(), thousands(plan.new)];
             match mode {
                 SyncMode::Insert => row.push(thousands(plan.skip)),
                 SyncMode::Upsert => row.push(thousands(plan.update)),
@@ -247,11 +242,6 @@ fn print_comparison(
         .collect();
     out.blank()?;
     out.table(Some("Sync Plan"), Some(header), &rows, right)?;
-    if result.sync_plan.0.iter().any(|(_, plan)| plan.estimated) {
-        out.line(
-            "* at most: matched through remapped references, known once their parents are written.",
-        )?;
-    }
     out.line(match mode {
         SyncMode::Insert => "Existing rows are left alone (--mode upsert overwrites them).",
         SyncMode::Upsert => "Source overwrites on collision.",

@@ -1,8 +1,9 @@
 //! `dba sync --from`: preview by default, modes, and the original's error texts.
 
-use dba_testkit::test_path;
+use dba_testkit::{TestDb, test_path};
+use serde_json::json;
 
-use crate::support::{SCHEMA_SECTIONS, Workdir, db, run, scalar};
+use crate::support::{SCHEMA_SECTIONS, Workdir, db, fixtures, run, scalar};
 
 #[tokio::test]
 async fn previews_then_copies_one_users_rows() {
@@ -176,10 +177,12 @@ fn plan_sum(doc: &serde_json::Value, key: &str) -> u64 {
 
 /// Runs a confirmed sync in `mode` and checks that its plan counted exactly what it then did.
 fn sync_in(dir: &Workdir, mode: &str) -> serde_json::Value {
-    let doc = run(dir.dba().args([
-        "sync",
-        "-f",
-        "full",
+    sync_from(dir, &["-f", "full"], mode)
+}
+
+/// [`sync_in`] with the given source (and table) arguments.
+fn sync_from(dir: &Workdir, source: &[&str], mode: &str) -> serde_json::Value {
+    let doc = run(dir.dba().arg("sync").args(source).args([
         "--user-id",
         "u1",
         "--mode",
@@ -285,6 +288,151 @@ async fn the_plan_counts_what_each_mode_does() {
     assert_eq!(
         scalar(&empty, "SELECT count(*) FROM products WHERE slug = 'extra'").await,
         0
+    );
+    dir.remove();
+    full.drop_db().await;
+    empty.drop_db().await;
+}
+
+/// The tags fixture's tables as a backup schema, with a settings table keyed by user and key.
+const JOIN_SCHEMA: &str = r#"{"tables": [
+    {"name": "products"},
+    {"name": "tags"},
+    {"name": "product_tags", "pk": ["product_id", "tag_id"], "slug_field": null, "user_field": null,
+     "parent": [{"table": "products", "field": "product_id"}, {"table": "tags", "field": "tag_id"}]},
+    {"name": "tag_labels", "pk": ["tag_id", "lang"], "slug_field": null, "user_field": null,
+     "parent": {"table": "tags", "field": "tag_id"}},
+    {"name": "settings", "pk": ["user_id", "key"], "slug_field": null}
+]}"#;
+
+/// One plan entry as JSON.
+fn entry(new: u64, update: u64, skip: u64, delete: u64) -> serde_json::Value {
+    json!({"new": new, "update": update, "skip": skip, "delete": delete})
+}
+
+#[tokio::test]
+async fn the_plan_counts_what_each_mode_does_to_composite_keys_and_join_tables() {
+    let full = TestDb::with_fixtures(
+        test_path!("sync_plan_joins_src"),
+        &fixtures(),
+        &["tags", "tags_data"],
+    )
+    .await;
+    let empty =
+        TestDb::with_fixtures(test_path!("sync_plan_joins_dst"), &fixtures(), &["tags"]).await;
+    let settings = "CREATE TABLE settings (user_id text NOT NULL, key text NOT NULL, value text, \
+                    PRIMARY KEY (user_id, key));";
+    let src = full.client().await;
+    src.batch_execute(&format!(
+        "{settings} INSERT INTO settings VALUES ('u1', 'a', '1'), ('u1', 'b', '2'), ('u1', 'c', '3'), \
+         ('u2', 'a', 'x')"
+    ))
+    .await
+    .unwrap();
+    // Another user's rows first (so u1's ids differ from the source's), and 2 of u1's 3 settings.
+    let dst = empty.client().await;
+    dst.batch_execute(&format!(
+        "{settings} INSERT INTO settings VALUES ('u1', 'a', 'old'), ('u1', 'b', 'old'), ('u9', 'z', 'z'); \
+         INSERT INTO products (user_id, slug) SELECT 'u9', 'p' || g FROM generate_series(1, 7) g; \
+         INSERT INTO tags (user_id, slug) SELECT 'u9', 't' || g FROM generate_series(1, 4) g; \
+         INSERT INTO product_tags (product_id, tag_id, weight) SELECT p.id, t.id, 9 FROM products p, tags t \
+         WHERE p.slug = 'p1' AND t.slug = 't1'"
+    ))
+    .await
+    .unwrap();
+    let dir = Workdir::with_profiles(
+        "sync-plan-joins",
+        &[("full", full.url()), ("empty", empty.url())],
+        "[schema]\nbackup_schema = \"tags-schema.json\"\n",
+    );
+    dir.write("tags-schema.json", JOIN_SCHEMA);
+    dir.write(".db-profile", "empty");
+    let source = [
+        "-f",
+        "full",
+        "--tables",
+        "products,tags,product_tags,tag_labels,settings",
+    ];
+
+    // u2's join rows (and u1's row to u2's tag) are not synced, nor counted.
+    let first = sync_from(&dir, &source, "insert");
+    let comparison = &first["comparison"];
+    assert_eq!(comparison["source_counts"]["product_tags"], 5, "{first:#}");
+    assert_eq!(comparison["dest_counts"]["product_tags"], 0, "{first:#}");
+    assert_eq!(comparison["sync_plan"]["product_tags"], entry(5, 0, 0, 0));
+    assert_eq!(comparison["sync_plan"]["settings"], entry(1, 0, 2, 0));
+
+    // Nothing changed: every join row matches through its remapped parents; nothing to delete.
+    let again = sync_from(&dir, &source, "mirror");
+    assert_eq!(
+        again["comparison"]["sync_plan"]["product_tags"],
+        entry(0, 5, 0, 0)
+    );
+    assert_eq!(
+        again["comparison"]["sync_plan"]["tag_labels"],
+        entry(0, 3, 0, 0)
+    );
+    assert_eq!(
+        again["comparison"]["sync_plan"]["settings"],
+        entry(0, 3, 0, 0)
+    );
+
+    // One join row removed and one product renamed in the source; a setting only the destination has.
+    src.batch_execute(
+        "DELETE FROM product_tags WHERE weight = 1; UPDATE products SET slug = 'saw2' WHERE slug = 'saw'",
+    )
+    .await
+    .unwrap();
+    dst.batch_execute("INSERT INTO settings VALUES ('u1', 'd', 'extra')")
+        .await
+        .unwrap();
+    let out = run(dir.dba().arg("sync").args(source).args(["--user-id", "u1"]));
+    out.code(0);
+    let row = out
+        .stdout
+        .lines()
+        .rfind(|l| l.contains("product_tags"))
+        .unwrap();
+    let cells: Vec<&str> = row
+        .split('│')
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .collect();
+    assert_eq!(cells, ["product_tags", "2", "2"], "{}", out.stdout);
+    assert!(!out.stdout.contains("product_tags *"), "{}", out.stdout);
+
+    let insert = sync_from(&dir, &source, "insert");
+    assert_eq!(
+        insert["comparison"]["sync_plan"]["products"],
+        entry(1, 0, 2, 0)
+    );
+    assert_eq!(
+        insert["comparison"]["sync_plan"]["product_tags"],
+        entry(2, 0, 2, 0)
+    );
+    let upsert = sync_from(&dir, &source, "upsert");
+    assert_eq!(
+        upsert["comparison"]["sync_plan"]["product_tags"],
+        entry(0, 4, 0, 0)
+    );
+    assert_eq!(
+        upsert["comparison"]["sync_plan"]["settings"],
+        entry(0, 3, 0, 0)
+    );
+    let mirror = sync_from(&dir, &source, "mirror");
+    let plan = &mirror["comparison"]["sync_plan"];
+    assert_eq!(plan["products"], entry(0, 3, 0, 1));
+    assert_eq!(plan["product_tags"], entry(0, 4, 0, 3));
+    assert_eq!(plan["tag_labels"], entry(0, 3, 0, 0));
+    assert_eq!(plan["settings"], entry(0, 3, 0, 1));
+    assert_eq!(
+        scalar(&empty, "SELECT count(*) FROM product_tags WHERE weight = 9").await,
+        1,
+        "u9's join row is kept"
+    );
+    assert_eq!(
+        scalar(&empty, "SELECT count(*) FROM settings WHERE user_id = 'u9'").await,
+        1
     );
     dir.remove();
     full.drop_db().await;
