@@ -166,12 +166,3 @@ pub(crate) fn source_label(source: &Source) -> String {
         _ => source.to_string(),
     }
 }
-
-/// The schema a resolved connection works in.
-pub(crate) fn schema_of(resolved: &Resolved) -> String {
-    match &resolved.connection {
-        Connection::Postgres(pg) => pg.schema.clone(),
-        Connection::Supabase(sb) => sb.schema.clone(),
-        _ => dba::config::DEFAULT_SCHEMA.to_owned(),
-    }
-}

@@ -85,6 +85,14 @@ pub struct Resolved {
 }
 
 impl Resolved {
+    /// The schema unqualified table names are read in: the profile's `schema` setting (default `public`).
+    pub fn schema(&self) -> &str {
+        match &self.connection {
+            Connection::Postgres(pg) => &pg.schema,
+            Connection::Supabase(sb) => &sb.schema,
+        }
+    }
+
     /// The target for display, with secrets redacted: the profile name, or the redacted connection string.
     pub fn display_target(&self) -> String {
         match (&self.profile, &self.connection) {

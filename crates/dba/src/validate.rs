@@ -138,7 +138,7 @@ pub async fn connect_and_validate_with(
     };
     result.profile_name = resolved.profile.clone();
     let target = resolved.display_target();
-    let profile_schema = schema_of(&resolved);
+    let profile_schema = resolved.schema().to_owned();
     result.resolved = Some(resolved);
 
     let mut expected: Option<ExpectedSchema> = None;
@@ -218,15 +218,6 @@ pub async fn connect_and_validate_with(
     result.success = true;
     result.client = Some(client);
     result
-}
-
-/// The schema a resolved connection works in.
-fn schema_of(resolved: &Resolved) -> String {
-    match &resolved.connection {
-        dba_config::Connection::Postgres(pg) => pg.schema.clone(),
-        dba_config::Connection::Supabase(sb) => sb.schema.clone(),
-        _ => dba_config::DEFAULT_SCHEMA.to_owned(),
-    }
 }
 
 impl std::fmt::Debug for ConnectionResult {

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use crate::cli::BackupArgs;
 use crate::cmd::Report;
-use crate::ctx::{Ctx, schema_of, target_name};
+use crate::ctx::{Ctx, target_name};
 use crate::progress::TableBars;
 
 /// The backup-schema path: the flag, then `[schema] backup_schema`, then `None`.
@@ -81,7 +81,7 @@ pub(crate) async fn run(ctx: &Ctx, args: &BackupArgs) -> anyhow::Result<Report> 
     let user = require_user_id(args.user_id.as_ref(), config.as_ref())?;
     let resolved = ctx.resolve(config.as_ref())?;
     // Unqualified names are the profile's schema's tables; others are named schema.table from here on.
-    let home = schema_of(&resolved);
+    let home = resolved.schema().to_owned();
     schema = schema
         .in_schema(Some(&home))
         .context("Failed to load backup schema")?;
@@ -154,7 +154,7 @@ fn validate(
     // no profile is needed to check a file).
     let home = ctx.resolver().resolve(config).map_or_else(
         |_| dba::config::DEFAULT_SCHEMA.to_owned(),
-        |r| schema_of(&r),
+        |r| r.schema().to_owned(),
     );
     let schema = schema
         .in_schema(Some(&home))

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use crate::cmd::Report;
 use crate::counts;
-use crate::ctx::{Ctx, schema_of, target_name};
+use crate::ctx::{Ctx, target_name};
 use crate::schemacheck;
 
 pub(crate) async fn run(ctx: &Ctx) -> anyhow::Result<Report> {
@@ -71,7 +71,7 @@ pub(crate) async fn run(ctx: &Ctx) -> anyhow::Result<Report> {
         })));
     }
 
-    let counts = match counts::row_counts(client.as_ref(), &schema_of(resolved)).await {
+    let counts = match counts::row_counts(client.as_ref(), resolved.schema()).await {
         Ok(counts) => counts.unwrap_or_default(),
         Err(err) => {
             out.warn(format!("could not count rows: {err}"));

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use crate::cli::{FixArgs, HazardLevel};
 use crate::cmd::{Report, backup};
-use crate::ctx::{Ctx, schema_of, target_name};
+use crate::ctx::{Ctx, target_name};
 use crate::interrupt;
 use crate::prompt::{self, Answer};
 use crate::sqlname::{sql_name, sql_table};
@@ -29,7 +29,7 @@ pub(crate) async fn run(ctx: &Ctx, args: &FixArgs) -> anyhow::Result<Report> {
 
     let schema_path =
         crate::cmd::validate::schema_file(args.schema_file.as_ref(), config.as_ref())?;
-    let mut expected = schemacheck::read_expected(out, &schema_path, &schema_of(&resolved))?;
+    let mut expected = schemacheck::read_expected(out, &schema_path, resolved.schema())?;
     let defs_path: Option<PathBuf> = args
         .column_defs
         .clone()
@@ -41,7 +41,7 @@ pub(crate) async fn run(ctx: &Ctx, args: &FixArgs) -> anyhow::Result<Report> {
 
     let client = ctx.connect(&resolved).await?;
     schemacheck::render_views(out, client.as_ref(), &mut expected.catalog).await?;
-    let introspect = IntrospectOptions::for_expected(&expected.catalog, &schema_of(&resolved));
+    let introspect = IntrospectOptions::for_expected(&expected.catalog, resolved.schema());
     let actual = schemacheck::live(client.as_ref(), &introspect, &name).await?;
     let max_hazard = args.allow_hazard.map_or(Hazard::None, HazardLevel::hazard);
     let options = PlanOptions {
@@ -104,7 +104,7 @@ pub(crate) async fn run(ctx: &Ctx, args: &FixArgs) -> anyhow::Result<Report> {
             config.as_ref(),
             client.as_ref(),
             &name,
-            &schema_of(&resolved),
+            resolved.schema(),
             &existing,
         )
         .await?

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use crate::cli::{RestoreArgs, RestoreMode};
 use crate::cmd::Report;
 use crate::cmd::backup::{load_backup_schema, require_user_id};
-use crate::ctx::{Ctx, schema_of, target_name};
+use crate::ctx::{Ctx, target_name};
 use crate::interrupt;
 use crate::output::thousands;
 use crate::progress::TableBars;
@@ -63,7 +63,7 @@ pub(crate) async fn run(ctx: &Ctx, args: &RestoreArgs) -> anyhow::Result<Report>
         user_id: Some(Value::from(user.as_str())),
         keep_ids: args.keep_ids,
         continue_on_error: args.continue_on_error,
-        schema: Some(schema_of(&resolved)),
+        schema: Some(resolved.schema().to_owned()),
         ..RestoreOptions::default()
     };
     let bars = TableBars::new(out);

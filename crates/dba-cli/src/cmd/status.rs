@@ -7,7 +7,7 @@ use serde_json::json;
 
 use crate::cmd::Report;
 use crate::counts;
-use crate::ctx::{Ctx, schema_of, source_label};
+use crate::ctx::{Ctx, source_label};
 
 pub(crate) async fn run(ctx: &Ctx) -> anyhow::Result<Report> {
     let out = &ctx.out;
@@ -29,7 +29,7 @@ pub(crate) async fn run(ctx: &Ctx) -> anyhow::Result<Report> {
 
     let (connected, connection_error, counts) = match ctx.connect(&resolved).await {
         Ok(client) => {
-            let counts = counts::row_counts(client.as_ref(), &schema_of(&resolved)).await;
+            let counts = counts::row_counts(client.as_ref(), resolved.schema()).await;
             client.close().await;
             match counts {
                 Ok(counts) => (true, None, counts.unwrap_or_default()),

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use crate::cli::{SyncArgs, SyncMode};
 use crate::cmd::Report;
 use crate::cmd::backup::{backup_schema_path, require_user_id, split_tables};
-use crate::ctx::{Ctx, schema_of, target_name};
+use crate::ctx::{Ctx, target_name};
 use crate::interrupt;
 use crate::output::thousands;
 use crate::progress::TableBars;
@@ -66,7 +66,7 @@ pub(crate) async fn run(ctx: &Ctx, args: &SyncArgs) -> anyhow::Result<Report> {
 
     let names: Vec<&str> = tables.iter().map(String::as_str).collect();
     // Unqualified names are the destination profile's schema's tables (and the source's, in its own).
-    let home = schema_of(&dest);
+    let home = dest.schema().to_owned();
     let schema = match backup_schema_path(None, config.as_ref()) {
         Some(path) => {
             let schema = BackupSchema::from_file(&path)
@@ -108,7 +108,7 @@ pub(crate) async fn run(ctx: &Ctx, args: &SyncArgs) -> anyhow::Result<Report> {
         source_name: src_name.clone(),
         dest_name: dst_name.clone(),
         schema: Some(home.clone()),
-        source_schema: Some(schema_of(&source)),
+        source_schema: Some(source.schema().to_owned()),
         ..SyncOptions::default()
     };
     let bars = TableBars::new(out);

@@ -9,7 +9,7 @@ use serde_json::json;
 
 use crate::cli::ValidateArgs;
 use crate::cmd::Report;
-use crate::ctx::{Ctx, schema_of, target_name};
+use crate::ctx::{Ctx, target_name};
 use crate::schemacheck;
 
 /// The schema file: the flag, then `[schema] file` of db.toml, then an error.
@@ -40,13 +40,14 @@ pub(crate) async fn run(ctx: &Ctx, args: &ValidateArgs) -> anyhow::Result<Report
         let reference = ctx.connect(&other_resolved).await?;
         let reader = ctx.reader(&reference, other, args.primary).await;
         let reads: &dyn DatabaseClient = reader.as_ref().map_or(reference.as_ref(), |r| r.client());
-        let options = IntrospectOptions::default().with_schemas([schema_of(&other_resolved)]);
+        let options =
+            IntrospectOptions::default().with_schemas([other_resolved.schema().to_owned()]);
         let reference_catalog = schemacheck::live(reads, &options, other).await;
         drop(reader);
         reference.close().await;
         let reference_catalog = reference_catalog?;
         let client = ctx.connect(&resolved).await?;
-        let options = IntrospectOptions::for_expected(&reference_catalog, &schema_of(&resolved));
+        let options = IntrospectOptions::for_expected(&reference_catalog, resolved.schema());
         let reader = ctx.reader(&client, &name, args.primary).await;
         let reads: &dyn DatabaseClient = reader.as_ref().map_or(client.as_ref(), |r| r.client());
         let actual = schemacheck::live(reads, &options, &name).await;
@@ -58,10 +59,10 @@ pub(crate) async fn run(ctx: &Ctx, args: &ValidateArgs) -> anyhow::Result<Report
 
     out.status(format!("Validating schema for profile: {name}"));
     let path = schema_file(args.schema_file.as_ref(), config.as_ref())?;
-    let mut expected = schemacheck::read_expected(out, &path, &schema_of(&resolved))?;
+    let mut expected = schemacheck::read_expected(out, &path, resolved.schema())?;
     let client = ctx.connect(&resolved).await?;
     schemacheck::render_views(out, client.as_ref(), &mut expected.catalog).await?;
-    let options = IntrospectOptions::for_expected(&expected.catalog, &schema_of(&resolved));
+    let options = IntrospectOptions::for_expected(&expected.catalog, resolved.schema());
     let reader = ctx.reader(&client, &name, args.primary).await;
     let reads: &dyn DatabaseClient = reader.as_ref().map_or(client.as_ref(), |r| r.client());
     let actual = schemacheck::live(reads, &options, &name).await;
