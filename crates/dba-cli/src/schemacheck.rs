@@ -17,16 +17,21 @@ pub(crate) fn read_expected(
     profile_schema: &str,
 ) -> anyhow::Result<ExpectedSchema> {
     let expected = schema::read_schema_file_in(path, profile_schema)?;
-    for skipped in &expected.skipped {
+    print_skipped(out, path, &expected.skipped);
+    Ok(expected)
+}
+
+/// Lists, with `-v`, the statements of the schema file at `path` that were skipped.
+pub(crate) fn print_skipped(out: &Out, path: &Path, skipped: &[schema::SkippedStatement]) {
+    for s in skipped {
         out.verbose(format!(
             "{}:{}: skipped {}: {}",
             path.display(),
-            skipped.line,
-            skipped.statement,
-            skipped.reason
+            s.line,
+            s.statement,
+            s.reason
         ));
     }
-    Ok(expected)
 }
 
 /// Lets PostgreSQL render the expected views through `client`, so that they compare by what their queries

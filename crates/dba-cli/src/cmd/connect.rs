@@ -22,15 +22,7 @@ pub(crate) async fn run(ctx: &Ctx) -> anyhow::Result<Report> {
         ctx.note_resolved(resolved);
     }
     if let Some(path) = &result.schema_file {
-        for skipped in &result.skipped_statements {
-            out.verbose(format!(
-                "{}:{}: skipped {}: {}",
-                path.display(),
-                skipped.line,
-                skipped.statement,
-                skipped.reason
-            ));
-        }
+        schemacheck::print_skipped(out, path, &result.skipped_statements);
     }
     for (view, reason) in &result.views_not_rendered {
         out.verbose(format!(
