@@ -2,7 +2,7 @@
 
 use dba_testkit::test_path;
 
-use crate::support::{SCHEMA_SECTIONS, Workdir, db, run};
+use crate::support::{SCHEMA_SECTIONS, Workdir, backed_up_pair, db, run};
 
 /// The `error:` lines of stderr.
 fn error_lines(stderr: &str) -> Vec<&str> {
@@ -119,23 +119,12 @@ async fn a_backup_file_error_names_the_file_once() {
 
 #[tokio::test]
 async fn a_failed_row_names_its_reason_once() {
-    let full = db(test_path!("errors_failed_row_src"), "full").await;
-    let empty = db(test_path!("errors_failed_row_dst"), "empty").await;
-    let dir = Workdir::with_profiles(
+    let (full, empty, dir) = backed_up_pair(
+        test_path!("errors_failed_row_src"),
+        test_path!("errors_failed_row_dst"),
         "errors-failed-row",
-        &[("full", full.url()), ("empty", empty.url())],
-        SCHEMA_SECTIONS,
-    );
-    run(dir.dba().args([
-        "backup",
-        "--profile",
-        "full",
-        "--user-id",
-        "u1",
-        "-o",
-        "b.json",
-    ]))
-    .code(0);
+    )
+    .await;
     // A column the destination lacks: the first row fails.
     dir.write("b.json", &dir.read("b.json").replace("\"name\"", "\"nme\""));
     let out = run(dir.dba().args([

@@ -7,7 +7,7 @@
 
 use dba_testkit::{TestDb, test_path};
 
-use crate::support::{SCHEMA_SECTIONS, Workdir, checksum, db, run};
+use crate::support::{SCHEMA_SECTIONS, Workdir, backed_up_pair, checksum, db};
 
 /// Runs `args` while `table` of `dest` is locked against writes, interrupts the command once it waits for
 /// that lock, and returns its exit code, stdout and stderr after it ended and its sessions are gone.
@@ -94,23 +94,12 @@ fn assert_interrupted(code: Option<i32>, stdout: &str, stderr: &str) {
 
 #[tokio::test]
 async fn an_interrupted_restore_commits_nothing() {
-    let full = db(test_path!("interrupt_restore_src"), "full").await;
-    let empty = db(test_path!("interrupt_restore_dst"), "empty").await;
-    let dir = Workdir::with_profiles(
+    let (full, empty, dir) = backed_up_pair(
+        test_path!("interrupt_restore_src"),
+        test_path!("interrupt_restore_dst"),
         "interrupt-restore",
-        &[("full", full.url()), ("empty", empty.url())],
-        SCHEMA_SECTIONS,
-    );
-    run(dir.dba().args([
-        "backup",
-        "--profile",
-        "full",
-        "--user-id",
-        "u1",
-        "-o",
-        "b.json",
-    ]))
-    .code(0);
+    )
+    .await;
     let before = checksum(&empty).await;
     let (code, stdout, stderr) = interrupt_while_blocked(
         &dir,

@@ -2,7 +2,7 @@
 
 use dba_testkit::test_path;
 
-use crate::support::{SCHEMA_SECTIONS, Workdir, db, run, scalar};
+use crate::support::{SCHEMA_SECTIONS, Workdir, backed_up_pair, db, run, scalar};
 
 const PAIRS: &str = "SELECT count(*) FROM products p JOIN categories c ON c.id = p.category_id \
                      WHERE p.user_id = 'u1' AND c.user_id = 'u1' AND \
@@ -10,23 +10,12 @@ const PAIRS: &str = "SELECT count(*) FROM products p JOIN categories c ON c.id =
 
 #[tokio::test]
 async fn restores_with_new_ids_and_remapped_references() {
-    let full = db(test_path!("restore_src"), "full").await;
-    let empty = db(test_path!("restore_dst"), "empty").await;
-    let dir = Workdir::with_profiles(
+    let (full, empty, dir) = backed_up_pair(
+        test_path!("restore_src"),
+        test_path!("restore_dst"),
         "restore",
-        &[("full", full.url()), ("empty", empty.url())],
-        SCHEMA_SECTIONS,
-    );
-    run(dir.dba().args([
-        "backup",
-        "--profile",
-        "full",
-        "--user-id",
-        "u1",
-        "-o",
-        "b.json",
-    ]))
-    .code(0);
+    )
+    .await;
 
     // No terminal and no --yes: stop at once, naming the flag; nothing written.
     run(dir

@@ -101,6 +101,33 @@ impl Workdir {
 }
 
 /// The db.toml sections the verbs read besides profiles.
+/// Profiles `full` (the `full` fixture, at `src_path`) and `empty` (the `empty` fixture, at `dst_path`) in a
+/// work folder `name` with [`SCHEMA_SECTIONS`], and user u1's rows of `full` backed up to `b.json` there.
+pub(crate) async fn backed_up_pair(
+    src_path: &str,
+    dst_path: &str,
+    name: &str,
+) -> (TestDb, TestDb, Workdir) {
+    let full = db(src_path, "full").await;
+    let empty = db(dst_path, "empty").await;
+    let dir = Workdir::with_profiles(
+        name,
+        &[("full", full.url()), ("empty", empty.url())],
+        SCHEMA_SECTIONS,
+    );
+    run(dir.dba().args([
+        "backup",
+        "--profile",
+        "full",
+        "--user-id",
+        "u1",
+        "-o",
+        "b.json",
+    ]))
+    .code(0);
+    (full, empty, dir)
+}
+
 pub(crate) const SCHEMA_SECTIONS: &str = "[schema]\nfile = \"schema.sql\"\n\
     column_defs = \"column-defs.json\"\nbackup_schema = \"backup-schema.json\"\n\n\
     [sync]\ntables = [\"categories\", \"products\"]\n\n[defaults]\nuser_id_env = \"APP_USER\"\n";
