@@ -95,7 +95,7 @@ pub(crate) async fn run<'r>(
     // Dropped half done (even while waiting to start), the COPY aborts the transaction on the server:
     // until it completes, the transaction counts as aborted, so a later commit is refused rather than
     // reported as done.
-    let in_flight = conn.tx.map(crate::transaction::TxShared::in_flight);
+    let in_flight = conn.tx.map(crate::tx_state::TxShared::in_flight);
     // COPY needs a prepared statement. In cached mode the connection keeps it (a COPY is planned afresh on
     // every run, so a kept one cannot go stale), which saves a round trip per batch.
     let sink = if conn.mode == StatementMode::Cached {

@@ -56,7 +56,7 @@ fn unspecified() -> Type {
 /// What an operation runs on: a pooled connection of its own, or the connection of a transaction.
 pub(crate) enum Handle {
     Pooled(Box<deadpool_postgres::Object>),
-    Tx(std::sync::Arc<crate::transaction::TxShared>),
+    Tx(std::sync::Arc<crate::tx_state::TxShared>),
 }
 
 impl Handle {
@@ -81,7 +81,7 @@ pub(crate) struct Conn<'a> {
     pub(crate) client: &'a ClientWrapper,
     pub(crate) mode: StatementMode,
     /// The transaction the connection runs, if any.
-    pub(crate) tx: Option<&'a crate::transaction::TxShared>,
+    pub(crate) tx: Option<&'a crate::tx_state::TxShared>,
 }
 
 impl Conn<'_> {

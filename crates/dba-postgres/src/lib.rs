@@ -60,8 +60,120 @@ mod shape;
 mod sql;
 mod tls;
 mod transaction;
+mod tx_state;
 
 pub use crate::adapter::{PoolStatus, PostgresAdapter};
 pub use crate::settings::{PostgresOptions, StatementMode, redact};
 pub use crate::tls::SslMode;
 pub use crate::transaction::PgTransaction;
+
+#[cfg(test)]
+mod layering {
+    //! Keeps the modules in one direction: a module names (in code or in doc links) only modules in
+    //! lower layers, so a row can be followed downward without looping back.
+
+    /// The modules from the top down; a module may name only modules in later entries.
+    const LAYERS: &[&[&str]] = &[
+        // The trait impls: the adapter (with its standby) hands out transactions.
+        &["adapter", "replica"],
+        &["transaction"],
+        // Shared trait plumbing.
+        &["client_impl"],
+        // The operations.
+        &["ops"],
+        // Bulk paths.
+        &["copy", "json_out"],
+        // Table shapes from the catalog.
+        &["shape"],
+        // The statement executor.
+        &["exec"],
+        // The connection a transaction shares.
+        &["tx_state"],
+        // Leaves.
+        &["sql", "settings", "health"],
+        &["tls"],
+    ];
+
+    /// Edges within one layer that are allowed: the standby is itself an adapter, and the adapter routes
+    /// a reader's reads through it.
+    const SAME_LAYER: &[(&str, &str)] = &[("adapter", "replica"), ("replica", "adapter")];
+
+    fn layer_of(module: &str) -> Option<usize> {
+        LAYERS.iter().position(|layer| layer.contains(&module))
+    }
+
+    /// The modules `text` names as `crate::<module>`.
+    fn named_modules(text: &str) -> Vec<String> {
+        let mut found = Vec::new();
+        for (at, _) in text.match_indices("crate::") {
+            let rest = &text[at + "crate::".len()..];
+            if rest.starts_with('{') {
+                let end = rest.find('}').unwrap_or(rest.len());
+                for item in rest[1..end].split(',') {
+                    let name: String = item
+                        .trim()
+                        .chars()
+                        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                        .collect();
+                    found.push(name);
+                }
+            } else {
+                found.push(
+                    rest.chars()
+                        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                        .collect(),
+                );
+            }
+        }
+        found.retain(|name| !name.is_empty());
+        found
+    }
+
+    #[test]
+    fn grouped_imports_are_read() {
+        assert_eq!(
+            named_modules("use crate::{copy, json_out};\nlet x = crate::ops::run();"),
+            ["copy", "json_out", "ops"]
+        );
+    }
+
+    #[test]
+    fn every_module_names_only_modules_below_it() {
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut upward = Vec::new();
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&src).expect("src/ is readable") {
+            let path = entry.expect("a directory entry").path();
+            let module = path
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .expect("a UTF-8 file name")
+                .to_owned();
+            if module == "lib" || path.extension().and_then(|e| e.to_str()) != Some("rs") {
+                continue;
+            }
+            seen += 1;
+            let from = layer_of(&module)
+                .unwrap_or_else(|| panic!("src/{module}.rs has no layer in `LAYERS`"));
+            let text = std::fs::read_to_string(&path).expect("a module is readable");
+            for used in named_modules(&text) {
+                if used == module || SAME_LAYER.contains(&(module.as_str(), used.as_str())) {
+                    continue;
+                }
+                let to = layer_of(&used)
+                    .unwrap_or_else(|| panic!("src/{module}.rs names unknown module `{used}`"));
+                if to <= from {
+                    upward.push(format!("{module} -> {used}"));
+                }
+            }
+        }
+        upward.sort();
+        upward.dedup();
+        assert!(
+            upward.is_empty(),
+            "modules naming a module at or above their layer: {upward:?}"
+        );
+        // Every layer entry is a file: a renamed module cannot leave its rule behind.
+        assert_eq!(seen, LAYERS.iter().map(|l| l.len()).sum::<usize>());
+    }
+}

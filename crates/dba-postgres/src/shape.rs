@@ -2,8 +2,8 @@
 //!
 //! Read once per streamed select and once per bulk write, never cached (a cached shape could describe a
 //! table that was altered, or that a name no longer resolves to), to choose the fast paths: a select's
-//! columns decoded on the client from the binary protocol ([`crate::json_out`]) and an insert sent as
-//! `COPY FROM STDIN` ([`crate::copy`]).
+//! columns decoded on the client from the binary protocol (`json_out.rs`) and an insert sent as
+//! `COPY FROM STDIN` (`copy.rs`), both of which sit above this module.
 
 use std::pin::pin;
 

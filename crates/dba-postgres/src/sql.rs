@@ -4,7 +4,7 @@
 //! `row_to_json(...)::text` (keys in column order, exact types), writes pass the row as one JSON parameter to
 //! `json_populate_record(set)`, which parses each field with the column type's own input function. That is
 //! how PostgREST works, so the Postgres and Supabase backends agree on how a row looks. Streamed reads use
-//! [`select_projected`] instead, and bulk inserts may go through `COPY` (`crate::copy`); both produce the
+//! [`select_projected`] instead, and bulk inserts may go through `COPY` (`copy.rs`); both produce the
 //! same rows.
 
 use std::collections::BTreeSet;

@@ -2,97 +2,18 @@
 //! uncommitted transaction rolls it back.
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use async_trait::async_trait;
 use dba_core::{Error, ErrorKind, Result, Row};
-use deadpool_postgres::{ClientWrapper, Object};
+use deadpool_postgres::Object;
 
 use crate::client_impl::impl_database_client;
 use crate::exec::{Handle, map_pg_error};
 use crate::health::LossClock;
 use crate::settings::StatementMode;
-
-/// The connection a transaction and its savepoints share.
-pub(crate) struct TxShared {
-    object: Option<Object>,
-    mode: StatementMode,
-    losses: LossClock,
-    /// Savepoint rollbacks queued by dropped nested transactions, sent before the next statement.
-    pending: Mutex<Vec<String>>,
-    /// A statement failed and the server now refuses everything until a rollback.
-    aborted: AtomicBool,
-    finished: AtomicBool,
-    next_savepoint: AtomicUsize,
-}
-
-impl TxShared {
-    /// Marks the transaction aborted until [`InFlight::finished`]: for a statement that aborts the
-    /// transaction on the server when the caller drops it half done (a `COPY` whose future is dropped sends
-    /// CopyFail). A later commit is then refused instead of reporting success for a rolled-back transaction.
-    pub(crate) fn in_flight(&self) -> InFlight<'_> {
-        InFlight {
-            aborted: &self.aborted,
-            before: self.aborted.swap(true, Ordering::SeqCst),
-        }
-    }
-
-    pub(crate) fn client(&self) -> &ClientWrapper {
-        self.object
-            .as_ref()
-            .expect("the connection is only taken when the transaction is dropped")
-    }
-
-    async fn flush(&self) -> Result<()> {
-        let pending = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()));
-        if !pending.is_empty() {
-            self.client()
-                .batch_execute(&pending.join("; "))
-                .await
-                .map_err(map_pg_error)?;
-            self.aborted.store(false, Ordering::SeqCst);
-        }
-        Ok(())
-    }
-}
-
-/// A statement in flight that aborts the transaction if it is dropped half done (see
-/// [`TxShared::in_flight`]).
-pub(crate) struct InFlight<'a> {
-    aborted: &'a AtomicBool,
-    before: bool,
-}
-
-impl InFlight<'_> {
-    /// The statement completed: the transaction is as it was before it.
-    pub(crate) fn finished(self) {
-        self.aborted.store(self.before, Ordering::SeqCst);
-    }
-}
-
-impl Drop for TxShared {
-    fn drop(&mut self) {
-        if self.finished.load(Ordering::SeqCst) {
-            return;
-        }
-        let Some(object) = self.object.take() else {
-            return;
-        };
-        // Roll back before the connection goes back to the pool; without a runtime, close it instead (the
-        // server rolls back a transaction whose connection is gone).
-        match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => {
-                runtime.spawn(async move {
-                    if object.batch_execute("ROLLBACK").await.is_err() {
-                        drop(Object::take(object));
-                    }
-                });
-            }
-            Err(_) => drop(Object::take(object)),
-        }
-    }
-}
+use crate::tx_state::TxShared;
 
 /// A PostgreSQL transaction (or, when nested, a savepoint). Implements the client trait, so code written
 /// against [`DatabaseClient`](dba_core::DatabaseClient) runs inside it unchanged.
@@ -117,17 +38,8 @@ impl PgTransaction {
         mode: StatementMode,
         losses: LossClock,
     ) -> PgTransaction {
-        let shared = TxShared {
-            object: Some(object),
-            mode,
-            losses,
-            pending: Mutex::new(Vec::new()),
-            aborted: AtomicBool::new(false),
-            finished: AtomicBool::new(false),
-            next_savepoint: AtomicUsize::new(1),
-        };
         PgTransaction {
-            shared: Arc::new(shared),
+            shared: Arc::new(TxShared::new(object, mode, losses)),
             savepoint: None,
             finished: false,
         }
@@ -148,7 +60,7 @@ impl PgTransaction {
                 "the transaction has already ended",
             ));
         }
-        self.shared.flush().await?;
+        flush(&self.shared).await?;
         Ok(Handle::Tx(self.shared.clone()))
     }
 
@@ -235,6 +147,20 @@ impl PgTransaction {
         }
         Ok(())
     }
+}
+
+/// Sends the savepoint rollbacks queued by dropped nested transactions before the next statement.
+async fn flush(shared: &TxShared) -> Result<()> {
+    let pending = std::mem::take(&mut *shared.pending.lock().unwrap_or_else(|e| e.into_inner()));
+    if !pending.is_empty() {
+        shared
+            .client()
+            .batch_execute(&pending.join("; "))
+            .await
+            .map_err(map_pg_error)?;
+        shared.aborted.store(false, Ordering::SeqCst);
+    }
+    Ok(())
 }
 
 impl Drop for PgTransaction {
