@@ -12,6 +12,7 @@ mod bench;
 mod cluster;
 mod coupling;
 mod demo;
+mod plot;
 mod soak;
 mod test_runner;
 
@@ -29,8 +30,9 @@ commands:
   test [--fresh-cluster] [-- <args for the test runner>...]
       fmt, clippy, coupling-check and every test, against PostgreSQL
       (--fresh-cluster, or DBA_TEST_FORCE_CLUSTER=1, always starts a disposable cluster)
-  bench [--quick]
-      the benchmarks beside their references; writes docs/benchmarks.md
+  bench [--quick | --large]
+      the benchmarks beside their references; writes docs/benchmarks.md and the scaling plot
+      (--quick: small sizes; --large: backup, restore and sync at 10,000,000 rows too)
   soak [--minutes N]
       the load test's workload (64 tasks, pool of 10) for N minutes (default 2), then
       operations/s, errors, peak memory and connection counts; stops by itself
