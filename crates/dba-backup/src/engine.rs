@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use crate::error::{BackupError, Conflict, FailedRow};
 use crate::format::key_text;
+use crate::keys::IdMap;
 use crate::progress::{Phase, Progress, ProgressUpdate};
 use crate::reader::BackupFile;
 use crate::schema::{BackupSchema, TableDef};
@@ -129,8 +130,8 @@ pub(crate) enum Mapped {
     Pending,
 }
 
-/// Old primary key (as key text) to new id, per table.
-pub(crate) type IdMaps = HashMap<String, HashMap<String, Mapped>>;
+/// Old primary key (as key text) to new id, per table (integer keys as runs: see [`IdMap`]).
+pub(crate) type IdMaps = HashMap<String, IdMap>;
 
 /// How the engine runs.
 #[derive(Clone, Debug)]
@@ -496,17 +497,19 @@ impl<'a> Engine<'a> {
             other => map.and_then(|m| m.get(&key_text(other))),
         };
         match found {
-            Some(m) => Lookup::Found(m.clone()),
+            Some(m) => Lookup::Found(m),
             None => Lookup::Missing,
         }
     }
 
     fn remember(&mut self, def: &TableDef, old_pk: &Value, new: Mapped) {
         if self.schema.is_referenced(&def.name) {
-            self.id_maps
-                .entry(def.name.clone())
-                .or_default()
-                .insert(key_text(old_pk), new);
+            let map = self.id_maps.entry(def.name.clone()).or_default();
+            // A number's key_text is its own text, as in `lookup`.
+            match old_pk {
+                Value::Number(n) => map.insert(n.as_str(), new),
+                other => map.insert(&key_text(other), new),
+            }
         }
     }
 

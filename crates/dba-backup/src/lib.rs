@@ -53,6 +53,7 @@ mod engine;
 mod error;
 mod file;
 mod format;
+mod keys;
 mod names;
 mod partitioned;
 mod progress;
