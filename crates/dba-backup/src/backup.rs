@@ -1,7 +1,7 @@
 //! Backup: streams each table from the database into a version "1.1" file, written atomically.
 
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::io::{BufReader, Write};
 use std::path::{Path, PathBuf};
 
@@ -14,6 +14,7 @@ use crate::engine::pk_list;
 use crate::error::BackupError;
 use crate::file::{AtomicFile, TempFile, io_err};
 use crate::format::{UtcTime, build_metadata, is_gzip_name, key_text};
+use crate::keys::KeySet;
 use crate::partitioned::refuse_partition_with_parent;
 use crate::progress::{NoProgress, Phase, Progress, ProgressUpdate};
 use crate::schema::{BackupSchema, METADATA_KEY};
@@ -117,7 +118,7 @@ pub async fn backup(
             header_len: widest.len(),
         }
     };
-    let mut kept_pks: HashMap<String, HashSet<String>> = HashMap::new();
+    let mut kept_pks: HashMap<String, KeySet> = HashMap::new();
     let mut counts = Vec::new();
     for def in &schema.tables {
         let table = schema.sql_name(&def.name);
@@ -153,7 +154,7 @@ pub async fn backup(
         let wanted: Vec<&str> = std::iter::once(first_pk)
             .chain(def.parents.iter().map(|p| p.field.as_str()))
             .collect();
-        let mut own = HashSet::new();
+        let mut own = KeySet::default();
         let out_path = sink.path().to_owned();
         let w = sink.writer();
         write!(w, ",\n  {}: [", json_string(&def.name)).map_err(io_err(&out_path))?;
@@ -174,7 +175,7 @@ pub async fn backup(
                     continue;
                 }
                 if keep && let Some(pk) = fields[0].and_then(raw_key) {
-                    own.insert(pk.into_owned());
+                    own.insert(&pk);
                 }
             }
             let w = sink.writer();
@@ -303,8 +304,8 @@ fn parents_backed_up<'k>(
     schema: &BackupSchema,
     def: &crate::schema::TableDef,
     parent_keys: impl Iterator<Item = Option<Cow<'k, str>>>,
-    kept: &HashMap<String, HashSet<String>>,
-    own: &HashSet<String>,
+    kept: &HashMap<String, KeySet>,
+    own: &KeySet,
 ) -> bool {
     def.parents.iter().zip(parent_keys).all(|(p, key)| {
         let Some(key) = key else {

@@ -27,6 +27,7 @@ pub(crate) async fn pk_info(
             has_default: !def.has_composite_pk(),
             generated_id: None,
             conflict_columns: None,
+            unique_keys: Vec::new(),
         });
     }
     let table = TableName::parse(table)?.to_string();
@@ -59,6 +60,7 @@ pub(crate) async fn pk_info(
         has_default,
         generated_id: None,
         conflict_columns: None,
+        unique_keys: unique_keys(client, &table).await?,
     };
     if generated.len() == 1
         && let Some(keys) = partitioned_keys(client, &table).await?
@@ -78,6 +80,43 @@ pub(crate) async fn pk_info(
         }
     }
     Ok(info)
+}
+
+/// The key columns of each unique index of `table` that refuses a duplicate at once, on every row, by the
+/// values a row is written with: valid, not deferred, no predicate, no expression. None at all when the
+/// table or one of its partitions has a trigger of its own (one could change the values a row is stored
+/// with). See
+/// [`PkInfo::unique_keys`].
+async fn unique_keys(
+    client: &dyn DatabaseClient,
+    table: &str,
+) -> Result<Vec<Vec<String>>, BackupError> {
+    let rows = client
+        .query(
+            "SELECT ARRAY(SELECT a.attname::text FROM unnest(i.indkey::int2[]) WITH ORDINALITY k(n, o) \
+             JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.n \
+             WHERE k.o <= i.indnkeyatts ORDER BY k.o) AS columns \
+             FROM pg_index i \
+             WHERE i.indrelid = $1::regclass AND i.indisunique AND i.indimmediate AND i.indisvalid \
+             AND i.indpred IS NULL AND i.indexprs IS NULL \
+             AND NOT EXISTS (SELECT 1 FROM pg_trigger t WHERE NOT t.tgisinternal \
+             AND (t.tgrelid = i.indrelid OR t.tgrelid IN (SELECT relid FROM pg_partition_tree(i.indrelid)))) \
+             ORDER BY i.indexrelid",
+            &[Value::String(table.to_owned())],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .filter_map(|r| r.get("columns").and_then(Value::as_array))
+        .map(|columns| {
+            columns
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .filter(|columns| !columns.is_empty())
+        .collect())
 }
 
 /// Moves the sequence behind each primary-key column of `def` (serial or identity) past the largest value

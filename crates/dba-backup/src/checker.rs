@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 
 use crate::error::{BackupError, plain};
 use crate::format::{FORMAT_VERSION, METADATA_FIELDS, TABLES_KEY, key_text};
+use crate::keys::KeySet;
 use crate::python::Decoder;
 use crate::schema::{BackupSchema, TableDef};
 use crate::validate::ValidationReport;
@@ -31,14 +32,14 @@ pub(crate) struct Checker {
     row_errors: Vec<String>,
     row_warnings: Vec<String>,
     /// The primary keys of each referenced table read so far (offline only, for the orphan warnings).
-    pks: HashMap<String, HashSet<String>>,
+    pks: HashMap<String, KeySet>,
     table: Option<TableState>,
 }
 
 struct TableState {
     def: TableDef,
     /// Its own primary keys, when kept.
-    own: Option<HashSet<String>>,
+    own: Option<KeySet>,
     rows: u64,
     decoder: Option<Decoder>,
 }
@@ -183,7 +184,7 @@ impl Checker {
 
     /// Starts checking the rows of `def`, decoding them with `decoder` when set.
     pub(crate) fn begin_table(&mut self, def: &TableDef, decoder: Option<Decoder>) {
-        let own = (!self.strict && self.referenced.contains(&def.name)).then(HashSet::new);
+        let own = (!self.strict && self.referenced.contains(&def.name)).then(KeySet::default);
         self.table = Some(TableState {
             def: def.clone(),
             own,
@@ -224,7 +225,7 @@ impl Checker {
                 }
                 Some(pk) => {
                     if let Some(own) = &mut state.own {
-                        own.insert(key_text(pk));
+                        own.insert(&key_text(pk));
                     }
                 }
             }

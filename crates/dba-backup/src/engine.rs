@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use crate::error::{BackupError, Conflict, FailedRow};
 use crate::format::key_text;
+use crate::keys::IdMap;
 use crate::progress::{Phase, Progress, ProgressUpdate};
 use crate::reader::BackupFile;
 use crate::schema::{BackupSchema, TableDef};
@@ -129,8 +130,8 @@ pub(crate) enum Mapped {
     Pending,
 }
 
-/// Old primary key (as key text) to new id, per table.
-pub(crate) type IdMaps = HashMap<String, HashMap<String, Mapped>>;
+/// Old primary key (as key text) to new id, per table (integer keys as runs: see [`IdMap`]).
+pub(crate) type IdMaps = HashMap<String, IdMap>;
 
 /// How the engine runs.
 #[derive(Clone, Debug)]
@@ -166,6 +167,9 @@ pub(crate) struct PkInfo {
     /// partitioned table keyed by its generated column in the schema, whose primary key also holds the
     /// partition key.
     pub(crate) conflict_columns: Option<String>,
+    /// The key columns of the destination's unique indexes that refuse a duplicate at once, on the values
+    /// a row is written with (see `catalog::unique_keys`); empty when unknown (no raw SQL).
+    pub(crate) unique_keys: Vec<Vec<String>>,
 }
 
 struct Prepared {
@@ -218,15 +222,24 @@ pub(crate) struct Engine<'a> {
 /// What the destination table holds besides the rows this run wrote, so a chunk's lookup can be skipped.
 ///
 /// A table that was empty when the run reached it holds only rows this run inserted, so a chunk can match
-/// an existing row only if one of its natural keys was inserted earlier. Keeping the hash of each inserted
-/// key (8 bytes a row) answers that without the select, which on a table growing inside the transaction,
-/// with no statistics, the planner answers by scanning the whole table for every chunk. A hash collision
-/// only costs the select.
+/// an existing row only if one of its natural keys was inserted earlier. That is answered without the
+/// select, which on a table growing inside the transaction, with no statistics, the planner answers by
+/// scanning the whole table for every chunk: by a unique index of the destination when it has one on
+/// match-key columns ([`Written::Indexed`]), else by the hash of each inserted key (8 bytes a row, more
+/// with the table's spare room).
 enum Written {
     /// The table had rows already: every chunk is looked up.
     Unknown,
-    /// The table was empty; the hashes of the natural keys inserted since.
+    /// The table was empty; the hashes of the natural keys inserted since. A hash collision only costs the
+    /// select.
     EmptyBefore(HashSet<u64>, RandomState),
+    /// The table was empty, the run is a transaction (every chunk in a savepoint), and the destination has
+    /// a unique index on these columns, all of them among the match key and user field. A row whose match
+    /// key equals that of a row inserted earlier in this run has the same values in those columns, so
+    /// inserting it would violate the index: a chunk is inserted without its lookup (when those columns
+    /// are set in each of its rows), and if the insert fails for any row's sake, the savepoint is rolled
+    /// back and the chunk redone with its lookup, as without the index. Nothing grows with the rows.
+    Indexed(Vec<String>),
 }
 
 impl<'a> Engine<'a> {
@@ -307,6 +320,7 @@ impl<'a> Engine<'a> {
                     has_default: pk_info.has_default && !def.has_composite_pk(),
                     generated_id: None,
                     conflict_columns: None,
+                    unique_keys: pk_info.unique_keys.clone(),
                 };
                 self.conflict_columns.clone_from(&pk_info.conflict_columns);
                 let done = self.table_rows(def, &info, source, total).await;
@@ -329,6 +343,8 @@ impl<'a> Engine<'a> {
         }
         self.written_here = if def.match_columns().is_empty() || !self.is_empty(def).await? {
             Written::Unknown
+        } else if let Some(columns) = self.guarding_index(def, pk_info) {
+            Written::Indexed(columns)
         } else {
             Written::EmptyBefore(HashSet::new(), RandomState::new())
         };
@@ -395,6 +411,24 @@ impl<'a> Engine<'a> {
         let (written, read) = join(self.flush(def, drop_pk, chunk), ahead.fill(source, want)).await;
         written?;
         read
+    }
+
+    /// The columns of a unique index that refuses any row whose match key equals that of a row inserted
+    /// earlier in this run (see [`Written::Indexed`]), when the run can redo a refused chunk: it is a
+    /// transaction, so a chunk's savepoint takes back a failed insert whole. An index without the user
+    /// field is preferred (a row with a null user field has to be looked up).
+    fn guarding_index(&self, def: &TableDef, pk_info: &PkInfo) -> Option<Vec<String>> {
+        if !self.config.savepoints {
+            return None;
+        }
+        let key = def.match_columns();
+        let in_key = |c: &String| key.contains(c);
+        let in_key_or_user = |c: &String| in_key(c) || def.user_field.as_ref() == Some(c);
+        let keys = &pk_info.unique_keys;
+        keys.iter()
+            .find(|cols| cols.iter().all(in_key))
+            .or_else(|| keys.iter().find(|cols| cols.iter().all(in_key_or_user)))
+            .cloned()
     }
 
     /// Whether `def`'s table has no rows at all (as this run's transaction sees it).
@@ -496,17 +530,19 @@ impl<'a> Engine<'a> {
             other => map.and_then(|m| m.get(&key_text(other))),
         };
         match found {
-            Some(m) => Lookup::Found(m.clone()),
+            Some(m) => Lookup::Found(m),
             None => Lookup::Missing,
         }
     }
 
     fn remember(&mut self, def: &TableDef, old_pk: &Value, new: Mapped) {
         if self.schema.is_referenced(&def.name) {
-            self.id_maps
-                .entry(def.name.clone())
-                .or_default()
-                .insert(key_text(old_pk), new);
+            let map = self.id_maps.entry(def.name.clone()).or_default();
+            // A number's key_text is its own text, as in `lookup`.
+            match old_pk {
+                Value::Number(n) => map.insert(n.as_str(), new),
+                other => map.insert(&key_text(other), new),
+            }
         }
     }
 
@@ -516,10 +552,27 @@ impl<'a> Engine<'a> {
         drop_pk: bool,
         chunk: Vec<Prepared>,
     ) -> Result<(), BackupError> {
-        if chunk.is_empty() {
-            return Ok(());
+        if let Some(refused) = self.flush_chunk(def, drop_pk, chunk, false).await? {
+            // A unique index refused a chunk written without its lookup (see `Written::Indexed`), and its
+            // savepoint took the insert back: the chunk is redone looked up, as without the index.
+            self.flush_chunk(def, drop_pk, refused, true).await?;
         }
-        let existing = self.find_existing(def, &chunk).await?;
+        Ok(())
+    }
+
+    /// Matches, then writes one chunk (every row looked up when `look_up`). Returns the chunk, written
+    /// nothing, when it was inserted without its lookup and the insert failed for a row's sake.
+    async fn flush_chunk(
+        &mut self,
+        def: &TableDef,
+        drop_pk: bool,
+        chunk: Vec<Prepared>,
+        look_up: bool,
+    ) -> Result<Option<Vec<Prepared>>, BackupError> {
+        if chunk.is_empty() {
+            return Ok(None);
+        }
+        let (existing, left_to_index) = self.find_existing(def, &chunk, look_up).await?;
         let mut inserts = Vec::new();
         let mut updates = Vec::new();
         let track = self.track_seen && matches_through_references(def, self.config.remap);
@@ -574,7 +627,7 @@ impl<'a> Engine<'a> {
             let t = self.summary.table_mut(&def.name);
             t.inserted += inserts.len() as u64;
             t.updated += updates.len() as u64;
-            return Ok(());
+            return Ok(None);
         }
         if !inserts.is_empty() {
             // Only a referenced table's new keys are needed (to remap its children's references).
@@ -583,7 +636,15 @@ impl<'a> Engine<'a> {
             } else {
                 Write::InsertOnly
             };
-            let written = self.write(def, inserts, kind).await?;
+            let written = if left_to_index {
+                // No row was looked up, so none is an update, a skip or a conflict yet.
+                match self.write_or_refuse(def, inserts, kind).await? {
+                    Ok(written) => written,
+                    Err(refused) => return Ok(Some(refused)),
+                }
+            } else {
+                self.write(def, inserts, kind).await?
+            };
             for (p, stored) in &written {
                 let new = def.pk_of(stored);
                 self.remember(def, &p.old_pk, Mapped::Known(new));
@@ -599,27 +660,66 @@ impl<'a> Engine<'a> {
             let written = self.write(def, updates, Write::Update).await?;
             self.summary.table_mut(&def.name).updated += written.len() as u64;
         }
-        Ok(())
+        Ok(None)
     }
 
-    /// For each row, the primary key of the destination row it matches (see [`find_matches`]).
+    /// For each row, the primary key of the destination row it matches (see [`find_matches`]), looked up
+    /// unless no row can match (see [`Written`]); every row with a match key is looked up when `look_up`.
+    /// Also whether the lookup was left to a unique index ([`Written::Indexed`]).
     async fn find_existing(
         &self,
         def: &TableDef,
         chunk: &[Prepared],
-    ) -> Result<Vec<Option<Value>>, BackupError> {
+        look_up: bool,
+    ) -> Result<(Vec<Option<Value>>, bool), BackupError> {
         let could_match = |p: &Prepared| match (&p.group, &self.written_here) {
             (None, _) => false,
+            (Some(_), _) if look_up => true,
             (Some(_), Written::Unknown) => true,
             (Some(g), Written::EmptyBefore(keys, state)) => keys.contains(&state.hash_one(g)),
+            // NULLs never violate a unique index: such a row is looked up.
+            (Some(_), Written::Indexed(columns)) => columns
+                .iter()
+                .any(|c| p.row.get(c).is_none_or(Value::is_null)),
         };
         if !chunk.iter().any(could_match) {
-            return Ok(vec![None; chunk.len()]);
+            let left_to_index = matches!(self.written_here, Written::Indexed(_))
+                && chunk.iter().any(|p| p.group.is_some());
+            return Ok((vec![None; chunk.len()], left_to_index));
         }
         let rows: Vec<(&Row, Option<&str>)> =
             chunk.iter().map(|p| (&p.row, p.group.as_deref())).collect();
         let table = self.schema.sql_name(&def.name);
-        find_matches(self.dest, &table, def, self.config.remap, &rows).await
+        let found = find_matches(self.dest, &table, def, self.config.remap, &rows).await?;
+        Ok((found, false))
+    }
+
+    /// Inserts a chunk whose lookup was left to a unique index ([`Written::Indexed`]) as one batch. When
+    /// the batch fails for a row's sake (its savepoint rolled back), the rows come back unwritten, to be
+    /// looked up and written as any other chunk.
+    async fn write_or_refuse(
+        &mut self,
+        def: &TableDef,
+        mut rows: Vec<Prepared>,
+        kind: Write,
+    ) -> Result<Result<Vec<(Prepared, Row)>, Vec<Prepared>>, BackupError> {
+        let batch: Vec<Row> = rows
+            .iter_mut()
+            .map(|p| std::mem::take(&mut p.row))
+            .collect();
+        match self.attempt(def, &batch, kind).await {
+            Ok(stored) => {
+                self.written += rows.len() as u64;
+                Ok(Ok(rows.into_iter().zip(stored).collect()))
+            }
+            Err(e) if !row_specific(&e) => Err(e.into()),
+            Err(_) => {
+                for (p, row) in rows.iter_mut().zip(batch) {
+                    p.row = row;
+                }
+                Ok(Err(rows))
+            }
+        }
     }
 
     /// Writes a batch; on failure, finds the bad rows one by one (each in its own savepoint when the

@@ -42,8 +42,8 @@
 //! - Never depends on the facade or the CLI; sync takes two clients, not two profile names.
 //! - Keeps reading and writing the Python original's backup format version "1.1".
 //! - Never holds a whole table or file in memory: rows stream; only primary keys of referenced tables (and
-//!   their new ids) are kept, and in a mirror sync the match keys of tables matched through a remapped
-//!   reference (a join table's composite key).
+//!   their new ids) are kept, integers compactly (a bitmap; runs of consecutive ids), and in a mirror sync
+//!   the match keys of tables matched through a remapped reference (a join table's composite key).
 //! - Never prints: progress goes through [`Progress`].
 
 mod backup;
@@ -53,6 +53,7 @@ mod engine;
 mod error;
 mod file;
 mod format;
+mod keys;
 mod names;
 mod partitioned;
 mod progress;

@@ -9,11 +9,12 @@ use serde::ser::{SerializeMap, Serializer};
 
 use crate::catalog::{advance_sequence, pk_info};
 use crate::engine::{
-    Config, Engine, RestoreMode, Source, find_matches, group_key, matches_through_references,
-    pk_list, quoted_list,
+    Config, Engine, Mapped, RestoreMode, Source, find_matches, group_key,
+    matches_through_references, pk_list, quoted_list,
 };
 use crate::error::BackupError;
 use crate::format::key_text;
+use crate::keys::IdMap;
 use crate::names;
 use crate::partitioned::refuse_partition_with_parent;
 use crate::progress::{Phase, Progress, ProgressUpdate};
@@ -298,8 +299,8 @@ struct Plan<'a> {
     schema: &'a BackupSchema,
     options: &'a SyncOptions,
     /// Per referenced table: source primary key (as key text) to the destination row it matches, or
-    /// `None` when it will be inserted.
-    ids: HashMap<String, HashMap<String, Option<Value>>>,
+    /// `Pending` when it will be inserted (integer keys compactly: see [`IdMap`]).
+    ids: HashMap<String, IdMap>,
     /// Per table matched through remapped references: the match keys of the source rows the run will
     /// write or match in existing destination rows (the engine's `seen`), for mirror deletions.
     seen: HashMap<String, HashSet<String>>,
@@ -367,8 +368,8 @@ impl Plan<'_> {
             return Target::PassThrough;
         }
         match self.ids.get(table).and_then(|m| m.get(&key_text(value))) {
-            Some(Some(id)) => Target::Existing(id.clone()),
-            Some(None) => Target::New(Value::String(format!(
+            Some(Mapped::Known(id)) => Target::Existing(id),
+            Some(Mapped::Pending) => Target::New(Value::String(format!(
                 "\u{1}new {table} {}",
                 key_text(value)
             ))),
@@ -567,10 +568,10 @@ impl Plan<'_> {
                         }
                     };
                     if referenced {
-                        self.ids
-                            .entry(def.name.clone())
-                            .or_default()
-                            .insert(key_text(&old_pk), id);
+                        self.ids.entry(def.name.clone()).or_default().insert(
+                            &key_text(&old_pk),
+                            id.map_or(Mapped::Pending, Mapped::Known),
+                        );
                     }
                 }
                 progress.update(&ProgressUpdate {

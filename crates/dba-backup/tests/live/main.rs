@@ -14,6 +14,7 @@ mod schemas;
 mod single_pass;
 mod snapshot;
 mod sync;
+mod unique_index;
 
 use std::path::{Path, PathBuf};
 
