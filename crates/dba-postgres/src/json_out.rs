@@ -529,8 +529,18 @@ fn push_array(out: &mut String, oid: u32, bytes: &[u8], session_utc: bool) -> Re
 pub(crate) fn push_json_string(out: &mut String, text: &str) {
     out.reserve(text.len() + 2);
     out.push('"');
+    let bytes = text.as_bytes();
     let mut start = 0;
-    for (i, byte) in text.bytes().enumerate() {
+    let mut i = 0;
+    while i < bytes.len() {
+        // Eight bytes at a time while none of them needs an escape (most text has none).
+        if let Some(chunk) = bytes.get(i..i + 8)
+            && !any_needs_escape(u64::from_le_bytes(chunk.try_into().unwrap_or_default()))
+        {
+            i += 8;
+            continue;
+        }
+        let byte = bytes[i];
         let escape = match byte {
             b'"' => "\\\"",
             b'\\' => "\\\\",
@@ -540,7 +550,10 @@ pub(crate) fn push_json_string(out: &mut String, text: &str) {
             0x08 => "\\b",
             0x0c => "\\f",
             0..=0x1f => "",
-            _ => continue,
+            _ => {
+                i += 1;
+                continue;
+            }
         };
         out.push_str(&text[start..i]);
         if escape.is_empty() {
@@ -551,10 +564,24 @@ pub(crate) fn push_json_string(out: &mut String, text: &str) {
         } else {
             out.push_str(escape);
         }
-        start = i + 1;
+        i += 1;
+        start = i;
     }
     out.push_str(&text[start..]);
     out.push('"');
+}
+
+/// Whether any of the eight bytes packed in `word` is a control character, `"` or `\\` (the exact
+/// whole-word tests "has a byte less than n" and "has a zero byte" from Bit Twiddling Hacks).
+fn any_needs_escape(word: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let zero_byte = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
+    let control = word.wrapping_sub(ONES * 0x20) & !word & HIGH;
+    control
+        | zero_byte(word ^ (ONES * u64::from(b'"')))
+        | zero_byte(word ^ (ONES * u64::from(b'\\')))
+        != 0
 }
 
 #[cfg(test)]
@@ -572,5 +599,61 @@ mod tests {
             out,
             "\"a\\\"b\\\\c\\nd\\re\\tf\\bg\\fh\\u0001i\\u001fj\u{7f}ké/\""
         );
+    }
+
+    /// The escaping as PostgreSQL's `escape_json` does it, a byte at a time.
+    fn escape_json(text: &str) -> String {
+        let mut out = String::from("\"");
+        for c in text.chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                '\t' => out.push_str("\\t"),
+                '\u{8}' => out.push_str("\\b"),
+                '\u{c}' => out.push_str("\\f"),
+                c if u32::from(c) < 0x20 => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+                c => out.push(c),
+            }
+        }
+        out.push('"');
+        out
+    }
+
+    #[test]
+    fn every_byte_needing_an_escape_is_found_at_every_offset() {
+        let specials = [
+            '"',
+            '\\',
+            '\n',
+            '\u{0}',
+            '\u{1f}',
+            '\u{8}',
+            'é',
+            '\u{7f}',
+            ' ',
+            '!',
+            '#',
+            '[',
+            ']',
+            '\u{10ffff}',
+        ];
+        for len in 0..20 {
+            for at in 0..len {
+                for special in specials {
+                    let text: String = (0..len)
+                        .map(|i| if i == at { special } else { 'a' })
+                        .collect();
+                    let mut out = String::new();
+                    push_json_string(&mut out, &text);
+                    assert_eq!(out, escape_json(&text), "{text:?}");
+                }
+            }
+        }
+        let all: String = (0..=0x7f_u8).map(char::from).cycle().take(1000).collect();
+        let mut out = String::new();
+        push_json_string(&mut out, &all);
+        assert_eq!(out, escape_json(&all));
     }
 }
