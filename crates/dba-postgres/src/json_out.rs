@@ -465,7 +465,11 @@ fn push_array(out: &mut String, oid: u32, bytes: &[u8], session_utc: bool) -> Re
         let b = bytes.get(at..at + 4).ok_or_else(bad)?;
         Ok(i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
     };
-    let ndim = usize::try_from(int(0)?).map_err(|_| bad())?;
+    // PostgreSQL arrays have at most six dimensions (MAXDIM).
+    let ndim = usize::try_from(int(0)?)
+        .ok()
+        .filter(|&n| n <= 6)
+        .ok_or_else(bad)?;
     let element = u32::from_be_bytes(int(8)?.to_be_bytes());
     if Some(element) != array_element(oid) {
         return Err(Error::new(
@@ -586,7 +590,7 @@ fn any_needs_escape(word: u64) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::push_json_string;
+    use super::{DATE, NUMERIC, TIMESTAMP, TIMESTAMPTZ, push_json_string};
 
     #[test]
     fn strings_are_escaped_as_postgres_escape_json_does() {
@@ -619,6 +623,43 @@ mod tests {
         }
         out.push('"');
         out
+    }
+
+    #[test]
+    fn malformed_binary_values_are_errors() {
+        let array = |words: &[i32], tail: &[u8]| -> Vec<u8> {
+            let mut bytes: Vec<u8> = words.iter().flat_map(|w| w.to_be_bytes()).collect();
+            bytes.extend_from_slice(tail);
+            bytes
+        };
+        const INT4_ARRAY: u32 = 1007;
+        let cases: Vec<(u32, Vec<u8>)> = vec![
+            (INT4_ARRAY, array(&[i32::MAX, 0, 23], &[])),
+            (INT4_ARRAY, array(&[7, 0, 23], &[])),
+            (INT4_ARRAY, array(&[-1, 0, 23], &[])),
+            (INT4_ARRAY, array(&[1, 0, 23, 3, 1, 4, 1], &[])),
+            (INT4_ARRAY, array(&[1, 0, 23, 1, 1, 4, 1], &[0])),
+            (INT4_ARRAY, array(&[1, 0, 25, 1, 1, 4, 1], &[])),
+            (INT4_ARRAY, array(&[1, 0, 23, i32::MAX, 1, 4, 1], &[])),
+            (INT4_ARRAY, vec![0, 0, 0]),
+            (NUMERIC, vec![0, 1, 0, 0, 0, 0, 0, 0]),
+            (NUMERIC, vec![0, 1, 0, 0, 0, 0, 0, 0, 0x27, 0x10]),
+            (NUMERIC, vec![0, 0, 0, 0, 0x12, 0x34, 0, 0]),
+            (NUMERIC, vec![0, 0]),
+            (DATE, vec![0, 0, 0]),
+            (DATE, (-3_000_000_i32).to_be_bytes().to_vec()),
+            (TIMESTAMP, (i64::MIN + 1).to_be_bytes().to_vec()),
+        ];
+        for (oid, bytes) in cases {
+            let mut out = String::new();
+            assert!(
+                super::push_binary(&mut out, oid, &bytes, true).is_err(),
+                "{oid} {bytes:?}: {out}"
+            );
+        }
+        // A timestamptz outside a UTC session is never encoded here.
+        let mut out = String::new();
+        assert!(super::push_binary(&mut out, TIMESTAMPTZ, &0_i64.to_be_bytes(), false).is_err());
     }
 
     #[test]
