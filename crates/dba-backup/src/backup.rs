@@ -323,8 +323,83 @@ fn parents_backed_up<'k>(
 }
 
 /// The raw JSON of each `wanted` field of one row object (`None` when absent), found without building
-/// the row: a backup reads only the keys that decide whether a row is kept.
+/// the row: a backup reads only the keys that decide whether a row is kept, and only as far as the last of
+/// them ([`pick_leading_fields`]; the rest of the row is copied to the file unread). When that stops
+/// short (a wanted field is absent, a key has an escape, or the text is not an object) the whole row is
+/// parsed, and its errors reported.
 fn pick_fields<'t>(
+    text: &'t str,
+    wanted: &[&str],
+) -> Result<Vec<Option<&'t RawValue>>, serde_json::Error> {
+    match pick_leading_fields(text, wanted) {
+        Some(fields) => Ok(fields),
+        None => pick_all_fields(text, wanted),
+    }
+}
+
+/// Reads a row object's fields in order until every `wanted` one has been seen; `None` when it does not
+/// get there. The first occurrence of a key counts (a row from a table has each key once).
+fn pick_leading_fields<'t>(text: &'t str, wanted: &[&str]) -> Option<Vec<Option<&'t RawValue>>> {
+    let bytes = text.as_bytes();
+    let skip_ws = |mut at: usize| {
+        while bytes
+            .get(at)
+            .is_some_and(|b| matches!(b, b' ' | b'\n' | b'\t' | b'\r'))
+        {
+            at += 1;
+        }
+        at
+    };
+    let mut fields = vec![None; wanted.len()];
+    let mut missing = wanted.len();
+    let mut at = skip_ws(0);
+    if bytes.get(at) != Some(&b'{') {
+        return None;
+    }
+    at += 1;
+    loop {
+        at = skip_ws(at);
+        if bytes.get(at) != Some(&b'"') {
+            return None;
+        }
+        let key_start = at + 1;
+        let key_end = key_start
+            + bytes
+                .get(key_start..)?
+                .iter()
+                .position(|&b| b == b'"' || b == b'\\')?;
+        if bytes[key_end] == b'\\' {
+            return None;
+        }
+        let key = text.get(key_start..key_end)?;
+        at = skip_ws(key_end + 1);
+        if bytes.get(at) != Some(&b':') {
+            return None;
+        }
+        at += 1;
+        let mut values =
+            serde_json::Deserializer::from_str(text.get(at..)?).into_iter::<&RawValue>();
+        let raw = values.next()?.ok()?;
+        at += values.byte_offset();
+        for (slot, name) in fields.iter_mut().zip(wanted) {
+            if slot.is_none() && *name == key {
+                *slot = Some(raw);
+                missing -= 1;
+            }
+        }
+        if missing == 0 {
+            return Some(fields);
+        }
+        at = skip_ws(at);
+        if bytes.get(at) != Some(&b',') {
+            return None;
+        }
+        at += 1;
+    }
+}
+
+/// [`pick_fields`] over the whole row, checking all of it.
+fn pick_all_fields<'t>(
     text: &'t str,
     wanted: &[&str],
 ) -> Result<Vec<Option<&'t RawValue>>, serde_json::Error> {
@@ -432,7 +507,37 @@ mod tests {
         let raw: Vec<Option<&str>> = twice.iter().map(|f| f.map(RawValue::get)).collect();
         assert_eq!(raw, [Some("5"), Some("5")]);
         assert!(pick_fields("[1, 2]", &["id"]).is_err());
-        assert!(pick_fields(r#"{"id": 1} trailing"#, &["id"]).is_err());
+        assert!(pick_fields(r#"{"x": 1} trailing"#, &["id"]).is_err());
+        assert!(pick_fields(r#"{"x": [1}, "id": 1}"#, &["id"]).is_err());
+        // Reading stops at the last wanted field: what follows is copied, not read.
+        let fields = pick_fields(r#"{"id": 1, "rest": "#, &["id"]).unwrap();
+        assert_eq!(fields[0].map(RawValue::get), Some("1"));
+    }
+
+    #[test]
+    fn the_leading_fields_are_those_of_the_whole_row() {
+        for (text, wanted) in [
+            (
+                r#"{"id":1,"a":"x","post_id":7,"b":{"c":[1,2]}}"#,
+                &["id", "post_id"][..],
+            ),
+            (
+                r#" { "a" : [ 1 , { "id" : 2 } ] , "id" : "k" , "p" : null } "#,
+                &["id", "p"],
+            ),
+            (r#"{"id":-1.5e3,"id2":true}"#, &["id2", "id", "id"]),
+            (r#"{"i\u0064":1,"id":2}"#, &["id"]),
+            (r#"{"id":1}"#, &["id", "absent"]),
+            (r#"{}"#, &["id"]),
+            (r#"{"id":"a\"b}","x":1}"#, &["x"]),
+        ] {
+            let whole = pick_all_fields(text, wanted).unwrap();
+            let picked = pick_fields(text, wanted).unwrap();
+            let raw = |f: &[Option<&RawValue>]| -> Vec<Option<String>> {
+                f.iter().map(|v| v.map(|r| r.get().to_owned())).collect()
+            };
+            assert_eq!(raw(&picked), raw(&whole), "{text}");
+        }
     }
 
     #[test]

@@ -55,8 +55,15 @@ impl Ident {
 
 impl fmt::Display for Ident {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Every `"` doubled, written piece by piece (this runs for every name of every statement).
         f.write_str("\"")?;
-        f.write_str(&self.0.replace('"', "\"\""))?;
+        let mut rest = self.0.as_str();
+        while let Some(quote) = rest.find('"') {
+            f.write_str(&rest[..=quote])?;
+            f.write_str("\"")?;
+            rest = &rest[quote + 1..];
+        }
+        f.write_str(rest)?;
         f.write_str("\"")
     }
 }
@@ -267,6 +274,8 @@ mod tests {
         }
         let exact = Ident::exact("x\"; DROP TABLE t; --").unwrap();
         assert_eq!(exact.to_string(), "\"x\"\"; DROP TABLE t; --\"");
+        let quotes = Ident::exact("\"a\"\"b\"").unwrap();
+        assert_eq!(quotes.to_string(), "\"\"\"a\"\"\"\"b\"\"\"");
         assert!(Ident::exact("a\0b").is_err());
         assert!(Ident::exact(&"x".repeat(64)).is_err());
     }

@@ -37,6 +37,9 @@ pub(crate) struct TableShape {
     pub(crate) copy_like_insert: bool,
     /// Every live column, in `attnum` order (the order of `SELECT *`).
     pub(crate) columns: Vec<ColumnShape>,
+    /// The session's `TimeZone` is UTC under one of its names, so `timestamptz` values are written with
+    /// the offset `+00:00` whatever their date.
+    pub(crate) session_utc: bool,
 }
 
 impl ColumnShape {
@@ -54,11 +57,30 @@ impl TableShape {
 }
 
 const SHAPE_SQL: &str = "SELECT c.relkind::text, c.relhasrules, c.relrowsecurity, a.attname::text, \
-     a.atttypid::int8, t.typtype::text, a.attidentity::text, a.attgenerated::text \
+     a.atttypid::int8, t.typtype::text, a.attidentity::text, a.attgenerated::text, \
+     pg_catalog.current_setting('TimeZone') \
      FROM pg_catalog.pg_class c \
      LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped \
      LEFT JOIN pg_catalog.pg_type t ON t.oid = a.atttypid \
      WHERE c.oid = $1::regclass ORDER BY a.attnum";
+
+/// Whether the time zone named `zone` (as `current_setting('TimeZone')` shows it) is UTC at every date:
+/// the zone files that are UTC under another name. Zone names are looked up without regard to case.
+fn is_utc_zone(zone: &str) -> bool {
+    const UTC: [&str; 10] = [
+        "UTC",
+        "Etc/UTC",
+        "UCT",
+        "Etc/UCT",
+        "Universal",
+        "Etc/Universal",
+        "Zulu",
+        "Etc/Zulu",
+        "GMT",
+        "Etc/GMT",
+    ];
+    UTC.iter().any(|name| name.eq_ignore_ascii_case(zone))
+}
 
 /// Reads `table`'s shape; the table is resolved exactly as a statement naming it would be (the name is
 /// bound, as quoted SQL, to a `regclass` parameter).
@@ -72,6 +94,7 @@ pub(crate) async fn fetch(conn: &Conn<'_>, table: &TableName) -> Result<TableSha
     let mut shape = TableShape {
         copy_like_insert: false,
         columns: Vec::new(),
+        session_utc: false,
     };
     let mut first = true;
     while let Some(row) = rows.try_next().await.map_err(map_pg_error)? {
@@ -83,6 +106,8 @@ pub(crate) async fn fetch(conn: &Conn<'_>, table: &TableName) -> Result<TableSha
             let rules: bool = row.try_get(1).map_err(decode)?;
             let row_security: bool = row.try_get(2).map_err(decode)?;
             shape.copy_like_insert = (kind == "r" || kind == "p") && !rules && !row_security;
+            let zone: String = row.try_get(8).map_err(decode)?;
+            shape.session_utc = is_utc_zone(&zone);
             first = false;
         }
         let Some(name) = row.try_get::<_, Option<String>>(3).map_err(decode)? else {
@@ -101,4 +126,27 @@ pub(crate) async fn fetch(conn: &Conn<'_>, table: &TableName) -> Result<TableSha
         });
     }
     Ok(shape)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_utc_zone;
+
+    #[test]
+    fn only_zones_that_are_always_utc_count_as_utc() {
+        for zone in ["UTC", "utc", "Etc/UTC", "GMT", "Etc/Universal", "Zulu"] {
+            assert!(is_utc_zone(zone), "{zone}");
+        }
+        for zone in [
+            "Europe/London",
+            "GMT+1",
+            "UTC0",
+            "+00",
+            "Etc/GMT-0",
+            "",
+            "posixrules",
+        ] {
+            assert!(!is_utc_zone(zone), "{zone}");
+        }
+    }
 }

@@ -42,9 +42,20 @@ impl Statement {
     }
 
     /// Binds `value` and returns its placeholder.
-    fn bind(&mut self, value: Option<String>) -> String {
+    fn bind(&mut self, value: Option<String>) -> Placeholder {
         self.params.push(value);
-        format!("${}", self.params.len())
+        Placeholder(self.params.len())
+    }
+}
+
+/// A bound parameter's placeholder, `$n`, written without an allocation of its own.
+#[derive(Clone, Copy, Debug)]
+struct Placeholder(usize);
+
+impl std::fmt::Display for Placeholder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("$")?;
+        f.write_str(itoa::Buffer::new().format(self.0))
     }
 }
 

@@ -210,8 +210,9 @@ async fn jsonb_filters_take_json_text() {
     db.drop_db().await;
 }
 
-/// Streamed selects encode bool, integer, text, json, jsonb and uuid columns on the client; the text must be
-/// byte for byte what `row_to_json` gives, for every type and edge value.
+/// Streamed selects encode bool, integer, text, json, jsonb, uuid, numeric, date, timestamp and (in a UTC
+/// session) timestamptz columns and arrays of them on the client; the text must be byte for byte what
+/// `row_to_json` gives, for every type and edge value.
 #[tokio::test]
 async fn streamed_rows_are_exactly_what_row_to_json_gives() {
     use futures_util::TryStreamExt;
@@ -244,10 +245,49 @@ async fn streamed_rows_are_exactly_what_row_to_json_gives() {
     )
     .await
     .unwrap();
+    // Dates, times, numerics and arrays, at the ends of their ranges and around the epochs.
+    pg.execute(
+        "CREATE TABLE times (id int PRIMARY KEY, d date, ts timestamp, tz timestamptz, n numeric, \
+         n4 numeric(12, 4), ta text[], ia int4[], ba bool[], ja jsonb[], na numeric[], da date[], \
+         tsa timestamp[], tza timestamptz[], ua uuid[], ca char(2)[], i8a int8[], va varchar[])",
+        &[],
+    )
+    .await
+    .unwrap();
+    pg.execute(
+        "INSERT INTO times VALUES \
+         (1, '4713-11-24 BC', '4713-11-24 00:00:00 BC', '4713-11-24 00:00:00+00 BC', 'NaN', 0, \
+          '{}', '{{1,2,3},{4,NULL,6}}', '{t,f,NULL}', ARRAY['{\"a\": 1}'::jsonb, NULL, '\"s\"'], \
+          '{NaN,Infinity,-Infinity,0,-1.5}', '{infinity,-infinity,2000-01-01}', \
+          '{infinity,-infinity,1999-12-31 23:59:59.999999}', '{infinity,-infinity,1970-01-01 00:00:00.5+00}', \
+          '{00000000-0000-0000-0000-000000000000,NULL}', '{a,\"b \"}', '{-9223372036854775808}', \
+          '{\"\\\\\\\"\",\"\"}'), \
+         (2, '5874897-12-31', '294276-12-31 23:59:59.999999', '294276-12-31 23:59:59.999999+00', \
+          'Infinity', 99999999.9999, '{\"x\",\"y 1\",NULL,\"\\\"q\\\"\"}', \
+          '[0:1][-2:-1]={{1,2},{3,4}}', '{}', '{}', \
+          '{1e-30,123456789012345678901234567890.123456789,0.0001,10000,100000000}', '{}', '{}', '{}', \
+          '{}', '{}', '{}', '{}'), \
+         (3, '0001-01-01', '0001-12-31 23:59:59.5 BC', '1969-12-31 23:59:59.999999+00', '-Infinity', \
+          -0.0001, NULL, '[5:6]={7,8}', NULL, NULL, '{-0.00,1.000}', '{0001-01-01 BC,10000-01-01}', \
+          '{2000-01-01 00:00:00.000001,1999-12-31 23:59:59.00001}', '{2024-02-29 12:34:56.7-05:30}', \
+          NULL, NULL, NULL, NULL), \
+         (4, 'infinity', 'infinity', 'infinity', 0, NULL, '{{\"a\"},{\"b\"}}', '{{{1}},{{2}}}', NULL, \
+          NULL, '{0.1,-123.45600}', NULL, NULL, NULL, NULL, NULL, NULL, NULL), \
+         (5, '-infinity', '-infinity', '-infinity', -12345678901234567890.0000000001, 1, NULL, \
+          NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL), \
+         (6, '2000-01-01', '2000-01-01 00:00:00', '2000-01-01 00:00:00+00', 0.000000000000000000001, \
+          NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL), \
+         (7, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, \
+          NULL, NULL)",
+        &[],
+    )
+    .await
+    .unwrap();
     for (table, columns) in [
         ("all_types", "*"),
         ("edges", "*"),
         ("edges", "u, t, \"Odd \"\"key\"\"\t\\\", jb, ok"),
+        ("times", "*"),
     ] {
         let query = dba_core::Query::new().columns(columns).order_by("id");
         let streamed: Vec<String> = pg
@@ -270,7 +310,12 @@ async fn streamed_rows_are_exactly_what_row_to_json_gives() {
             .map(|r| r["j"].as_str().unwrap().to_owned())
             .collect();
         assert_eq!(streamed, expected, "{table} ({columns})");
-        assert_eq!(streamed.len(), if table == "all_types" { 2 } else { 3 });
+        let expected_rows = match table {
+            "all_types" => 2,
+            "times" => 7,
+            _ => 3,
+        };
+        assert_eq!(streamed.len(), expected_rows);
 
         // Streamed rows parse to exactly what a plain select returns.
         let rows: Vec<Row> = pg
@@ -282,6 +327,35 @@ async fn streamed_rows_are_exactly_what_row_to_json_gives() {
             .unwrap();
         assert_eq!(rows, pg.select(table, &query).await.unwrap());
     }
+
+    // timestamptz carries the session's offset: outside UTC the server writes it, in a zone with offsets
+    // in seconds before 1900 and a daylight-saving rule after.
+    let tx = pg.begin().await.unwrap();
+    for zone in ["Europe/Amsterdam", "UTC", "Etc/UTC", "GMT"] {
+        tx.execute(&format!("SET LOCAL TimeZone = '{zone}'"), &[])
+            .await
+            .unwrap();
+        let query = dba_core::Query::new().columns("tz, tza").order_by("id");
+        let streamed: Vec<String> = tx
+            .select_json_stream("times", &query)
+            .await
+            .unwrap()
+            .try_collect()
+            .await
+            .unwrap();
+        let expected: Vec<String> = tx
+            .query(
+                "SELECT row_to_json(r)::text AS j FROM (SELECT tz, tza FROM times ORDER BY id) r",
+                &[],
+            )
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r["j"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(streamed, expected, "TimeZone {zone}");
+    }
+    tx.rollback().await.unwrap();
 
     // A listed column the table lacks is the server's own error, naming the table.
     let err = pg
