@@ -9,7 +9,6 @@ use std::pin::pin;
 
 use dba_core::{Error, ErrorKind, Result, TableName};
 use futures_util::TryStreamExt;
-use tokio_postgres::types::Type;
 
 use crate::exec::{Conn, map_pg_error};
 use crate::sql::Statement;
@@ -37,13 +36,6 @@ pub(crate) struct TableShape {
     pub(crate) copy_like_insert: bool,
     /// Every live column, in `attnum` order (the order of `SELECT *`).
     pub(crate) columns: Vec<ColumnShape>,
-}
-
-impl ColumnShape {
-    /// Whether the column is json or jsonb (a domain over them is not: its oid is the domain's).
-    pub(crate) fn is_json(&self) -> bool {
-        self.type_oid == Type::JSON.oid() || self.type_oid == Type::JSONB.oid()
-    }
 }
 
 impl TableShape {
