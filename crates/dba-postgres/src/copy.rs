@@ -32,13 +32,14 @@
 use std::pin::pin;
 
 use bytes::{BufMut, BytesMut};
-use dba_core::{Error, Ident, Result, Row, TableName, Value};
+use dba_core::{Error, ErrorKind, Ident, Result, Row, TableName, Value};
 use futures_util::SinkExt;
+use futures_util::future::join;
 use tokio_postgres::types::Type;
 
 use crate::exec::{Conn, map_pg_error};
 use crate::settings::StatementMode;
-use crate::shape::{ColumnShape, TableShape};
+use crate::shape::{self, ColumnShape, TableShape};
 use crate::sql;
 
 /// Fewer rows than this are inserted with `INSERT`: the catalog read and the prepare cost two round trips.
@@ -165,6 +166,8 @@ fn hex(b: u8) -> Option<u8> {
 #[derive(Debug)]
 pub(crate) struct CopyPlan {
     kinds: Vec<Kind>,
+    /// Each column's type oid and `typtype`, as the encoding assumed them (see [`run`]).
+    types: Vec<(u32, char)>,
     binary: bool,
 }
 
@@ -187,6 +190,7 @@ pub(crate) fn plan<'r>(
         }
         kinds.push(Kind::of(column));
     }
+    let types = column_types(shape, columns)?;
     let mut binary = !kinds.contains(&Kind::Other);
     for row in rows {
         if row.keys().any(|k| k.contains('\0')) {
@@ -209,7 +213,19 @@ pub(crate) fn plan<'r>(
             return None;
         }
     }
-    Some(CopyPlan { kinds, binary })
+    Some(CopyPlan {
+        kinds,
+        types,
+        binary,
+    })
+}
+
+/// The type oid and `typtype` of each of `columns` in `shape`; `None` when one is missing.
+fn column_types(shape: &TableShape, columns: &[Ident]) -> Option<Vec<(u32, char)>> {
+    columns
+        .iter()
+        .map(|c| shape.column(c.as_str()).map(|s| (s.type_oid, s.typtype)))
+        .collect()
 }
 
 /// Calls `f` with each of `columns`' values in `row` (null when absent), by position when the row's keys
@@ -289,7 +305,21 @@ pub(crate) async fn run<'r>(
     if !buf.is_empty() {
         sink.send(buf.split().freeze()).await.map_err(with_row)?;
     }
-    let copied = sink.as_mut().finish().await.map_err(with_row)?;
+    // The shape was read before the COPY took its lock on the table: a column whose type changed in
+    // between would have been encoded for its old type (in binary, its bytes read as another type). Read
+    // once more behind the COPY, in the same round trip, while the COPY's lock keeps the types fixed.
+    let (copied, after) = join(sink.as_mut().finish(), shape::fetch(conn, table)).await;
+    let copied = copied.map_err(with_row)?;
+    if column_types(&after?, columns).as_ref() != Some(&plan.types) {
+        // The transaction stays marked aborted (the in-flight mark is not lifted), so it cannot commit.
+        return Err(Error::new(
+            ErrorKind::TransactionAborted,
+            format!(
+                "the columns of {} changed type while rows were copied into it; nothing was kept",
+                table.display_name()
+            ),
+        ));
+    }
     if let Some(in_flight) = in_flight {
         in_flight.finished();
     }

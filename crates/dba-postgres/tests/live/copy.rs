@@ -549,3 +549,53 @@ async fn values_without_an_exact_binary_form_keep_the_text_format() {
     assert_eq!(pg.count("t", &Filter::new()).await.unwrap(), 5_000);
     db.drop_db().await;
 }
+
+/// A column whose type changes between the shape read and the COPY taking its lock (another session
+/// holds the table, alters it and commits while the COPY waits) would have its values encoded for the old
+/// type: the insert fails and keeps nothing instead.
+#[tokio::test]
+async fn a_type_changed_while_the_copy_waits_fails_the_insert() {
+    let (db, pg) = setup(
+        test_path!("a_type_changed_while_the_copy_waits_fails_the_insert"),
+        &[],
+    )
+    .await;
+    pg.execute("CREATE TABLE t (n int8, v text)", &[])
+        .await
+        .unwrap();
+    let rows: Vec<Row> = (1..=1_000)
+        .map(|n| row(json!({"n": n, "v": "s"})))
+        .collect();
+    let other = pg.begin().await.unwrap();
+    other
+        .execute("LOCK TABLE t IN ACCESS EXCLUSIVE MODE", &[])
+        .await
+        .unwrap();
+    let insert = pg.insert_many("t", &rows, false);
+    let alter = async {
+        // Once the COPY waits for the lock, its shape has been read: change the type under it.
+        loop {
+            let waiting = pg
+                .query(
+                    "SELECT count(*) AS n FROM pg_locks WHERE NOT granted AND relation = 't'::regclass",
+                    &[],
+                )
+                .await
+                .unwrap();
+            if waiting[0]["n"] != json!(0) {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        other
+            .execute("ALTER TABLE t ALTER COLUMN n TYPE float8", &[])
+            .await
+            .unwrap();
+        other.commit().await.unwrap();
+    };
+    let (inserted, ()) = futures_util::future::join(insert, alter).await;
+    let err = inserted.expect_err("the rows were encoded for the old type");
+    assert!(err.to_string().contains("changed type"), "{err}");
+    assert_eq!(pg.count("t", &Filter::new()).await.unwrap(), 0);
+    db.drop_db().await;
+}
