@@ -301,6 +301,8 @@ impl<'a> Engine<'a> {
         // A chunk's write is sent, and the next chunk read and prepared, at the same time (see
         // [`Engine::flush`]); the write is settled before the next chunk is flushed.
         let mut pending: Option<Pending> = None;
+        // Rows read when the pending chunk was full: reported once its write is settled.
+        let mut report_after: Option<u64> = None;
         self.report(def, 0, total, false);
         loop {
             let mut fill = Fill {
@@ -320,6 +322,9 @@ impl<'a> Engine<'a> {
                     };
                     let ((batch, result), end) = join(send, self.fill_chunk(def, &mut fill)).await;
                     self.settle(def, rows, batch, kind, result).await?;
+                    if let Some(read) = report_after.take() {
+                        self.report(def, read, total, false);
+                    }
                     end?
                 }
                 None => self.fill_chunk(def, &mut fill).await?,
@@ -328,6 +333,8 @@ impl<'a> Engine<'a> {
             pending = self.flush(def, drop_pk, full).await?;
             groups.clear();
             match end {
+                // Progress counts rows written: a chunk left in flight is reported once settled.
+                ChunkEnd::Full if pending.is_some() => report_after = Some(done),
                 ChunkEnd::Full => self.report(def, done, total, false),
                 ChunkEnd::Repeat(prepared, hash) => {
                     groups.insert(hash);
