@@ -1,7 +1,7 @@
 //! The write engine shared by restore and sync: remaps references, matches existing rows by natural key in
 //! batches, and writes in batches, each inside a savepoint when the destination is a transaction.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::future::poll_fn;
 use std::hash::{BuildHasher, RandomState};
 
@@ -63,49 +63,9 @@ impl Source<'_> {
     }
 }
 
-/// Rows read from a [`Source`] ahead of the chunk being written.
-///
-/// While a chunk is written, the next batch is read (parsed from the file, or received from the source
-/// database), so the client's work overlaps the destination's instead of waiting for it. At most one batch
-/// is held ahead.
-#[derive(Default)]
-struct ReadAhead {
-    rows: VecDeque<Value>,
-    exhausted: bool,
-}
-
-impl ReadAhead {
-    /// The next row: a row read ahead, else one read now.
-    async fn next(&mut self, source: &mut Source<'_>) -> Result<Option<Value>, BackupError> {
-        if let Some(row) = self.rows.pop_front() {
-            return Ok(Some(row));
-        }
-        if self.exhausted {
-            return Ok(None);
-        }
-        let row = source.next().await?;
-        self.exhausted = row.is_none();
-        Ok(row)
-    }
-
-    /// Reads until `want` rows are held or the source ends.
-    async fn fill(&mut self, source: &mut Source<'_>, want: usize) -> Result<(), BackupError> {
-        while !self.exhausted && self.rows.len() < want {
-            match source.next().await? {
-                Some(row) => self.rows.push_back(row),
-                None => self.exhausted = true,
-            }
-            if self.rows.len().is_multiple_of(FILL_SLICE) {
-                yield_now().await;
-            }
-        }
-        Ok(())
-    }
-}
-
-/// Rows read ahead between two chances for the write beside it to go on. A source with rows ready never
-/// makes the read wait, so without these pauses the read would parse up to a whole batch while the write's
-/// next round trip (and the destination server) waited for it.
+/// Rows read and prepared between two chances for the write in flight beside them to go on. A source with
+/// rows ready never makes the read wait, so without these pauses the read would prepare a whole chunk while
+/// the write's next round trip (and the destination server) waited for it.
 const FILL_SLICE: usize = 16;
 
 /// Returns to the caller once (waking itself at once), so the other branch of a `join` gets polled.
@@ -354,11 +314,75 @@ impl<'a> Engine<'a> {
         let mut groups: HashSet<u64> = HashSet::new();
         let hasher = RandomState::new();
         let mut done = 0u64;
-        let mut ahead = ReadAhead::default();
+        // A chunk's write is sent, and the next chunk read and prepared, at the same time (see
+        // [`Engine::flush`]); the write is settled before the next chunk is flushed.
+        let mut pending: Option<Pending> = None;
+        // Rows read when the pending chunk was full: reported once its write is settled.
+        let mut report_after: Option<u64> = None;
         self.report(def, 0, total, false);
-        while let Some(value) = ahead.next(&mut source).await? {
-            let index = done;
-            done += 1;
+        loop {
+            let mut fill = Fill {
+                source: &mut source,
+                chunk: &mut chunk,
+                groups: &mut groups,
+                hasher: &hasher,
+                done: &mut done,
+            };
+            let end = match pending.take() {
+                Some(p) => {
+                    let target = self.target(def);
+                    let send = async move {
+                        let result = attempt_on(&target, def, &p.batch, p.kind).await;
+                        (p, result)
+                    };
+                    let ((p, result), end) = join(send, self.fill_chunk(def, &mut fill)).await;
+                    self.settle(def, drop_pk, p, result).await?;
+                    if let Some(read) = report_after.take() {
+                        self.report(def, read, total, false);
+                    }
+                    end?
+                }
+                None => self.fill_chunk(def, &mut fill).await?,
+            };
+            let full = std::mem::take(&mut chunk);
+            pending = self.flush(def, drop_pk, full).await?;
+            groups.clear();
+            match end {
+                // Progress counts rows written: a chunk left in flight is reported once settled.
+                ChunkEnd::Full if pending.is_some() => report_after = Some(done),
+                ChunkEnd::Full => self.report(def, done, total, false),
+                ChunkEnd::Repeat(prepared, hash) => {
+                    groups.insert(hash);
+                    chunk.push(prepared);
+                }
+                ChunkEnd::Exhausted => break,
+            }
+        }
+        if let Some(p) = pending {
+            self.send(def, drop_pk, p).await?;
+        }
+        self.report(def, done, total, true);
+        Ok(())
+    }
+
+    /// Reads and prepares rows into `fill.chunk` until it is full, a natural key repeats (that row is
+    /// returned, to go into the next chunk once this one is written, so it finds the first as the
+    /// original's row-by-row restore would), or the source ends. Yields every [`FILL_SLICE`] rows so a
+    /// write in flight beside it goes on.
+    async fn fill_chunk(
+        &mut self,
+        def: &TableDef,
+        fill: &mut Fill<'_, '_>,
+    ) -> Result<ChunkEnd, BackupError> {
+        let mut since_yield = 0;
+        while let Some(value) = fill.source.next().await? {
+            let index = *fill.done;
+            *fill.done += 1;
+            since_yield += 1;
+            if since_yield == FILL_SLICE {
+                since_yield = 0;
+                yield_now().await;
+            }
             let Value::Object(row) = value else {
                 let t = self.summary.table_mut(&def.name);
                 t.failed += 1;
@@ -372,45 +396,18 @@ impl<'a> Engine<'a> {
             let Some(prepared) = self.prepare(def, index, row) else {
                 continue;
             };
-            if let Some(g) = &prepared.group
-                && !groups.insert(hasher.hash_one(g))
-            {
-                // The same natural key twice: flush first, so the second occurrence finds the first as
-                // the original's row-by-row restore would.
-                let chunk = std::mem::take(&mut chunk);
-                self.flush_reading_ahead(def, drop_pk, chunk, &mut source, &mut ahead)
-                    .await?;
-                groups.clear();
-                groups.insert(hasher.hash_one(g));
+            if let Some(g) = &prepared.group {
+                let hash = fill.hasher.hash_one(g);
+                if !fill.groups.insert(hash) {
+                    return Ok(ChunkEnd::Repeat(prepared, hash));
+                }
             }
-            chunk.push(prepared);
-            if chunk.len() >= self.config.batch_size {
-                let chunk = std::mem::take(&mut chunk);
-                self.flush_reading_ahead(def, drop_pk, chunk, &mut source, &mut ahead)
-                    .await?;
-                groups.clear();
-                self.report(def, done, total, false);
+            fill.chunk.push(prepared);
+            if fill.chunk.len() >= self.config.batch_size {
+                return Ok(ChunkEnd::Full);
             }
         }
-        self.flush(def, drop_pk, chunk).await?;
-        self.report(def, done, total, true);
-        Ok(())
-    }
-
-    /// [`Engine::flush`] while the next batch is read from `source` (see [`ReadAhead`]). A failed write is
-    /// the error; rows read meanwhile are dropped with it.
-    async fn flush_reading_ahead(
-        &mut self,
-        def: &TableDef,
-        drop_pk: bool,
-        chunk: Vec<Prepared>,
-        source: &mut Source<'_>,
-        ahead: &mut ReadAhead,
-    ) -> Result<(), BackupError> {
-        let want = self.config.batch_size;
-        let (written, read) = join(self.flush(def, drop_pk, chunk), ahead.fill(source, want)).await;
-        written?;
-        read
+        Ok(ChunkEnd::Exhausted)
     }
 
     /// The columns of a unique index that refuses any row whose match key equals that of a row inserted
@@ -546,29 +543,28 @@ impl<'a> Engine<'a> {
         }
     }
 
+    /// Matches a chunk against the destination and writes it. The inserts of a chunk without updates are
+    /// returned unsent when the table does not refer to itself (the next chunk's references do not wait
+    /// for their ids): the caller sends them while it reads the next chunk, and settles them before the
+    /// next flush, which sees their keys.
     async fn flush(
         &mut self,
         def: &TableDef,
         drop_pk: bool,
         chunk: Vec<Prepared>,
-    ) -> Result<(), BackupError> {
-        if let Some(refused) = self.flush_chunk(def, drop_pk, chunk, false).await? {
-            // A unique index refused a chunk written without its lookup (see `Written::Indexed`), and its
-            // savepoint took the insert back: the chunk is redone looked up, as without the index.
-            self.flush_chunk(def, drop_pk, refused, true).await?;
-        }
-        Ok(())
+    ) -> Result<Option<Pending>, BackupError> {
+        self.flush_chunk(def, drop_pk, chunk, false).await
     }
 
-    /// Matches, then writes one chunk (every row looked up when `look_up`). Returns the chunk, written
-    /// nothing, when it was inserted without its lookup and the insert failed for a row's sake.
+    /// [`Engine::flush`], every row with a match key looked up when `look_up` (a chunk a unique index
+    /// refused: see [`Written::Indexed`]).
     async fn flush_chunk(
         &mut self,
         def: &TableDef,
         drop_pk: bool,
         chunk: Vec<Prepared>,
         look_up: bool,
-    ) -> Result<Option<Vec<Prepared>>, BackupError> {
+    ) -> Result<Option<Pending>, BackupError> {
         if chunk.is_empty() {
             return Ok(None);
         }
@@ -636,31 +632,72 @@ impl<'a> Engine<'a> {
             } else {
                 Write::InsertOnly
             };
-            let written = if left_to_index {
-                // No row was looked up, so none is an update, a skip or a conflict yet.
-                match self.write_or_refuse(def, inserts, kind).await? {
-                    Ok(written) => written,
-                    Err(refused) => return Ok(Some(refused)),
-                }
-            } else {
-                self.write(def, inserts, kind).await?
-            };
-            for (p, stored) in &written {
-                let new = def.pk_of(stored);
-                self.remember(def, &p.old_pk, Mapped::Known(new));
-                if let (Written::EmptyBefore(keys, state), Some(g)) =
-                    (&mut self.written_here, &p.group)
-                {
-                    keys.insert(state.hash_one(g));
-                }
+            let pending = Pending::new(inserts, kind, left_to_index);
+            if updates.is_empty() && !refers_to_itself(def) {
+                return Ok(Some(pending));
             }
-            self.summary.table_mut(&def.name).inserted += written.len() as u64;
+            self.send(def, drop_pk, pending).await?;
         }
         if !updates.is_empty() {
             let written = self.write(def, updates, Write::Update).await?;
             self.summary.table_mut(&def.name).updated += written.len() as u64;
         }
         Ok(None)
+    }
+
+    /// Notes rows inserted with what the database stored: their new keys, and their natural keys in a
+    /// table that was empty.
+    fn inserted(&mut self, def: &TableDef, written: Vec<(Prepared, Row)>) {
+        for (p, stored) in &written {
+            let new = def.pk_of(stored);
+            self.remember(def, &p.old_pk, Mapped::Known(new));
+            if let (Written::EmptyBefore(keys, state), Some(g)) = (&mut self.written_here, &p.group)
+            {
+                keys.insert(state.hash_one(g));
+            }
+        }
+        self.summary.table_mut(&def.name).inserted += written.len() as u64;
+    }
+
+    /// Sends pending inserts and settles them.
+    async fn send(
+        &mut self,
+        def: &TableDef,
+        drop_pk: bool,
+        pending: Pending,
+    ) -> Result<(), BackupError> {
+        let result = self.attempt(def, &pending.batch, pending.kind).await;
+        self.settle(def, drop_pk, pending, result).await
+    }
+
+    /// Settles the inserts a flush left to the caller, given how their batch attempt went.
+    async fn settle(
+        &mut self,
+        def: &TableDef,
+        drop_pk: bool,
+        pending: Pending,
+        result: Result<Vec<Row>, dba_core::Error>,
+    ) -> Result<(), BackupError> {
+        let Pending {
+            mut rows,
+            batch,
+            kind,
+            refusable,
+        } = pending;
+        if refusable && result.as_ref().is_err_and(row_specific) {
+            // A unique index refused a chunk written without its lookup (see `Written::Indexed`), and its
+            // savepoint took the insert back: the chunk is redone looked up, as without the index.
+            for (p, row) in rows.iter_mut().zip(batch) {
+                p.row = row;
+            }
+            if let Some(again) = Box::pin(self.flush_chunk(def, drop_pk, rows, true)).await? {
+                Box::pin(self.send(def, drop_pk, again)).await?;
+            }
+            return Ok(());
+        }
+        let written = self.after_attempt(def, rows, batch, kind, result).await?;
+        self.inserted(def, written);
+        Ok(())
     }
 
     /// For each row, the primary key of the destination row it matches (see [`find_matches`]), looked up
@@ -694,34 +731,6 @@ impl<'a> Engine<'a> {
         Ok((found, false))
     }
 
-    /// Inserts a chunk whose lookup was left to a unique index ([`Written::Indexed`]) as one batch. When
-    /// the batch fails for a row's sake (its savepoint rolled back), the rows come back unwritten, to be
-    /// looked up and written as any other chunk.
-    async fn write_or_refuse(
-        &mut self,
-        def: &TableDef,
-        mut rows: Vec<Prepared>,
-        kind: Write,
-    ) -> Result<Result<Vec<(Prepared, Row)>, Vec<Prepared>>, BackupError> {
-        let batch: Vec<Row> = rows
-            .iter_mut()
-            .map(|p| std::mem::take(&mut p.row))
-            .collect();
-        match self.attempt(def, &batch, kind).await {
-            Ok(stored) => {
-                self.written += rows.len() as u64;
-                Ok(Ok(rows.into_iter().zip(stored).collect()))
-            }
-            Err(e) if !row_specific(&e) => Err(e.into()),
-            Err(_) => {
-                for (p, row) in rows.iter_mut().zip(batch) {
-                    p.row = row;
-                }
-                Ok(Err(rows))
-            }
-        }
-    }
-
     /// Writes a batch; on failure, finds the bad rows one by one (each in its own savepoint when the
     /// destination is a transaction). Returns the rows written with what the database stored.
     async fn write(
@@ -735,7 +744,21 @@ impl<'a> Engine<'a> {
             .iter_mut()
             .map(|p| std::mem::take(&mut p.row))
             .collect();
-        match self.attempt(def, &batch, kind).await {
+        let result = self.attempt(def, &batch, kind).await;
+        self.after_attempt(def, rows, batch, kind, result).await
+    }
+
+    /// What a batch attempt means for its rows (`batch` holds them, moved out of `rows`): all written, or,
+    /// on a failure a row can be blamed for, the bad rows found one by one.
+    async fn after_attempt(
+        &mut self,
+        def: &TableDef,
+        rows: Vec<Prepared>,
+        batch: Vec<Row>,
+        kind: Write,
+        result: Result<Vec<Row>, dba_core::Error>,
+    ) -> Result<Vec<(Prepared, Row)>, BackupError> {
+        match result {
             Ok(stored) => {
                 self.written += rows.len() as u64;
                 return Ok(rows.into_iter().zip(stored).collect());
@@ -796,33 +819,115 @@ impl<'a> Engine<'a> {
         }))
     }
 
-    /// One batch, atomically: inside a savepoint on a transaction, as one statement list otherwise.
+    /// Where `def`'s batches go, detached from the engine so a write can be in flight while the engine
+    /// prepares the next chunk.
+    fn target(&self, def: &TableDef) -> Target<'a> {
+        Target {
+            dest: self.dest,
+            table: self.schema.sql_name(&def.name),
+            conflict: self
+                .conflict_columns
+                .clone()
+                .unwrap_or_else(|| pk_list(def)),
+            savepoints: self.config.savepoints,
+        }
+    }
+
+    /// One batch, atomically (see [`attempt_on`]).
     async fn attempt(
         &self,
         def: &TableDef,
         rows: &[Row],
         kind: Write,
     ) -> Result<Vec<Row>, dba_core::Error> {
-        let table = self.schema.sql_name(&def.name);
-        let conflict = self
-            .conflict_columns
-            .clone()
-            .unwrap_or_else(|| pk_list(def));
-        if !self.config.savepoints {
-            return run(self.dest, &table, def, rows, kind, &conflict).await;
+        attempt_on(&self.target(def), def, rows, kind).await
+    }
+}
+
+/// Where a table's batches are written.
+struct Target<'a> {
+    dest: &'a dyn DatabaseClient,
+    /// The table's SQL name.
+    table: String,
+    /// The conflict target of overwrites.
+    conflict: String,
+    /// The destination is a transaction: each batch runs in a savepoint.
+    savepoints: bool,
+}
+
+/// One batch, atomically: inside a savepoint on a transaction, as one statement list otherwise.
+async fn attempt_on(
+    target: &Target<'_>,
+    def: &TableDef,
+    rows: &[Row],
+    kind: Write,
+) -> Result<Vec<Row>, dba_core::Error> {
+    let (table, conflict) = (&target.table, &target.conflict);
+    if !target.savepoints {
+        return run(target.dest, table, def, rows, kind, conflict).await;
+    }
+    let sp = target.dest.begin().await?;
+    match run(&*sp, table, def, rows, kind, conflict).await {
+        Ok(stored) => {
+            sp.commit().await?;
+            Ok(stored)
         }
-        let sp = self.dest.begin().await?;
-        match run(&*sp, &table, def, rows, kind, &conflict).await {
-            Ok(stored) => {
-                sp.commit().await?;
-                Ok(stored)
-            }
-            Err(e) => {
-                sp.rollback().await?;
-                Err(e)
-            }
+        Err(e) => {
+            sp.rollback().await?;
+            Err(e)
         }
     }
+}
+
+/// Inserts a flush leaves to its caller to send (see [`Engine::flush`]).
+struct Pending {
+    rows: Vec<Prepared>,
+    /// The rows' contents, moved out of `rows` (no copy); a row goes back only to name it in an error.
+    batch: Vec<Row>,
+    kind: Write,
+    /// Written without its lookup, left to a unique index ([`Written::Indexed`]): a failure for a row's
+    /// sake means the chunk is redone looked up.
+    refusable: bool,
+}
+
+impl Pending {
+    fn new(mut rows: Vec<Prepared>, kind: Write, refusable: bool) -> Pending {
+        let batch = rows
+            .iter_mut()
+            .map(|p| std::mem::take(&mut p.row))
+            .collect();
+        Pending {
+            rows,
+            batch,
+            kind,
+            refusable,
+        }
+    }
+}
+
+/// The state [`Engine::fill_chunk`] reads into.
+struct Fill<'s, 'f> {
+    source: &'f mut Source<'s>,
+    chunk: &'f mut Vec<Prepared>,
+    /// The natural keys in the chunk, by hash.
+    groups: &'f mut HashSet<u64>,
+    hasher: &'f RandomState,
+    /// Rows read from the source so far.
+    done: &'f mut u64,
+}
+
+/// Why [`Engine::fill_chunk`] stopped.
+enum ChunkEnd {
+    Full,
+    /// This row's natural key (hashed) is already in the chunk.
+    Repeat(Prepared, u64),
+    Exhausted,
+}
+
+/// Whether a row of `def` can refer to another row of `def`: then a chunk's references may need the ids
+/// of the chunk before it, so chunks are written one after another.
+fn refers_to_itself(def: &TableDef) -> bool {
+    def.references().any(|r| r.table == def.name)
 }
 
 /// For each row with a match group ([`group_key`]), the primary key of the destination row it matches,

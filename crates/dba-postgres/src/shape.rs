@@ -9,7 +9,6 @@ use std::pin::pin;
 
 use dba_core::{Error, ErrorKind, Result, TableName};
 use futures_util::TryStreamExt;
-use tokio_postgres::types::Type;
 
 use crate::exec::{Conn, map_pg_error};
 use crate::sql::Statement;
@@ -40,13 +39,6 @@ pub(crate) struct TableShape {
     /// The session's `TimeZone` is UTC under one of its names, so `timestamptz` values are written with
     /// the offset `+00:00` whatever their date.
     pub(crate) session_utc: bool,
-}
-
-impl ColumnShape {
-    /// Whether the column is json or jsonb (a domain over them is not: its oid is the domain's).
-    pub(crate) fn is_json(&self) -> bool {
-        self.type_oid == Type::JSON.oid() || self.type_oid == Type::JSONB.oid()
-    }
 }
 
 impl TableShape {

@@ -29,11 +29,30 @@ async fn a_failure_in_the_middle_commits_nothing() {
         .await
         .unwrap();
     let before = checksums(&dst).await;
+    // One row per batch: each batch is written while the next is read and prepared, and the failure
+    // surfaces while the rows after it are already prepared.
+    for batch_size in [1, 1000] {
+        failure_in_the_middle(&dst, &path, &before, batch_size).await;
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+    src_db.drop_db().await;
+    dst_db.drop_db().await;
+}
+
+async fn failure_in_the_middle(
+    dst: &dba_postgres::PostgresAdapter,
+    path: &std::path::Path,
+    before: &[String],
+    batch_size: usize,
+) {
     let err = restore(
-        &dst,
+        dst,
         &shop_schema(),
-        &path,
-        &RestoreOptions::default(),
+        path,
+        &RestoreOptions {
+            batch_size,
+            ..RestoreOptions::default()
+        },
         &NoProgress,
     )
     .await
@@ -55,17 +74,18 @@ async fn a_failure_in_the_middle_commits_nothing() {
         "{text}"
     );
     assert_eq!(
-        checksums(&dst).await,
+        checksums(dst).await,
         before,
-        "the destination is unchanged"
+        "the destination is unchanged (batch size {batch_size})"
     );
 
     // Continuing past bad rows: the bad row and its review fail/skip, the rest is committed and counted.
     let options = RestoreOptions {
         continue_on_error: true,
+        batch_size,
         ..RestoreOptions::default()
     };
-    let summary = restore(&dst, &shop_schema(), &path, &options, &NoProgress)
+    let summary = restore(dst, &shop_schema(), path, &options, &NoProgress)
         .await
         .unwrap();
     let products = summary.table("products").unwrap();
@@ -75,20 +95,24 @@ async fn a_failure_in_the_middle_commits_nothing() {
     let reviews = summary.table("reviews").unwrap();
     assert_eq!((reviews.inserted, reviews.skipped), (2, 1));
     assert_eq!(
-        scalar(&dst, "SELECT count(*) AS n FROM products").await,
+        scalar(dst, "SELECT count(*) AS n FROM products").await,
         json!(2)
     );
     assert_eq!(
-        scalar(&dst, "SELECT count(*) AS n FROM reviews").await,
+        scalar(dst, "SELECT count(*) AS n FROM reviews").await,
         json!(2)
     );
     assert_eq!(
-        scalar(&dst, "SELECT count(*) AS n FROM categories").await,
+        scalar(dst, "SELECT count(*) AS n FROM categories").await,
         json!(3)
     );
-    std::fs::remove_dir_all(dir).unwrap();
-    src_db.drop_db().await;
-    dst_db.drop_db().await;
+    // Back to the state before, for the next batch size.
+    dst.execute(
+        "DELETE FROM reviews; DELETE FROM products; DELETE FROM categories WHERE slug <> 'keep'",
+        &[],
+    )
+    .await
+    .unwrap();
 }
 
 #[tokio::test]

@@ -326,3 +326,276 @@ async fn a_nul_character_keeps_the_insert_and_its_error() {
     assert_eq!(pg.count("t", &Filter::new()).await.unwrap(), 0);
     db.drop_db().await;
 }
+
+/// Records whether each COPY into `table` ran in binary format ("binary") or text format ("text").
+async fn log_copy_formats(pg: &PostgresAdapter, table: &str) {
+    pg.execute(
+        &format!(
+            "CREATE TABLE IF NOT EXISTS fmt_log (n serial, tbl text, fmt text);
+             CREATE OR REPLACE FUNCTION log_fmt() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN INSERT INTO fmt_log (tbl, fmt) VALUES (TG_TABLE_NAME,
+               CASE WHEN current_query() LIKE '%FORMAT binary%' THEN 'binary' ELSE 'text' END); RETURN NULL; END $$;
+             CREATE TRIGGER log_fmt AFTER INSERT ON \"{table}\" FOR EACH STATEMENT EXECUTE FUNCTION log_fmt();"
+        ),
+        &[],
+    )
+    .await
+    .unwrap();
+}
+
+/// The format of each COPY into `table` so far.
+async fn copy_formats(pg: &PostgresAdapter, table: &str) -> Vec<String> {
+    pg.select(
+        "fmt_log",
+        &Query::new()
+            .filter(Filter::new().eq("tbl", json!(table)))
+            .order_by("n"),
+    )
+    .await
+    .unwrap()
+    .into_iter()
+    .map(|r| r["fmt"].as_str().unwrap().to_owned())
+    .collect()
+}
+
+const EDGE_TABLE: &str =
+    "(id bigserial PRIMARY KEY, i2 int2, i4 int4, i8 int8, f8 float8, b boolean,
+    t text, v varchar(12), j json, jb jsonb, u uuid)";
+
+/// Edge values of every type COPY sends in binary, as JSON text (numbers keep their digits).
+fn edge_rows(n: usize) -> Vec<Row> {
+    let i2 = ["0", "-0", "32767", "-32768", "1"];
+    let i4 = ["2147483647", "-2147483648", "0", "-1", "42"];
+    let i8 = [
+        "9223372036854775807",
+        "-9223372036854775808",
+        "0",
+        "-0",
+        "7",
+    ];
+    let f8 = [
+        "0.1",
+        "-0.0",
+        "0",
+        "1.7976931348623157e308",
+        "-1.7976931348623157e308",
+        "5e-324",
+        "4.9406564584124654e-324",
+        "2.2250738585072014e-308",
+        "2.2250738585072011e-308",
+        "1e-310",
+        "123456789012345678901234567890",
+        "0.30000000000000004",
+        "9007199254740993",
+        "1E22",
+        "2.5e+3",
+        "0e-999",
+        "1",
+        "-123.456e-7",
+    ];
+    let texts = [
+        json!("plain"),
+        json!("tab\t, newline\n, return\r, backslash \\ and \\N"),
+        json!("ünïcödé 😀"),
+        json!(""),
+        json!(12.50),
+        json!(true),
+    ];
+    let jsons = [
+        json!("a bare string"),
+        json!(1.000),
+        json!({"b": [1, 2.50, "x"], "a": null}),
+        json!([]),
+        json!(false),
+    ];
+    let uuids = [
+        json!("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"),
+        json!("A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11"),
+        json!("00000000-0000-0000-0000-000000000000"),
+        json!("ffffffff-ffff-ffff-ffff-ffffffffffff"),
+    ];
+    let num = |s: &str| -> Value { serde_json::from_str(s).unwrap() };
+    (0..n)
+        .map(|k| {
+            let mut r = row(json!({
+                "i2": num(i2[k % i2.len()]),
+                "i4": num(i4[k % i4.len()]),
+                "i8": num(i8[k % i8.len()]),
+                "f8": num(f8[k % f8.len()]),
+                "b": k % 3 == 0,
+                "t": texts[k % texts.len()].clone(),
+                "v": format!("v{}", k % 1000),
+                "j": jsons[k % jsons.len()].clone(),
+                "jb": jsons[(k + 1) % jsons.len()].clone(),
+                "u": uuids[k % uuids.len()].clone(),
+            }));
+            if k % 11 == 0 {
+                let column = ["i2", "i4", "i8", "f8", "b", "t", "v", "j", "jb", "u"][k % 10];
+                r.insert(column.into(), Value::Null);
+            }
+            r
+        })
+        .collect()
+}
+
+/// The binary COPY stores exactly what the `INSERT` (json_populate_recordset) stores, on edge values of
+/// every type it encodes; compared as the server itself renders them (`row_to_json`).
+#[tokio::test]
+async fn binary_copy_stores_what_insert_stores_on_edge_values() {
+    let (db, pg) = setup(
+        test_path!("binary_copy_stores_what_insert_stores_on_edge_values"),
+        &[],
+    )
+    .await;
+    pg.execute(
+        &format!("CREATE TABLE by_copy {EDGE_TABLE}; CREATE TABLE by_insert {EDGE_TABLE};"),
+        &[],
+    )
+    .await
+    .unwrap();
+    log_copy_formats(&pg, "by_copy").await;
+    let rows = edge_rows(2_000);
+    pg.insert_many("by_copy", &rows, false).await.unwrap();
+    assert_eq!(
+        pg.insert_many("by_insert", &rows, true)
+            .await
+            .unwrap()
+            .len(),
+        2_000
+    );
+    assert_eq!(copy_formats(&pg, "by_copy").await, ["binary"]);
+    let by_id = Query::new().order_by("id");
+    let copied = pg.select("by_copy", &by_id).await.unwrap();
+    let inserted = pg.select("by_insert", &by_id).await.unwrap();
+    assert_eq!(copied.len(), 2_000);
+    for (i, (c, e)) in copied.into_iter().zip(inserted).enumerate() {
+        assert_eq!(without_id(c), without_id(e), "row {i}");
+    }
+    db.drop_db().await;
+}
+
+/// A value whose binary form is not certain (a string for an integer, a number for a boolean, a uuid in
+/// braces) sends the batch in text format, so the server parses it as the `INSERT` would; a value the
+/// server refuses still fails the batch naming the row.
+#[tokio::test]
+async fn values_without_an_exact_binary_form_keep_the_text_format() {
+    let (db, pg) = setup(
+        test_path!("values_without_an_exact_binary_form_keep_the_text_format"),
+        &[],
+    )
+    .await;
+    pg.execute(&format!("CREATE TABLE t {EDGE_TABLE}"), &[])
+        .await
+        .unwrap();
+    log_copy_formats(&pg, "t").await;
+    let base = edge_rows(1_000);
+    for (column, value) in [
+        ("i4", json!(" 12")),
+        ("b", json!(1)),
+        ("b", json!("yes")),
+        ("u", json!("{a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11}")),
+        ("f8", json!("1.5")),
+    ] {
+        let mut rows = base.clone();
+        rows[500].insert(column.into(), value.clone());
+        pg.insert_many("t", &rows, false).await.unwrap();
+        let stored = pg
+            .query(
+                &format!("SELECT \"{column}\" FROM t ORDER BY id DESC OFFSET 499 LIMIT 1"),
+                &[],
+            )
+            .await
+            .unwrap();
+        let expected = pg
+            .query(
+                &format!("SELECT \"{column}\" FROM json_populate_record(NULL::t, $1::json)"),
+                &[json!({ column: value })],
+            )
+            .await
+            .unwrap();
+        assert_eq!(stored, expected, "{column} = {value}");
+    }
+    assert_eq!(
+        copy_formats(&pg, "t").await,
+        ["text", "text", "text", "text", "text"]
+    );
+
+    // Values the server refuses: the error names the row and the reason, as before, and nothing is kept.
+    for (column, value, reason) in [
+        (
+            "f8",
+            json!(serde_json::from_str::<Value>("1e-400").unwrap()),
+            "out of range",
+        ),
+        (
+            "f8",
+            json!(serde_json::from_str::<Value>("1e400").unwrap()),
+            "out of range",
+        ),
+        ("i2", json!(32768), "out of range"),
+        ("i4", json!(1.0), "invalid input syntax"),
+        ("v", json!("thirteen char"), "too long"),
+    ] {
+        let mut rows = base.clone();
+        rows[700].insert(column.into(), value.clone());
+        let err = pg
+            .insert_many("t", &rows, false)
+            .await
+            .expect_err("the server refuses the value");
+        let text = err.to_string();
+        assert!(text.contains("row 701"), "{column} = {value}: {text}");
+        assert!(text.contains(reason), "{column} = {value}: {text}");
+    }
+    assert_eq!(pg.count("t", &Filter::new()).await.unwrap(), 5_000);
+    db.drop_db().await;
+}
+
+/// A column whose type changes between the shape read and the COPY taking its lock (another session
+/// holds the table, alters it and commits while the COPY waits) would have its values encoded for the old
+/// type: the insert fails and keeps nothing instead.
+#[tokio::test]
+async fn a_type_changed_while_the_copy_waits_fails_the_insert() {
+    let (db, pg) = setup(
+        test_path!("a_type_changed_while_the_copy_waits_fails_the_insert"),
+        &[],
+    )
+    .await;
+    pg.execute("CREATE TABLE t (n int8, v text)", &[])
+        .await
+        .unwrap();
+    let rows: Vec<Row> = (1..=1_000)
+        .map(|n| row(json!({"n": n, "v": "s"})))
+        .collect();
+    let other = pg.begin().await.unwrap();
+    other
+        .execute("LOCK TABLE t IN ACCESS EXCLUSIVE MODE", &[])
+        .await
+        .unwrap();
+    let insert = pg.insert_many("t", &rows, false);
+    let alter = async {
+        // Once the COPY waits for the lock, its shape has been read: change the type under it.
+        loop {
+            let waiting = pg
+                .query(
+                    "SELECT count(*) AS n FROM pg_locks WHERE NOT granted AND relation = 't'::regclass",
+                    &[],
+                )
+                .await
+                .unwrap();
+            if waiting[0]["n"] != json!(0) {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        other
+            .execute("ALTER TABLE t ALTER COLUMN n TYPE float8", &[])
+            .await
+            .unwrap();
+        other.commit().await.unwrap();
+    };
+    let (inserted, ()) = futures_util::future::join(insert, alter).await;
+    let err = inserted.expect_err("the rows were encoded for the old type");
+    assert!(err.to_string().contains("changed type"), "{err}");
+    assert_eq!(pg.count("t", &Filter::new()).await.unwrap(), 0);
+    db.drop_db().await;
+}
