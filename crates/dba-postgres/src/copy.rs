@@ -166,8 +166,8 @@ fn hex(b: u8) -> Option<u8> {
 #[derive(Debug)]
 pub(crate) struct CopyPlan {
     kinds: Vec<Kind>,
-    /// Each column's type oid and `typtype`, as the encoding assumed them (see [`run`]).
-    types: Vec<(u32, char)>,
+    /// What the table was when the plan was made, checked again behind the `COPY` (see [`run`]).
+    types: Assumed,
     binary: bool,
 }
 
@@ -220,12 +220,28 @@ pub(crate) fn plan<'r>(
     })
 }
 
-/// The type oid and `typtype` of each of `columns` in `shape`; `None` when one is missing.
-fn column_types(shape: &TableShape, columns: &[Ident]) -> Option<Vec<(u32, char)>> {
-    columns
+/// What the plan assumes of `shape` for `columns` (see [`Assumed`]); `None` when a column is missing.
+fn column_types(shape: &TableShape, columns: &[Ident]) -> Option<Assumed> {
+    let types = columns
         .iter()
-        .map(|c| shape.column(c.as_str()).map(|s| (s.type_oid, s.typtype)))
-        .collect()
+        .map(|c| {
+            shape
+                .column(c.as_str())
+                .map(|s| (s.type_oid, s.typtype, s.identity_always, s.generated))
+        })
+        .collect::<Option<Vec<_>>>()?;
+    Some(Assumed {
+        copy_like_insert: shape.copy_like_insert,
+        types,
+    })
+}
+
+/// What a [`CopyPlan`] assumed of the table: whether `COPY` behaves as `INSERT` there (no rules, no row
+/// security) and, per column, its type oid, `typtype`, `GENERATED ALWAYS AS IDENTITY` and generated flags.
+#[derive(Debug, PartialEq, Eq)]
+struct Assumed {
+    copy_like_insert: bool,
+    types: Vec<(u32, char, bool, bool)>,
 }
 
 /// Calls `f` with each of `columns`' values in `row` (null when absent), by position when the row's keys
@@ -306,8 +322,10 @@ pub(crate) async fn run<'r>(
         sink.send(buf.split().freeze()).await.map_err(with_row)?;
     }
     // The shape was read before the COPY took its lock on the table: a column whose type changed in
-    // between would have been encoded for its old type (in binary, its bytes read as another type). Read
-    // once more behind the COPY, in the same round trip, while the COPY's lock keeps the types fixed.
+    // between would have been encoded for its old type (in binary, its bytes read as another type), and a
+    // column made `GENERATED ALWAYS` or a rule or row security added in between would have been bypassed
+    // (which the `INSERT` would not do). Read once more behind the COPY, in the same round trip, while
+    // the COPY's lock keeps the table as it is.
     let (copied, after) = join(sink.as_mut().finish(), shape::fetch(conn, table)).await;
     let copied = copied.map_err(with_row)?;
     if column_types(&after?, columns).as_ref() != Some(&plan.types) {
@@ -315,7 +333,8 @@ pub(crate) async fn run<'r>(
         return Err(Error::new(
             ErrorKind::TransactionAborted,
             format!(
-                "the columns of {} changed type while rows were copied into it; nothing was kept",
+                "{} changed (a column's type or generation, its rules or row security) while rows were \
+                 copied into it; nothing was kept",
                 table.display_name()
             ),
         ));

@@ -555,14 +555,31 @@ async fn values_without_an_exact_binary_form_keep_the_text_format() {
 /// type: the insert fails and keeps nothing instead.
 #[tokio::test]
 async fn a_type_changed_while_the_copy_waits_fails_the_insert() {
-    let (db, pg) = setup(
+    copy_while_the_table_changes(
         test_path!("a_type_changed_while_the_copy_waits_fails_the_insert"),
-        &[],
+        "CREATE TABLE t (n int8, v text)",
+        "ALTER TABLE t ALTER COLUMN n TYPE float8",
     )
     .await;
-    pg.execute("CREATE TABLE t (n int8, v text)", &[])
-        .await
-        .unwrap();
+}
+
+/// A column made `GENERATED ALWAYS AS IDENTITY` while the `COPY` waits: `COPY` would store the given values
+/// (as `OVERRIDING SYSTEM VALUE` would), which the `INSERT` refuses, so the insert fails instead.
+#[tokio::test]
+async fn an_identity_added_while_the_copy_waits_fails_the_insert() {
+    copy_while_the_table_changes(
+        test_path!("an_identity_added_while_the_copy_waits_fails_the_insert"),
+        "CREATE TABLE t (n int8 NOT NULL, v text)",
+        "ALTER TABLE t ALTER COLUMN n ADD GENERATED ALWAYS AS IDENTITY",
+    )
+    .await;
+}
+
+/// Runs `alter` on the table `create` makes while an `insert_many` of 1,000 rows waits for its lock, and
+/// expects the insert to fail keeping nothing.
+async fn copy_while_the_table_changes(name: &str, create: &str, alter: &str) {
+    let (db, pg) = setup(name, &[]).await;
+    pg.execute(create, &[]).await.unwrap();
     let rows: Vec<Row> = (1..=1_000)
         .map(|n| row(json!({"n": n, "v": "s"})))
         .collect();
@@ -572,8 +589,8 @@ async fn a_type_changed_while_the_copy_waits_fails_the_insert() {
         .await
         .unwrap();
     let insert = pg.insert_many("t", &rows, false);
-    let alter = async {
-        // Once the COPY waits for the lock, its shape has been read: change the type under it.
+    let change = async {
+        // Once the COPY waits for the lock, its shape has been read: change the table under it.
         loop {
             let waiting = pg
                 .query(
@@ -587,15 +604,12 @@ async fn a_type_changed_while_the_copy_waits_fails_the_insert() {
             }
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
-        other
-            .execute("ALTER TABLE t ALTER COLUMN n TYPE float8", &[])
-            .await
-            .unwrap();
+        other.execute(alter, &[]).await.unwrap();
         other.commit().await.unwrap();
     };
-    let (inserted, ()) = futures_util::future::join(insert, alter).await;
-    let err = inserted.expect_err("the rows were encoded for the old type");
-    assert!(err.to_string().contains("changed type"), "{err}");
+    let (inserted, ()) = futures_util::future::join(insert, change).await;
+    let err = inserted.expect_err("the rows were encoded for the table as it was");
+    assert!(err.to_string().contains("changed ("), "{err}");
     assert_eq!(pg.count("t", &Filter::new()).await.unwrap(), 0);
     db.drop_db().await;
 }
