@@ -82,6 +82,17 @@ pub(crate) async fn pk_info(
     Ok(info)
 }
 
+/// [`unique_keys`] of `table` given as the SQL name the rest of the crate uses; none without raw SQL.
+pub(crate) async fn unique_keys_of(
+    client: &dyn DatabaseClient,
+    table: &str,
+) -> Result<Vec<Vec<String>>, BackupError> {
+    if !client.capabilities().raw_sql {
+        return Ok(Vec::new());
+    }
+    unique_keys(client, &TableName::parse(table)?.to_string()).await
+}
+
 /// The key columns of each unique index of `table` that refuses a duplicate at once, on every row, by the
 /// values a row is written with: valid, not deferred, no predicate, no expression. None at all when the
 /// table or one of its partitions has a trigger of its own (one could change the values a row is stored

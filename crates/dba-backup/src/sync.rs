@@ -7,7 +7,7 @@ use dba_core::{DatabaseClient, Filter, Query, Row, Transaction, Value};
 use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
 
-use crate::catalog::{advance_sequence, pk_info};
+use crate::catalog::{advance_sequence, pk_info, unique_keys_of};
 use crate::engine::{
     Config, Engine, Mapped, RestoreMode, Source, find_matches, group_key,
     matches_through_references, pk_list, quoted_list,
@@ -502,8 +502,18 @@ impl Plan<'_> {
         let mut entry = PlanEntry::default();
         let (mut total, mut existing) = (0u64, 0u64);
         // Match keys (with parent references) of the rows the run inserts: a later source row with the
-        // same key finds the inserted one, as in the engine.
+        // same key finds the inserted one, as in the engine. Not kept for a row the source's unique index
+        // (see `source_index`) makes the only one with its key: nothing grows with such a table's rows.
         let mut inserted: HashSet<String> = HashSet::new();
+        let only_one = source_index(
+            def,
+            &unique_keys_of(source, &source_table(self.schema, self.options, def)).await?,
+        );
+        let may_repeat = |row: &Row| {
+            only_one
+                .as_ref()
+                .is_none_or(|cols| cols.iter().any(|c| row.get(c).is_none_or(Value::is_null)))
+        };
         let mut chunk: Vec<(Value, Row, Option<String>, bool)> = Vec::new();
         loop {
             let next = stream.next().await?;
@@ -561,7 +571,9 @@ impl Plan<'_> {
                         }
                         None => {
                             entry.new += 1;
-                            if let Some(k) = again {
+                            if let Some(k) = again
+                                && may_repeat(&row)
+                            {
                                 inserted.insert(k);
                             }
                             None
@@ -601,6 +613,18 @@ impl Plan<'_> {
         }
         Ok((total, entry))
     }
+}
+
+/// A unique index of the source table (from [`unique_keys_of`]) that lets no two source rows in the run's
+/// scope share a match key: its columns are all match-key columns or the user field (the scope holds one
+/// user's rows, and re-owning gives them all the same one), and none is a reference the run remaps (two
+/// source parents can map to one destination row). A row with NULL in one of its columns is not covered.
+fn source_index(def: &TableDef, keys: &[Vec<String>]) -> Option<Vec<String>> {
+    let allowed = |c: &String| {
+        (def.match_columns().contains(c) || def.user_field.as_ref() == Some(c))
+            && !def.references().any(|r| &r.field == c)
+    };
+    keys.iter().find(|cols| cols.iter().all(allowed)).cloned()
 }
 
 /// The match-key groups of `rows` that exist in `client` (compared by raw value: for tables whose match
@@ -1038,6 +1062,34 @@ mod tests {
         assert_eq!(
             render(&delete_filters(&single, keys, 1000)),
             [vec![("id In".into(), json!([1, 2]))]]
+        );
+    }
+
+    #[test]
+    fn only_a_source_index_on_unrewritten_match_columns_rules_out_repeats() {
+        let def = TableDef::new("comments")
+            .natural_key(&["post_id", "slug"])
+            .user_field(Some("user_id"))
+            .parent("posts", "post_id");
+        let cols = |c: &[&str]| c.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        // The key, or part of it, with or without the user field.
+        for index in [&["slug"][..], &["user_id", "slug"]] {
+            assert_eq!(
+                source_index(&def, &[cols(index)]),
+                Some(cols(index)),
+                "{index:?}"
+            );
+        }
+        // A remapped reference (two source parents can become one destination row), a column outside
+        // the key, or no index: repeats stay possible.
+        for index in [&["post_id", "slug"][..], &["slug", "body"], &["id"]] {
+            assert_eq!(source_index(&def, &[cols(index)]), None, "{index:?}");
+        }
+        assert_eq!(source_index(&def, &[]), None);
+        // The first index that qualifies is taken.
+        assert_eq!(
+            source_index(&def, &[cols(&["id"]), cols(&["slug"])]),
+            Some(cols(&["slug"]))
         );
     }
 }
