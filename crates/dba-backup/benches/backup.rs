@@ -764,7 +764,9 @@ fn scaling_table(results: &[SizeResult]) -> String {
         for r in results {
             let _ = write!(out, " {:.0} MiB |", pick(r).peak_mib);
         }
-        let grown = pick(last).peak_mib - pick(before).peak_mib;
+        // Rounded before printing, and `+ 0.0` turns a negative zero positive: a change under half a MiB
+        // reads "+0 MiB", not "-0 MiB".
+        let grown = (pick(last).peak_mib - pick(before).peak_mib).round() + 0.0;
         if limit.is_finite() {
             let (_, met) = peaks(results, pick, limit);
             let _ = writeln!(
