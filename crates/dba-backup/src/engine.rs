@@ -9,6 +9,7 @@ use dba_core::{DatabaseClient, ErrorKind, Filter, Query, Row, RowStream};
 use futures_util::future::join;
 use serde_json::Value;
 
+use crate::ahead::Rows;
 use crate::error::{BackupError, Conflict, FailedRow};
 use crate::format::key_text;
 use crate::keys::IdMap;
@@ -290,11 +291,26 @@ impl<'a> Engine<'a> {
         }
     }
 
+    /// Restores one table's rows, read ahead of the writes (see [`Rows`]).
     async fn table_rows(
         &mut self,
         def: &TableDef,
         pk_info: &PkInfo,
-        mut source: Source<'_>,
+        source: Source<'_>,
+        total: Option<u64>,
+    ) -> Result<(), BackupError> {
+        let mut rows = Rows::start(source);
+        let done = self.write_rows(def, pk_info, &mut rows, total).await;
+        // Whatever happened, the backup file goes back to its place (a failed restore reads on in it).
+        rows.finish().await;
+        done
+    }
+
+    async fn write_rows(
+        &mut self,
+        def: &TableDef,
+        pk_info: &PkInfo,
+        source: &mut Rows<'_>,
         total: Option<u64>,
     ) -> Result<(), BackupError> {
         let drop_pk = self.config.remap && !self.config.keep_ids && pk_info.has_default;
@@ -322,7 +338,7 @@ impl<'a> Engine<'a> {
         self.report(def, 0, total, false);
         loop {
             let mut fill = Fill {
-                source: &mut source,
+                source: &mut *source,
                 chunk: &mut chunk,
                 groups: &mut groups,
                 hasher: &hasher,
@@ -907,7 +923,7 @@ impl Pending {
 
 /// The state [`Engine::fill_chunk`] reads into.
 struct Fill<'s, 'f> {
-    source: &'f mut Source<'s>,
+    source: &'f mut Rows<'s>,
     chunk: &'f mut Vec<Prepared>,
     /// The natural keys in the chunk, by hash.
     groups: &'f mut HashSet<u64>,

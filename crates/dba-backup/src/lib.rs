@@ -46,6 +46,7 @@
 //!   the match keys of tables matched through a remapped reference (a join table's composite key).
 //! - Never prints: progress goes through [`Progress`].
 
+mod ahead;
 mod backup;
 mod catalog;
 mod checker;

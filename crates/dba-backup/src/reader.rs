@@ -103,6 +103,27 @@ impl BackupFile {
         })
     }
 
+    /// Moves the file out (to be read on another thread), leaving in its place one that reads nothing
+    /// until the file is put back.
+    pub(crate) fn lend(&mut self) -> BackupFile {
+        let placeholder = BackupFile {
+            path: self.path.clone(),
+            input: Box::new(std::io::empty()),
+            pos: self.pos,
+            state: State::End,
+            keys: HashSet::new(),
+            complete: false,
+            scratch: Vec::new(),
+            start: Pos::START,
+            nonfinite: false,
+            quoted: Vec::new(),
+            added: Vec::new(),
+            opened: self.opened,
+            checker: None,
+        };
+        std::mem::replace(self, placeholder)
+    }
+
     /// The file's path.
     pub(crate) fn path(&self) -> &Path {
         &self.path
