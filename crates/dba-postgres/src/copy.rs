@@ -4,7 +4,7 @@
 //! 614 ms of 1,657 ms; `COPY` took 1,206 ms). `COPY`'s text format hands each field to the column type's
 //! input function, which is what `json_populate_recordset` does with a JSON string, number or boolean; into
 //! a json or jsonb column it stores the value's JSON text (a string keeps its quotes). So a batch goes
-//! through `COPY` only when that equivalence holds:
+//! through `COPY` only where that equivalence holds:
 //! - the table is one where `COPY` behaves as `INSERT` ([`TableShape::copy_like_insert`]);
 //! - no written column is a domain, generated, or `GENERATED ALWAYS AS IDENTITY` (which `INSERT` refuses);
 //! - no JSON array or object goes to a column other than json or jsonb (`json_populate_recordset` converts
@@ -12,22 +12,30 @@
 //! - no key or string anywhere in a row holds U+0000, which `json_populate_recordset` refuses (`COPY` would
 //!   store it in a json column).
 //!
+//! The first two are the table's and are decided before anything is sent ([`plan`]); the others are the
+//! rows', and each row is checked while it is encoded ([`run`]), so the `COPY` starts at once and the server
+//! stores rows while the client encodes the next. A row that fails them, or whose written columns are not
+//! the first row's, ends the `COPY`: it and every row after it go by `INSERT` (as [`run`]'s caller plans
+//! them), in the same transaction, so the whole insert stays atomic and every row is stored as the
+//! `INSERT` stores it.
+//!
 //! Rows, defaults, constraints and row-level triggers behave exactly as with the `INSERT`; statement-level
-//! triggers fire once for the `COPY` instead of once per 10,000-row `INSERT` statement.
+//! triggers fire once per `COPY` instead of once per 10,000-row `INSERT` statement.
 //!
-//! Anything else keeps the `INSERT`. `COPY` needs a prepared statement, so it runs only inside a
-//! transaction: with unnamed statements (behind a transaction-mode pooler) the statement is closed before
-//! the transaction ends, on the same server connection; in cached mode the connection keeps it.
+//! `COPY` needs a prepared statement, so it runs only inside a transaction: with unnamed statements (behind
+//! a transaction-mode pooler) the statement is closed before the transaction ends, on the same server
+//! connection; in cached mode the connection keeps it.
 //!
-//! The batch goes in binary format when every column is text, varchar, json, jsonb, boolean, smallint,
-//! integer, bigint, double precision or uuid and every value has a binary form that stores exactly what
-//! the type's input function stores from the value's text ([`Kind::binary_ok`]): a JSON boolean for a
+//! Rows go in binary format when every column is text, varchar, json, jsonb, boolean, smallint, integer,
+//! bigint, double precision or uuid and the row's values have a binary form that stores exactly what the
+//! type's input function stores from the value's text ([`encode_binary_field`]): a JSON boolean for a
 //! boolean; a number written as an integer in range for an integer column (not `1.0`, `1e3` or a string,
 //! which the server parses or refuses itself); a finite number for double precision that does not round
 //! to zero from a nonzero value (both sides round decimal text correctly; float8in refuses overflow and
 //! underflow to zero); a canonical 8-4-4-4-12 string for a uuid; any scalar for text (its own text) and
-//! any value for json (its JSON text). Anything else sends the batch in text format, so the server parses
-//! every value as before. Binary spares the server the parsing.
+//! any value for json (its JSON text). At the first row with any other value the binary `COPY` is finished
+//! and that row and the rest go in text format, in a second `COPY`, so the server parses them as before.
+//! Binary spares the server the parsing.
 
 use std::pin::pin;
 
@@ -50,7 +58,7 @@ pub(crate) const MIN_ROWS: usize = 1_000;
 const CHUNK: usize = 64 * 1024;
 
 /// How one column's values are sent. The binary forms are produced only from values whose meaning the
-/// client can decide exactly as the type's input function would (see [`Kind::binary_ok`]).
+/// client can decide exactly as the type's input function would (see [`encode_binary_field`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Kind {
     /// text or varchar: the value's own text (a string's characters, a number's digits, `true`/`false`).
@@ -549,7 +557,7 @@ fn encode_row(
 }
 
 /// Appends one row in COPY binary format, as far as its values have an exact binary form
-/// ([`Kind::binary_ok`]).
+/// ([`encode_binary_field`]).
 fn encode_binary_row(
     buf: &mut BytesMut,
     scratch: &mut Vec<u8>,
@@ -570,6 +578,9 @@ fn encode_binary_row(
     Ok(Fit::Written)
 }
 
+/// Appends one value in COPY binary format when its binary form stores exactly what the column type's
+/// input function stores from the text the `INSERT` would hand it ([`Fit::Written`]); otherwise says why
+/// not and leaves `buf` as it was.
 fn encode_binary_field(
     buf: &mut BytesMut,
     scratch: &mut Vec<u8>,
