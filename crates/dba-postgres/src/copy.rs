@@ -4,7 +4,7 @@
 //! 614 ms of 1,657 ms; `COPY` took 1,206 ms). `COPY`'s text format hands each field to the column type's
 //! input function, which is what `json_populate_recordset` does with a JSON string, number or boolean; into
 //! a json or jsonb column it stores the value's JSON text (a string keeps its quotes). So a batch goes
-//! through `COPY` only when that equivalence holds:
+//! through `COPY` only where that equivalence holds:
 //! - the table is one where `COPY` behaves as `INSERT` ([`TableShape::copy_like_insert`]);
 //! - no written column is a domain, generated, or `GENERATED ALWAYS AS IDENTITY` (which `INSERT` refuses);
 //! - no JSON array or object goes to a column other than json or jsonb (`json_populate_recordset` converts
@@ -12,22 +12,30 @@
 //! - no key or string anywhere in a row holds U+0000, which `json_populate_recordset` refuses (`COPY` would
 //!   store it in a json column).
 //!
+//! The first two are the table's and are decided before anything is sent ([`plan`]); the others are the
+//! rows', and each row is checked while it is encoded ([`run`]), so the `COPY` starts at once and the server
+//! stores rows while the client encodes the next. A row that fails them, or whose written columns are not
+//! the first row's, ends the `COPY`: it and every row after it go by `INSERT` (as [`run`]'s caller plans
+//! them), in the same transaction, so the whole insert stays atomic and every row is stored as the
+//! `INSERT` stores it.
+//!
 //! Rows, defaults, constraints and row-level triggers behave exactly as with the `INSERT`; statement-level
-//! triggers fire once for the `COPY` instead of once per 10,000-row `INSERT` statement.
+//! triggers fire once per `COPY` instead of once per 10,000-row `INSERT` statement.
 //!
-//! Anything else keeps the `INSERT`. `COPY` needs a prepared statement, so it runs only inside a
-//! transaction: with unnamed statements (behind a transaction-mode pooler) the statement is closed before
-//! the transaction ends, on the same server connection; in cached mode the connection keeps it.
+//! `COPY` needs a prepared statement, so it runs only inside a transaction: with unnamed statements (behind
+//! a transaction-mode pooler) the statement is closed before the transaction ends, on the same server
+//! connection; in cached mode the connection keeps it.
 //!
-//! The batch goes in binary format when every column is text, varchar, json, jsonb, boolean, smallint,
-//! integer, bigint, double precision or uuid and every value has a binary form that stores exactly what
-//! the type's input function stores from the value's text ([`Kind::binary_ok`]): a JSON boolean for a
+//! Rows go in binary format when every column is text, varchar, json, jsonb, boolean, smallint, integer,
+//! bigint, double precision or uuid and the row's values have a binary form that stores exactly what the
+//! type's input function stores from the value's text ([`encode_binary_field`]): a JSON boolean for a
 //! boolean; a number written as an integer in range for an integer column (not `1.0`, `1e3` or a string,
 //! which the server parses or refuses itself); a finite number for double precision that does not round
 //! to zero from a nonzero value (both sides round decimal text correctly; float8in refuses overflow and
 //! underflow to zero); a canonical 8-4-4-4-12 string for a uuid; any scalar for text (its own text) and
-//! any value for json (its JSON text). Anything else sends the batch in text format, so the server parses
-//! every value as before. Binary spares the server the parsing.
+//! any value for json (its JSON text). At the first row with any other value the binary `COPY` is finished
+//! and that row and the rest go in text format, in a second `COPY`, so the server parses them as before.
+//! Binary spares the server the parsing.
 
 use std::pin::pin;
 
@@ -50,7 +58,7 @@ pub(crate) const MIN_ROWS: usize = 1_000;
 const CHUNK: usize = 64 * 1024;
 
 /// How one column's values are sent. The binary forms are produced only from values whose meaning the
-/// client can decide exactly as the type's input function would (see [`Kind::binary_ok`]).
+/// client can decide exactly as the type's input function would (see [`encode_binary_field`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Kind {
     /// text or varchar: the value's own text (a string's characters, a number's digits, `true`/`false`).
@@ -94,19 +102,14 @@ impl Kind {
     }
 
     /// Whether `value` has a binary form that stores exactly what the column type's input function stores
-    /// from the text the `INSERT` would hand it; anything else goes in text format and is parsed by the
-    /// server.
+    /// from the text the `INSERT` would hand it (what [`encode_binary_field`] writes); anything else goes in
+    /// text format and is parsed by the server.
+    #[cfg(test)]
     fn binary_ok(self, value: &Value) -> bool {
-        match (self, value) {
-            (_, Value::Null) | (Kind::Json | Kind::Jsonb, _) | (Kind::Bool, Value::Bool(_)) => true,
-            (Kind::Text, v) => !matches!(v, Value::Array(_) | Value::Object(_)),
-            (Kind::Int2, Value::Number(n)) => n.as_str().parse::<i16>().is_ok(),
-            (Kind::Int4, Value::Number(n)) => n.as_str().parse::<i32>().is_ok(),
-            (Kind::Int8, Value::Number(n)) => n.as_str().parse::<i64>().is_ok(),
-            (Kind::Float8, Value::Number(n)) => float8(n.as_str()).is_some(),
-            (Kind::Uuid, Value::String(s)) => uuid(s).is_some(),
-            _ => false,
-        }
+        matches!(
+            encode_binary_field(&mut BytesMut::new(), &mut Vec::new(), self, value),
+            Ok(Fit::Written)
+        )
     }
 }
 
@@ -162,24 +165,20 @@ fn hex(b: u8) -> Option<u8> {
     }
 }
 
-/// How a batch is sent: each column's kind, and whether every value has an exact binary form.
+/// How a batch is sent: each column's kind, and whether every column has a binary form.
 #[derive(Debug)]
 pub(crate) struct CopyPlan {
     kinds: Vec<Kind>,
-    /// What the table was when the plan was made, checked again behind the `COPY` (see [`run`]).
+    /// What the table was when the plan was made, checked again behind each `COPY` (see [`run`]).
     types: Assumed,
+    /// Every column's kind has a binary form, so the rows start in binary format.
     binary: bool,
 }
 
-/// How `rows` can be written to `shape`'s table by `COPY` with the same effect as the `INSERT`; `None`
-/// when they cannot. Binary format when every column is of a [`Kind`] with a binary form and every value
-/// has one, text format otherwise.
-pub(crate) fn plan<'r>(
-    shape: &TableShape,
-    columns: &[Ident],
-    rows: impl Iterator<Item = &'r Row>,
-) -> Option<CopyPlan> {
-    if !shape.copy_like_insert || columns.is_empty() {
+/// How `shape`'s table can take `columns` by `COPY` with the same effect as the `INSERT`; `None` when it
+/// cannot. The values are checked while they are encoded ([`run`]).
+pub(crate) fn plan(shape: &TableShape, columns: &[Ident]) -> Option<CopyPlan> {
+    if !shape.copy_like_insert || columns.is_empty() || i16::try_from(columns.len()).is_err() {
         return None;
     }
     let mut kinds = Vec::with_capacity(columns.len());
@@ -191,28 +190,7 @@ pub(crate) fn plan<'r>(
         kinds.push(Kind::of(column));
     }
     let types = column_types(shape, columns)?;
-    let mut binary = !kinds.contains(&Kind::Other);
-    for row in rows {
-        if row.keys().any(|k| k.contains('\0')) {
-            return None;
-        }
-        let mut refused = false;
-        for_each_field(row, columns, |i, value| {
-            if refused || holds_nul(value) {
-                refused = true;
-                return;
-            }
-            let kind = kinds[i];
-            if !kind.is_json() && matches!(value, Value::Array(_) | Value::Object(_)) {
-                refused = true;
-                return;
-            }
-            binary = binary && kind.binary_ok(value);
-        });
-        if refused {
-            return None;
-        }
-    }
+    let binary = !kinds.contains(&Kind::Other);
     Some(CopyPlan {
         kinds,
         types,
@@ -244,18 +222,35 @@ struct Assumed {
     types: Vec<(u32, char, bool, bool)>,
 }
 
-/// Calls `f` with each of `columns`' values in `row` (null when absent), by position when the row's keys
-/// are exactly `columns` in order (as rows built alike are), by name otherwise.
-fn for_each_field(row: &Row, columns: &[Ident], mut f: impl FnMut(usize, &Value)) {
+/// A null for a column a row does not have.
+static NULL: Value = Value::Null;
+
+/// Puts `row`'s values of `columns` in `out`, in order: by position when the row's keys are exactly
+/// `columns` in order (as rows built alike are), by name otherwise. `false` when the row's written columns
+/// (its keys not starting with `_`) are not `columns`, or a key holds U+0000: such a row is not copied.
+fn row_values<'r>(row: &'r Row, columns: &[Ident], out: &mut Vec<&'r Value>) -> bool {
+    out.clear();
     if row.len() == columns.len() && row.keys().zip(columns).all(|(k, c)| k == c.as_str()) {
-        for (i, value) in row.values().enumerate() {
-            f(i, value);
+        out.extend(row.values());
+        return true;
+    }
+    let mut written = 0;
+    for key in row.keys() {
+        if key.contains('\0') {
+            return false;
         }
-    } else {
-        for (i, ident) in columns.iter().enumerate() {
-            f(i, row.get(ident.as_str()).unwrap_or(&Value::Null));
+        if !key.starts_with('_') {
+            if !columns.iter().any(|c| c.as_str() == key) {
+                return false;
+            }
+            written += 1;
         }
     }
+    if written != columns.len() {
+        return false;
+    }
+    out.extend(columns.iter().map(|c| row.get(c.as_str()).unwrap_or(&NULL)));
+    true
 }
 
 /// Whether a string anywhere in `value` (an object's keys included) holds U+0000.
@@ -271,17 +266,177 @@ fn holds_nul(value: &Value) -> bool {
 /// The binary COPY header: signature, flags, header extension length.
 const BINARY_HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
 
-/// Sends `rows` (each having exactly `columns`, as the write plan groups them) with `COPY`, as
-/// [`plan`] decided. An error names the row (1-based).
-pub(crate) async fn run<'r>(
+/// The format of one `COPY`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Format {
+    Binary,
+    Text,
+}
+
+/// Whether a row was encoded in the format asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Fit {
+    /// Encoded.
+    Written,
+    /// A value has no exact binary form: the row goes in text format.
+    NotBinary,
+    /// `COPY` would not store what the `INSERT` stores (a JSON array or object for a column other than
+    /// json or jsonb, U+0000 anywhere, other columns): the row and the rest go by `INSERT`.
+    NotCopy,
+}
+
+/// Encodes one row in `format` behind what `buf` holds; on anything but [`Fit::Written`], `buf` is left
+/// as it was.
+fn encode<'r>(
+    buf: &mut BytesMut,
+    scratch: &mut Vec<u8>,
+    values: &mut Vec<&'r Value>,
+    row: &'r Row,
+    columns: &[Ident],
+    kinds: &[Kind],
+    format: Format,
+) -> Result<Fit> {
+    if !row_values(row, columns, values) {
+        return Ok(Fit::NotCopy);
+    }
+    let start = buf.len();
+    let fit = match format {
+        Format::Binary => encode_binary_row(buf, scratch, values, columns, kinds),
+        Format::Text => encode_row(buf, scratch, values, kinds),
+    };
+    if !matches!(fit, Ok(Fit::Written)) {
+        buf.truncate(start);
+    }
+    fit
+}
+
+/// Encodes rows from `rows[*next]` on in `format` until `buf` holds a message's worth, the rows end, or a
+/// row does not fit `format` (returned; `*next` is then that row).
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the encoder's state, passed by the one caller"
+)]
+fn fill<'r>(
+    buf: &mut BytesMut,
+    scratch: &mut Vec<u8>,
+    values: &mut Vec<&'r Value>,
+    rows: &'r [Row],
+    next: &mut usize,
+    columns: &[Ident],
+    kinds: &[Kind],
+    format: Format,
+) -> Result<Fit> {
+    while buf.len() < CHUNK && *next < rows.len() {
+        let fit = encode(buf, scratch, values, &rows[*next], columns, kinds, format)?;
+        if fit != Fit::Written {
+            return Ok(fit);
+        }
+        *next += 1;
+    }
+    Ok(Fit::Written)
+}
+
+/// Sends `rows` (the written columns of the first one being `columns`) with `COPY` into `table`, checking
+/// each value as it is encoded, and returns how many rows, from the first, were sent: the caller inserts
+/// the rest (a row `COPY` would store otherwise than the `INSERT`, see [`Fit::NotCopy`], and every row
+/// after it) with `INSERT`. Rows go in binary format while every value has an exact binary form; at the
+/// first that does not, that `COPY` is finished and the rest go in text format in a second one. Runs
+/// inside the caller's transaction, which keeps the whole insert atomic. An error names the row (1-based,
+/// counted in `rows`).
+pub(crate) async fn run(
     conn: &Conn<'_>,
     table: &TableName,
     columns: &[Ident],
     plan: &CopyPlan,
-    rows: impl Iterator<Item = &'r Row>,
-) -> Result<u64> {
+    rows: &[Row],
+) -> Result<usize> {
+    let mut format = if plan.binary {
+        Format::Binary
+    } else {
+        Format::Text
+    };
+    let mut scratch = Vec::new();
+    let mut values = Vec::with_capacity(columns.len());
+    let mut start = 0;
+    while start < rows.len() {
+        // The first row decides whether this COPY starts at all.
+        let mut buf = BytesMut::with_capacity(CHUNK + CHUNK / 4);
+        if format == Format::Binary {
+            buf.put_slice(BINARY_HEADER);
+        }
+        let first = encode(
+            &mut buf,
+            &mut scratch,
+            &mut values,
+            &rows[start],
+            columns,
+            &plan.kinds,
+            format,
+        )?;
+        match first {
+            Fit::Written => {}
+            Fit::NotBinary => {
+                format = Format::Text;
+                continue;
+            }
+            Fit::NotCopy => return Ok(start),
+        }
+        let mut encoder = Encoder {
+            buf,
+            scratch: &mut scratch,
+            values: &mut values,
+            rows,
+            next: start + 1,
+        };
+        let stop = copy_one(conn, table, columns, plan, format, start, &mut encoder).await?;
+        start = encoder.next;
+        match stop {
+            Fit::Written => {}
+            Fit::NotBinary => format = Format::Text,
+            Fit::NotCopy => return Ok(start),
+        }
+    }
+    Ok(start)
+}
+
+/// The rows being encoded for one `COPY` and where it stands.
+struct Encoder<'s, 'r> {
+    buf: BytesMut,
+    scratch: &'s mut Vec<u8>,
+    values: &'s mut Vec<&'r Value>,
+    rows: &'r [Row],
+    /// The first row not yet encoded.
+    next: usize,
+}
+
+impl Encoder<'_, '_> {
+    fn fill(&mut self, columns: &[Ident], kinds: &[Kind], format: Format) -> Result<Fit> {
+        fill(
+            &mut self.buf,
+            self.scratch,
+            self.values,
+            self.rows,
+            &mut self.next,
+            columns,
+            kinds,
+            format,
+        )
+    }
+}
+
+/// Runs one `COPY` in `format` of the rows `encoder` holds from `start` (the first already encoded) until
+/// they end or one does not fit `format`, which is returned.
+async fn copy_one(
+    conn: &Conn<'_>,
+    table: &TableName,
+    columns: &[Ident],
+    plan: &CopyPlan,
+    format: Format,
+    start: usize,
+    encoder: &mut Encoder<'_, '_>,
+) -> Result<Fit> {
     let mut sql = sql::copy_from_stdin(table, columns);
-    if plan.binary {
+    if format == Format::Binary {
         sql.push_str(" (FORMAT binary)");
     }
     // Dropped half done (even while waiting to start), the COPY aborts the transaction on the server:
@@ -290,44 +445,44 @@ pub(crate) async fn run<'r>(
     let in_flight = conn.tx.map(crate::tx_state::TxShared::in_flight);
     // COPY needs a prepared statement. In cached mode the connection keeps it (a COPY is planned afresh on
     // every run, so a kept one cannot go stale), which saves a round trip per batch.
-    let sink = if conn.mode == StatementMode::Cached {
-        match conn.client.prepare_cached(&sql).await {
-            Ok(statement) => conn.client.copy_in::<_, bytes::Bytes>(&statement).await,
-            Err(e) => Err(e),
-        }
-    } else {
-        conn.client.copy_in::<_, bytes::Bytes>(sql.as_str()).await
-    }
-    .map_err(map_pg_error)?;
-    let mut sink = pin!(sink);
-    let mut buf = BytesMut::with_capacity(CHUNK + CHUNK / 4);
-    let mut scratch = Vec::new();
-    if plan.binary {
-        buf.put_slice(BINARY_HEADER);
-    }
-    for row in rows {
-        if plan.binary {
-            encode_binary_row(&mut buf, &mut scratch, row, columns, &plan.kinds)?;
+    let open = async {
+        if conn.mode == StatementMode::Cached {
+            match conn.client.prepare_cached(&sql).await {
+                Ok(statement) => conn.client.copy_in::<_, bytes::Bytes>(&statement).await,
+                Err(e) => Err(e),
+            }
         } else {
-            encode_row(&mut buf, &mut scratch, row, columns, &plan.kinds)?;
+            conn.client.copy_in::<_, bytes::Bytes>(sql.as_str()).await
         }
-        if buf.len() >= CHUNK {
-            sink.send(buf.split().freeze()).await.map_err(with_row)?;
+    };
+    // The first message is encoded while the server answers the COPY's start.
+    let (sink, mut stop) = join(open, async { encoder.fill(columns, &plan.kinds, format) }).await;
+    let sink = sink.map_err(map_pg_error)?;
+    let mut sink = pin!(sink);
+    loop {
+        let stop_here = stop?;
+        if stop_here != Fit::Written || encoder.next == encoder.rows.len() {
+            stop = Ok(stop_here);
+            break;
         }
+        sink.send(encoder.buf.split().freeze())
+            .await
+            .map_err(|e| with_row(e, start))?;
+        stop = encoder.fill(columns, &plan.kinds, format);
     }
-    if plan.binary {
-        buf.put_i16(-1);
+    if format == Format::Binary {
+        encoder.buf.put_i16(-1);
     }
-    if !buf.is_empty() {
-        sink.send(buf.split().freeze()).await.map_err(with_row)?;
-    }
+    sink.send(encoder.buf.split().freeze())
+        .await
+        .map_err(|e| with_row(e, start))?;
     // The shape was read before the COPY took its lock on the table: a column whose type changed in
     // between would have been encoded for its old type (in binary, its bytes read as another type), and a
     // column made `GENERATED ALWAYS` or a rule or row security added in between would have been bypassed
     // (which the `INSERT` would not do). Read once more behind the COPY, in the same round trip, while
     // the COPY's lock keeps the table as it is.
     let (copied, after) = join(sink.as_mut().finish(), shape::fetch(conn, table)).await;
-    let copied = copied.map_err(with_row)?;
+    copied.map_err(|e| with_row(e, start))?;
     if column_types(&after?, columns).as_ref() != Some(&plan.types) {
         // The transaction stays marked aborted (the in-flight mark is not lifted), so it cannot commit.
         return Err(Error::new(
@@ -342,12 +497,12 @@ pub(crate) async fn run<'r>(
     if let Some(in_flight) = in_flight {
         in_flight.finished();
     }
-    Ok(copied)
+    stop
 }
 
 /// Maps a COPY error, naming the row when the server said which line failed (`COPY t, line 3, …`; in
-/// binary format the line is the row's number too).
-fn with_row(e: tokio_postgres::Error) -> Error {
+/// binary format the line is the row's number too), counted from the COPY's first row, `rows[start]`.
+fn with_row(e: tokio_postgres::Error, start: usize) -> Error {
     let line = e
         .as_db_error()
         .and_then(|db| db.where_())
@@ -358,7 +513,7 @@ fn with_row(e: tokio_postgres::Error) -> Error {
         });
     let mapped = map_pg_error(e);
     match line {
-        Some(n) => mapped.context(format!("row {n}")),
+        Some(n) => mapped.context(format!("row {}", start + n)),
         _ => mapped,
     }
 }
@@ -372,71 +527,66 @@ fn json_text(scratch: &mut Vec<u8>, value: &Value) -> Result<()> {
 fn encode_row(
     buf: &mut BytesMut,
     scratch: &mut Vec<u8>,
-    row: &Row,
-    columns: &[Ident],
+    values: &[&Value],
     kinds: &[Kind],
-) -> Result<()> {
-    let mut result = Ok(());
-    for_each_field(row, columns, |i, value| {
-        if result.is_err() {
-            return;
-        }
+) -> Result<Fit> {
+    for (i, (value, kind)) in values.iter().zip(kinds).enumerate() {
         if i > 0 {
             buf.put_u8(b'\t');
         }
         match value {
             Value::Null => buf.put_slice(b"\\N"),
-            value if kinds[i].is_json() => match json_text(scratch, value) {
-                Ok(()) => push_field(buf, scratch),
-                Err(e) => result = Err(e),
-            },
+            value if kind.is_json() => {
+                if holds_nul(value) {
+                    return Ok(Fit::NotCopy);
+                }
+                json_text(scratch, value)?;
+                push_field(buf, scratch);
+            }
+            Value::String(s) if s.contains('\0') => return Ok(Fit::NotCopy),
             Value::String(s) => push_field(buf, s.as_bytes()),
             // Arbitrary precision keeps a number's own digits, which json_populate_recordset also sees.
             Value::Number(n) => push_field(buf, n.as_str().as_bytes()),
             Value::Bool(b) => buf.put_slice(if *b { b"true" } else { b"false" }),
-            Value::Array(_) | Value::Object(_) => {
-                result = Err(Error::invalid_input(format!(
-                    "column {}: a JSON array or object cannot be copied",
-                    columns[i]
-                )));
-            }
+            // json_populate_recordset converts these to PostgreSQL arrays and composites.
+            Value::Array(_) | Value::Object(_) => return Ok(Fit::NotCopy),
         }
-    });
-    result?;
+    }
     buf.put_u8(b'\n');
-    Ok(())
+    Ok(Fit::Written)
 }
 
-/// Appends one row in COPY binary format; every value passed [`Kind::binary_ok`].
+/// Appends one row in COPY binary format, as far as its values have an exact binary form
+/// ([`encode_binary_field`]).
 fn encode_binary_row(
     buf: &mut BytesMut,
     scratch: &mut Vec<u8>,
-    row: &Row,
+    values: &[&Value],
     columns: &[Ident],
     kinds: &[Kind],
-) -> Result<()> {
-    let fields = i16::try_from(columns.len())
+) -> Result<Fit> {
+    let fields = i16::try_from(values.len())
         .map_err(|_| Error::invalid_input("too many columns for one COPY row"))?;
     buf.put_i16(fields);
-    let mut result = Ok(());
-    for_each_field(row, columns, |i, value| {
-        if result.is_err() {
-            return;
+    for (i, (value, kind)) in values.iter().zip(kinds).enumerate() {
+        match encode_binary_field(buf, scratch, *kind, value) {
+            Ok(Fit::Written) => {}
+            Ok(other) => return Ok(other),
+            Err(e) => return Err(e.context(format!("column {}", columns[i]))),
         }
-        if let Err(e) = encode_binary_field(buf, scratch, kinds[i], value) {
-            result = Err(e.context(format!("column {}", columns[i])));
-        }
-    });
-    result
+    }
+    Ok(Fit::Written)
 }
 
+/// Appends one value in COPY binary format when its binary form stores exactly what the column type's
+/// input function stores from the text the `INSERT` would hand it ([`Fit::Written`]); otherwise says why
+/// not and leaves `buf` as it was.
 fn encode_binary_field(
     buf: &mut BytesMut,
     scratch: &mut Vec<u8>,
     kind: Kind,
     value: &Value,
-) -> Result<()> {
-    let not_exact = || Error::invalid_input(format!("{value} has no exact binary form"));
+) -> Result<Fit> {
     let put_bytes = |buf: &mut BytesMut, bytes: &[u8]| -> Result<()> {
         let len = i32::try_from(bytes.len())
             .map_err(|_| Error::invalid_input("a value over 2 GB cannot be copied"))?;
@@ -446,6 +596,7 @@ fn encode_binary_field(
     };
     match (kind, value) {
         (_, Value::Null) => buf.put_i32(-1),
+        (Kind::Json | Kind::Jsonb, v) if holds_nul(v) => return Ok(Fit::NotCopy),
         (Kind::Json, v) => {
             json_text(scratch, v)?;
             put_bytes(buf, scratch)?;
@@ -457,6 +608,8 @@ fn encode_binary_field(
                 .map_err(|e| Error::invalid_input(e.to_string()))?;
             put_bytes(buf, scratch)?;
         }
+        (_, Value::Array(_) | Value::Object(_)) => return Ok(Fit::NotCopy),
+        (_, Value::String(s)) if s.contains('\0') => return Ok(Fit::NotCopy),
         (Kind::Text, Value::String(s)) => put_bytes(buf, s.as_bytes())?,
         (Kind::Text, Value::Number(n)) => put_bytes(buf, n.as_str().as_bytes())?,
         (Kind::Text, Value::Bool(b)) => put_bytes(buf, if *b { b"true" } else { b"false" })?,
@@ -464,34 +617,44 @@ fn encode_binary_field(
             buf.put_i32(1);
             buf.put_u8(u8::from(*b));
         }
-        (Kind::Int2, Value::Number(n)) => {
-            let v: i16 = n.as_str().parse().map_err(|_| not_exact())?;
-            buf.put_i32(2);
-            buf.put_i16(v);
-        }
-        (Kind::Int4, Value::Number(n)) => {
-            let v: i32 = n.as_str().parse().map_err(|_| not_exact())?;
-            buf.put_i32(4);
-            buf.put_i32(v);
-        }
-        (Kind::Int8, Value::Number(n)) => {
-            let v: i64 = n.as_str().parse().map_err(|_| not_exact())?;
-            buf.put_i32(8);
-            buf.put_i64(v);
-        }
-        (Kind::Float8, Value::Number(n)) => {
-            let v = float8(n.as_str()).ok_or_else(not_exact)?;
-            buf.put_i32(8);
-            buf.put_f64(v);
-        }
-        (Kind::Uuid, Value::String(s)) => {
-            let v = uuid(s).ok_or_else(not_exact)?;
-            buf.put_i32(16);
-            buf.put_slice(&v);
-        }
-        _ => return Err(not_exact()),
+        (Kind::Int2, Value::Number(n)) => match n.as_str().parse::<i16>() {
+            Ok(v) => {
+                buf.put_i32(2);
+                buf.put_i16(v);
+            }
+            Err(_) => return Ok(Fit::NotBinary),
+        },
+        (Kind::Int4, Value::Number(n)) => match n.as_str().parse::<i32>() {
+            Ok(v) => {
+                buf.put_i32(4);
+                buf.put_i32(v);
+            }
+            Err(_) => return Ok(Fit::NotBinary),
+        },
+        (Kind::Int8, Value::Number(n)) => match n.as_str().parse::<i64>() {
+            Ok(v) => {
+                buf.put_i32(8);
+                buf.put_i64(v);
+            }
+            Err(_) => return Ok(Fit::NotBinary),
+        },
+        (Kind::Float8, Value::Number(n)) => match float8(n.as_str()) {
+            Some(v) => {
+                buf.put_i32(8);
+                buf.put_f64(v);
+            }
+            None => return Ok(Fit::NotBinary),
+        },
+        (Kind::Uuid, Value::String(s)) => match uuid(s) {
+            Some(v) => {
+                buf.put_i32(16);
+                buf.put_slice(&v);
+            }
+            None => return Ok(Fit::NotBinary),
+        },
+        _ => return Ok(Fit::NotBinary),
     }
-    Ok(())
+    Ok(Fit::Written)
 }
 
 /// Appends one field, escaping what COPY's text format treats specially: backslash, newline, carriage
@@ -535,21 +698,25 @@ mod tests {
             .map(|c| Ident::exact(c).unwrap())
             .collect();
         let mut buf = BytesMut::new();
-        encode_row(
+        let kinds = [
+            Kind::Text,
+            Kind::Other,
+            Kind::Other,
+            Kind::Other,
+            Kind::Json,
+            Kind::Jsonb,
+        ];
+        let fit = encode(
             &mut buf,
+            &mut Vec::new(),
             &mut Vec::new(),
             &row,
             &columns,
-            &[
-                Kind::Text,
-                Kind::Other,
-                Kind::Other,
-                Kind::Other,
-                Kind::Json,
-                Kind::Jsonb,
-            ],
+            &kinds,
+            Format::Text,
         )
         .unwrap();
+        assert_eq!(fit, Fit::Written);
         assert_eq!(
             std::str::from_utf8(&buf).unwrap(),
             "x\\ty\t1.50\ttrue\t\\N\t\"quoted\"\t{\"k\":[1]}\n"
@@ -624,7 +791,17 @@ mod tests {
             Kind::Jsonb,
             Kind::Int8,
         ];
-        encode_binary_row(&mut buf, &mut Vec::new(), &row, &columns, &kinds).unwrap();
+        let fit = encode(
+            &mut buf,
+            &mut Vec::new(),
+            &mut Vec::new(),
+            &row,
+            &columns,
+            &kinds,
+            Format::Binary,
+        )
+        .unwrap();
+        assert_eq!(fit, Fit::Written);
         let mut expected: Vec<u8> = vec![0, 6, 0, 0, 0, 4, 0, 0, 0, 7, 0, 0, 0, 8];
         expected.extend_from_slice(&0.5f64.to_be_bytes());
         expected.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 0, 2, 0xc3, 0xa9]);
@@ -632,5 +809,81 @@ mod tests {
         expected.extend_from_slice(br#"{"k":1}"#);
         expected.extend_from_slice(&[0xff, 0xff, 0xff, 0xff]);
         assert_eq!(&buf[..], &expected[..]);
+    }
+
+    fn columns(names: &[&str]) -> Vec<Ident> {
+        names.iter().map(|c| Ident::exact(c).unwrap()).collect()
+    }
+
+    fn fit(row: &str, names: &[&str], kinds: &[Kind], format: Format) -> (Fit, usize) {
+        let row: Row = serde_json::from_str(row).unwrap();
+        let mut buf = BytesMut::from(&b"kept"[..]);
+        let fit = encode(
+            &mut buf,
+            &mut Vec::new(),
+            &mut Vec::new(),
+            &row,
+            &columns(names),
+            kinds,
+            format,
+        )
+        .unwrap();
+        (fit, buf.len())
+    }
+
+    #[test]
+    fn a_row_is_checked_while_it_is_encoded_and_leaves_nothing_when_it_does_not_fit() {
+        let both = [Format::Binary, Format::Text];
+        let (i, t, j) = (Kind::Int4, Kind::Text, Kind::Json);
+        // Fits both formats: by position, or by name with `_` keys ignored.
+        for format in both {
+            assert_eq!(
+                fit(r#"{"a": 1, "b": "x"}"#, &["a", "b"], &[i, t], format).0,
+                Fit::Written
+            );
+            assert_eq!(
+                fit(
+                    r#"{"_m": [1], "b": "x", "a": 1}"#,
+                    &["a", "b"],
+                    &[i, t],
+                    format
+                )
+                .0,
+                Fit::Written
+            );
+        }
+        // No exact binary form: text only.
+        assert_eq!(
+            fit(r#"{"a": "1"}"#, &["a"], &[i], Format::Binary),
+            (Fit::NotBinary, 4)
+        );
+        assert_eq!(
+            fit(r#"{"a": "1"}"#, &["a"], &[i], Format::Text).0,
+            Fit::Written
+        );
+        assert_eq!(
+            fit(r#"{"a": 1.0}"#, &["a"], &[i], Format::Binary),
+            (Fit::NotBinary, 4)
+        );
+        // What COPY would store otherwise than the INSERT, or other columns: neither format.
+        for format in both {
+            for (row, names, kinds) in [
+                (r#"{"a": 1, "b": [1]}"#, &["a", "b"][..], &[i, t][..]),
+                (r#"{"a": 1, "b": {"k": 1}}"#, &["a", "b"], &[i, t]),
+                (r#"{"a": 1, "b": "x\u0000"}"#, &["a", "b"], &[i, t]),
+                (r#"{"a": 1, "b": {"k\u0000": 1}}"#, &["a", "b"], &[i, j]),
+                (r#"{"a": 1, "b": ["\u0000"]}"#, &["a", "b"], &[i, j]),
+                (r#"{"a": 1, "_x\u0000": 1, "b": 2}"#, &["a", "b"], &[i, i]),
+                (r#"{"a": 1}"#, &["a", "b"], &[i, t]),
+                (r#"{"a": 1, "b": 2, "c": 3}"#, &["a", "b"], &[i, i]),
+                (r#"{"b": 1, "c": 2}"#, &["a", "b"], &[i, i]),
+            ] {
+                assert_eq!(
+                    fit(row, names, kinds, format),
+                    (Fit::NotCopy, 4),
+                    "{row} {format:?}"
+                );
+            }
+        }
     }
 }

@@ -202,7 +202,36 @@ impl Batch<'_> {
 /// The batches that write `rows`: consecutive rows with the same columns share a statement (at most
 /// [`BATCH_ROWS`] rows each), so absent columns keep their defaults and order is preserved. Rows with no
 /// columns at all become one `DEFAULT VALUES` statement each.
+///
+/// A plain insert returning nothing of at least [`copy::MIN_ROWS`] rows is one batch of the first row's
+/// columns, unchecked: it goes through [`run_copy_plan`], which checks each row while encoding it and
+/// plans the rows `COPY` does not take with [`statement_plan`].
 pub(crate) fn write_plan<'a>(
+    table: &'a TableName,
+    rows: &'a [Row],
+    on_conflict: Option<&'a [Ident]>,
+    returning: Returning<'a>,
+) -> Result<Vec<Batch<'a>>> {
+    if on_conflict.is_none()
+        && matches!(returning, Returning::Nothing)
+        && rows.len() >= copy::MIN_ROWS
+    {
+        let columns = sql::write_columns(&rows[0])?;
+        if !columns.is_empty() {
+            return Ok(vec![Batch {
+                table,
+                columns,
+                rows,
+                on_conflict,
+                returning,
+            }]);
+        }
+    }
+    statement_plan(table, rows, on_conflict, returning)
+}
+
+/// The `INSERT` statements that write `rows`, as [`write_plan`] describes them.
+fn statement_plan<'a>(
     table: &'a TableName,
     rows: &'a [Row],
     on_conflict: Option<&'a [Ident]>,
@@ -280,42 +309,43 @@ pub(crate) async fn run_plan(
     Ok(results.into_iter().flatten().collect())
 }
 
-/// Whether `plan` may go through `COPY` (see [`copy`]): a plain insert returning nothing, of at least
-/// [`copy::MIN_ROWS`] rows that all have the same columns (so one `COPY` carries them all). The caller runs
-/// such a plan inside a transaction.
+/// Whether `plan` may go through `COPY` (see [`copy`]): one batch of a plain insert returning nothing, of
+/// at least [`copy::MIN_ROWS`] rows, as [`write_plan`] makes it. The caller runs such a plan inside a
+/// transaction.
 pub(crate) fn may_copy(plan: &[Batch<'_>], returning: bool) -> bool {
-    let Some(first) = plan.first() else {
+    let [only] = plan else {
         return false;
     };
     !returning
-        && !first.columns.is_empty()
-        && plan.iter().all(|b| {
-            b.on_conflict.is_none()
-                && matches!(b.returning, Returning::Nothing)
-                && b.columns == first.columns
-        })
-        && plan.iter().map(|b| b.rows.len()).sum::<usize>() >= copy::MIN_ROWS
+        && !only.columns.is_empty()
+        && only.on_conflict.is_none()
+        && matches!(only.returning, Returning::Nothing)
+        && only.rows.len() >= copy::MIN_ROWS
 }
 
-/// Runs a plan [`may_copy`] accepted: one `COPY` when [`copy::plan`] allows it, its `INSERT` statements
-/// (pipelined, as [`run_plan`] sends them) otherwise.
+/// Runs a plan [`may_copy`] accepted: `COPY` for as many rows as [`copy::run`] takes (all of them, unless
+/// the table or a row rules it out), then `INSERT` statements for the rest (pipelined, as [`run_plan`]
+/// sends them), in the caller's transaction.
 async fn run_copy_plan(conn: &Conn<'_>, plan: &[Batch<'_>]) -> Result<()> {
-    let Some(first) = plan.first() else {
+    let [only] = plan else {
         return Ok(());
     };
-    let shape = shape::fetch(conn, first.table).await?;
-    let rows = || plan.iter().flat_map(|b| b.rows.iter());
-    match copy::plan(&shape, &first.columns, rows()) {
+    let shape = shape::fetch(conn, only.table).await?;
+    let copied = match copy::plan(&shape, &only.columns) {
         Some(copy_plan) => {
-            copy::run(conn, first.table, &first.columns, &copy_plan, rows()).await?;
+            copy::run(conn, only.table, &only.columns, &copy_plan, only.rows).await?
         }
-        None => {
-            let sends = plan.iter().map(|batch| async move {
-                let st = batch.statement()?;
-                conn.affected(&st).await
-            });
-            futures_util::future::try_join_all(sends).await?;
-        }
+        None => 0,
+    };
+    let rest = &only.rows[copied..];
+    if rest.is_empty() {
+        return Ok(());
     }
+    let tail = statement_plan(only.table, rest, None, Returning::Nothing)?;
+    let sends = tail.iter().map(|batch| async move {
+        let st = batch.statement()?;
+        conn.affected(&st).await
+    });
+    futures_util::future::try_join_all(sends).await?;
     Ok(())
 }

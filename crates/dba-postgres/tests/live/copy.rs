@@ -131,12 +131,8 @@ async fn copy_is_used_only_where_it_matches_insert() {
     let mut rows = scalar_rows(1_200);
     rows[600].insert("c_int_array".into(), json!([4, null, 6]));
     pg.insert_many("all_types", &rows, false).await.unwrap();
-    assert!(
-        statements(&pg, "all_types")
-            .await
-            .iter()
-            .all(|s| s == "INSE")
-    );
+    // The rows before it go by COPY; it and the rest by INSERT, in the same transaction.
+    assert_eq!(statements(&pg, "all_types").await, ["COPY", "INSE"]);
     let stored = pg
         .select(
             "all_types",
@@ -475,8 +471,8 @@ async fn binary_copy_stores_what_insert_stores_on_edge_values() {
 }
 
 /// A value whose binary form is not certain (a string for an integer, a number for a boolean, a uuid in
-/// braces) sends the batch in text format, so the server parses it as the `INSERT` would; a value the
-/// server refuses still fails the batch naming the row.
+/// braces) finishes the binary COPY and sends it and the rest of the batch in text format, so the server
+/// parses it as the `INSERT` would; a value the server refuses still fails the batch naming the row.
 #[tokio::test]
 async fn values_without_an_exact_binary_form_keep_the_text_format() {
     let (db, pg) = setup(
@@ -515,10 +511,7 @@ async fn values_without_an_exact_binary_form_keep_the_text_format() {
             .unwrap();
         assert_eq!(stored, expected, "{column} = {value}");
     }
-    assert_eq!(
-        copy_formats(&pg, "t").await,
-        ["text", "text", "text", "text", "text"]
-    );
+    assert_eq!(copy_formats(&pg, "t").await, ["binary", "text"].repeat(5));
 
     // Values the server refuses: the error names the row and the reason, as before, and nothing is kept.
     for (column, value, reason) in [
@@ -611,5 +604,57 @@ async fn copy_while_the_table_changes(name: &str, create: &str, alter: &str) {
     let err = inserted.expect_err("the rows were encoded for the table as it was");
     assert!(err.to_string().contains("changed ("), "{err}");
     assert_eq!(pg.count("t", &Filter::new()).await.unwrap(), 0);
+    db.drop_db().await;
+}
+
+/// A row `COPY` cannot carry as the `INSERT` would (other columns, a JSON array for a text column) is
+/// found while the rows stream: the rows before it go by `COPY`, it and the rest by `INSERT`, in order,
+/// absent columns keeping their defaults; a failure in the rest keeps nothing.
+#[tokio::test]
+async fn rows_copy_cannot_carry_go_by_insert_after_the_copy() {
+    let (db, pg) = setup(
+        test_path!("rows_copy_cannot_carry_go_by_insert_after_the_copy"),
+        &[],
+    )
+    .await;
+    pg.execute(
+        "CREATE TABLE t (id serial PRIMARY KEY, n int NOT NULL, v text DEFAULT 'default')",
+        &[],
+    )
+    .await
+    .unwrap();
+    log_statements(&pg, "t").await;
+    log_copy_formats(&pg, "t").await;
+    let mut rows: Vec<Row> = (0..3_000)
+        .map(|n| row(json!({"n": n, "v": format!("v{n}")})))
+        .collect();
+    rows[1_000] = row(json!({"n": 1_000}));
+    rows[2_000].insert("_note".into(), json!("ignored"));
+    pg.insert_many("t", &rows, false).await.unwrap();
+    // Row 1,000 has its own INSERT (other columns), the rest share one.
+    assert_eq!(statements(&pg, "t").await, ["COPY", "INSE", "INSE"]);
+    // (The format log takes every statement without `FORMAT binary`, the INSERTs too, for text.)
+    assert_eq!(copy_formats(&pg, "t").await, ["binary", "text", "text"]);
+    let stored = pg.select("t", &Query::new().order_by("id")).await.unwrap();
+    assert_eq!(stored.len(), 3_000);
+    for (i, r) in stored.iter().enumerate() {
+        assert_eq!(r["n"], json!(i), "row {i}");
+        let v = if i == 1_000 {
+            json!("default")
+        } else {
+            json!(format!("v{i}"))
+        };
+        assert_eq!(r["v"], v, "row {i}");
+    }
+
+    // The rest fails: the rows already copied are not kept either.
+    rows[2_500].insert("n".into(), Value::Null);
+    let err = pg
+        .insert_many("t", &rows, false)
+        .await
+        .expect_err("a null for a NOT NULL column");
+    assert!(err.to_string().contains("insert into t"), "{err}");
+    assert!(err.to_string().contains("not-null"), "{err}");
+    assert_eq!(pg.count("t", &Filter::new()).await.unwrap(), 3_000);
     db.drop_db().await;
 }
