@@ -483,7 +483,8 @@ async fn copy_one(
     // the COPY's lock keeps the table as it is.
     let (copied, after) = join(sink.as_mut().finish(), shape::fetch(conn, table)).await;
     copied.map_err(|e| with_row(e, start))?;
-    if column_types(&after?, columns).as_ref() != Some(&plan.types) {
+    let after = after?;
+    if column_types(&after, columns).as_ref() != Some(&plan.types) {
         // The transaction stays marked aborted (the in-flight mark is not lifted), so it cannot commit.
         return Err(Error::new(
             ErrorKind::TransactionAborted,
@@ -493,6 +494,10 @@ async fn copy_one(
                 table.display_name()
             ),
         ));
+    }
+    if let Some(tx) = conn.tx {
+        // Read under the COPY's lock, which the transaction holds from now on: the next batch plans from it.
+        tx.keep_shape(table.to_string(), after);
     }
     if let Some(in_flight) = in_flight {
         in_flight.finished();

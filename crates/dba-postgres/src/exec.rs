@@ -87,6 +87,9 @@ pub(crate) struct Conn<'a> {
 impl Conn<'_> {
     /// Sends `st` and returns the row stream (one round trip in either mode once a statement is cached).
     pub(crate) async fn stream(&self, st: &Statement) -> Result<RowStream> {
+        if let Some(tx) = self.tx {
+            tx.forget_shape();
+        }
         let params = st.params.iter().map(|p| TextParam(p.as_deref()));
         let mode = if st.value_dependent {
             StatementMode::Unnamed
@@ -140,6 +143,15 @@ impl Conn<'_> {
     /// Runs a script (one or more statements, no parameters) with the simple protocol; returns the sum of
     /// the rows each statement affected.
     pub(crate) async fn script(&self, sql: &str) -> Result<u64> {
+        if let Some(tx) = self.tx {
+            tx.forget_shape();
+        }
+        self.script_keeping_shape(sql).await
+    }
+
+    /// [`Conn::script`] for a savepoint's start or release, which keeps the transaction's kept shape
+    /// (see [`TxShared::keep_shape`](crate::tx_state::TxShared::keep_shape)): neither gives up a lock.
+    pub(crate) async fn script_keeping_shape(&self, sql: &str) -> Result<u64> {
         let messages = self.client.simple_query(sql).await.map_err(map_pg_error)?;
         Ok(messages
             .iter()

@@ -58,6 +58,7 @@ mod replica;
 mod settings;
 mod shape;
 mod sql;
+mod table_shape;
 mod tls;
 mod transaction;
 mod tx_state;
@@ -90,7 +91,7 @@ mod layering {
         // The connection a transaction shares.
         &["tx_state"],
         // Leaves.
-        &["sql", "settings", "health"],
+        &["sql", "settings", "health", "table_shape"],
         &["tls"],
     ];
 

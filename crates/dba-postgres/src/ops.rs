@@ -330,7 +330,14 @@ async fn run_copy_plan(conn: &Conn<'_>, plan: &[Batch<'_>]) -> Result<()> {
     let [only] = plan else {
         return Ok(());
     };
-    let shape = shape::fetch(conn, only.table).await?;
+    // Kept from the previous batch's `COPY` into the table in this transaction, when nothing ran since.
+    let kept = conn
+        .tx
+        .and_then(|tx| tx.kept_shape(&only.table.to_string()));
+    let shape = match kept {
+        Some(shape) => shape,
+        None => shape::fetch(conn, only.table).await?,
+    };
     let copied = match copy::plan(&shape, &only.columns) {
         Some(copy_plan) => {
             copy::run(conn, only.table, &only.columns, &copy_plan, only.rows).await?

@@ -1,7 +1,6 @@
 //! What the catalog says about one table: its kind and its columns' types.
 //!
-//! Read once per streamed select and once per bulk write, never cached (a cached shape could describe a
-//! table that was altered, or that a name no longer resolves to), to choose the fast paths: a select's
+//! Read once per streamed select and once per bulk write, to choose the fast paths: a select's
 //! columns decoded on the client from the binary protocol (`json_out.rs`) and an insert sent as
 //! `COPY FROM STDIN` (`copy.rs`), both of which sit above this module.
 
@@ -12,41 +11,7 @@ use futures_util::TryStreamExt;
 
 use crate::exec::{Conn, map_pg_error};
 use crate::sql::Statement;
-
-/// One column of a table, in `attnum` order.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct ColumnShape {
-    /// The column's name, exactly as stored.
-    pub(crate) name: String,
-    /// The oid of its type (a domain's own oid, not its base type's).
-    pub(crate) type_oid: u32,
-    /// `pg_type.typtype`: `b` base, `c` composite, `d` domain, `e` enum, `r` range, `m` multirange.
-    pub(crate) typtype: char,
-    /// `GENERATED ALWAYS AS IDENTITY`: an `INSERT` must not name it.
-    pub(crate) identity_always: bool,
-    /// A generated column: nobody may write it.
-    pub(crate) generated: bool,
-}
-
-/// A table (or view) as the catalog describes it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct TableShape {
-    /// `COPY FROM` behaves exactly as `INSERT` does here: an ordinary or partitioned table with no rewrite
-    /// rules and no row-level security (`COPY` ignores rules and refuses row security).
-    pub(crate) copy_like_insert: bool,
-    /// Every live column, in `attnum` order (the order of `SELECT *`).
-    pub(crate) columns: Vec<ColumnShape>,
-    /// The session's `TimeZone` is UTC under one of its names, so `timestamptz` values are written with
-    /// the offset `+00:00` whatever their date.
-    pub(crate) session_utc: bool,
-}
-
-impl TableShape {
-    /// The column named `name`.
-    pub(crate) fn column(&self, name: &str) -> Option<&ColumnShape> {
-        self.columns.iter().find(|c| c.name == name)
-    }
-}
+pub(crate) use crate::table_shape::{ColumnShape, TableShape};
 
 const SHAPE_SQL: &str = "SELECT c.relkind::text, c.relhasrules, c.relrowsecurity, a.attname::text, \
      a.atttypid::int8, t.typtype::text, a.attidentity::text, a.attgenerated::text, \

@@ -93,7 +93,7 @@ impl PgTransaction {
         );
         let result = h
             .conn(self.mode())
-            .script(&format!("SAVEPOINT {name}"))
+            .script_keeping_shape(&format!("SAVEPOINT {name}"))
             .await;
         self.track(result)?;
         Ok(PgTransaction {
@@ -127,7 +127,7 @@ impl PgTransaction {
             Some(name) => {
                 if commit && !aborted {
                     return self.track(
-                        conn.script(&format!("RELEASE SAVEPOINT {name}"))
+                        conn.script_keeping_shape(&format!("RELEASE SAVEPOINT {name}"))
                             .await
                             .map(drop),
                     );
@@ -153,6 +153,7 @@ impl PgTransaction {
 async fn flush(shared: &TxShared) -> Result<()> {
     let pending = std::mem::take(&mut *shared.pending.lock().unwrap_or_else(|e| e.into_inner()));
     if !pending.is_empty() {
+        shared.forget_shape();
         shared
             .client()
             .batch_execute(&pending.join("; "))

@@ -10,6 +10,7 @@ use deadpool_postgres::{ClientWrapper, Object};
 
 use crate::health::LossClock;
 use crate::settings::StatementMode;
+use crate::table_shape::TableShape;
 
 /// The connection a transaction and its savepoints share.
 pub(crate) struct TxShared {
@@ -22,6 +23,8 @@ pub(crate) struct TxShared {
     pub(crate) aborted: AtomicBool,
     pub(crate) finished: AtomicBool,
     pub(crate) next_savepoint: AtomicUsize,
+    /// The shape a `COPY` read behind its data, with the table's SQL name: see [`TxShared::keep_shape`].
+    kept_shape: Mutex<Option<(String, TableShape)>>,
 }
 
 impl TxShared {
@@ -35,6 +38,7 @@ impl TxShared {
             aborted: AtomicBool::new(false),
             finished: AtomicBool::new(false),
             next_savepoint: AtomicUsize::new(1),
+            kept_shape: Mutex::new(None),
         }
     }
 
@@ -46,6 +50,37 @@ impl TxShared {
             aborted: &self.aborted,
             before: self.aborted.swap(true, Ordering::SeqCst),
         }
+    }
+
+    /// Keeps the shape of `table` (its SQL name) that a `COPY` read behind its data, in the same round
+    /// trip, while holding the table's lock: the next bulk write to the same table in this transaction
+    /// plans from it instead of reading it again (a round trip and a catalog query per batch of a restore).
+    ///
+    /// It stays true while the transaction runs nothing else. Another session cannot alter the table until
+    /// the transaction ends: the `COPY`'s lock (`ROW EXCLUSIVE`) outlives the statement and a released
+    /// savepoint, and is given up only by a rollback, which forgets the shape. This transaction's own
+    /// statements (raw SQL may alter the table or change `search_path` or `TimeZone`) forget it too: every
+    /// statement does except a savepoint's start and release ([`TxShared::forget_shape`]). What is left, a
+    /// table created meanwhile that the same unqualified name now finds first, is caught by the next
+    /// `COPY`'s own re-read, which fails the write rather than store rows by the wrong shape.
+    pub(crate) fn keep_shape(&self, table: String, shape: TableShape) {
+        *self.kept_shape.lock().unwrap_or_else(|e| e.into_inner()) = Some((table, shape));
+    }
+
+    /// The shape kept for `table` (its SQL name), if any (see [`TxShared::keep_shape`]).
+    pub(crate) fn kept_shape(&self, table: &str) -> Option<TableShape> {
+        let kept = self.kept_shape.lock().unwrap_or_else(|e| e.into_inner());
+        kept.as_ref()
+            .filter(|(name, _)| name == table)
+            .map(|(_, shape)| shape.clone())
+    }
+
+    /// Forgets the kept shape: the transaction is about to run a statement (see [`TxShared::keep_shape`]).
+    pub(crate) fn forget_shape(&self) {
+        self.kept_shape
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
     }
 
     pub(crate) fn client(&self) -> &ClientWrapper {

@@ -205,8 +205,9 @@ async fn a_failed_copy_names_the_row_and_stores_nothing() {
     }
 }
 
-/// Each bulk write reads the table's shape afresh: a column whose type changed within the transaction (raw
-/// SQL) or in another session (after a savepoint rollback let the lock go) is written as its new type.
+/// A bulk write reads the table's shape afresh unless the transaction kept it from its last `COPY` into the
+/// table and ran nothing since: a column whose type changed within the transaction (raw SQL) or in another
+/// session (after a savepoint rollback let the lock go) is written as its new type.
 #[tokio::test]
 async fn copy_writes_a_column_as_its_current_type() {
     let (db, pg) = setup(test_path!("copy_writes_a_column_as_its_current_type"), &[]).await;
@@ -604,6 +605,59 @@ async fn copy_while_the_table_changes(name: &str, create: &str, alter: &str) {
     let err = inserted.expect_err("the rows were encoded for the table as it was");
     assert!(err.to_string().contains("changed ("), "{err}");
     assert_eq!(pg.count("t", &Filter::new()).await.unwrap(), 0);
+    db.drop_db().await;
+}
+
+/// A transaction keeps the shape its last `COPY` into a table read, for the next batch: another session
+/// cannot alter the table meanwhile, but it can create one that the same unqualified name then finds
+/// first (here in the schema named after the user, which `search_path` puts before `public`). The next
+/// batch's `COPY` goes there, encoded for the kept shape (`n` as int8, now float8: its binary bytes would
+/// read as another number); its own re-read of the shape fails the insert instead, and keeps nothing.
+#[tokio::test]
+async fn a_table_the_name_finds_first_after_a_kept_shape_fails_the_insert() {
+    let (db, pg) = setup(
+        test_path!("a_table_the_name_finds_first_after_a_kept_shape_fails_the_insert"),
+        &[],
+    )
+    .await;
+    pg.execute("CREATE TABLE t (n int8, v text)", &[])
+        .await
+        .unwrap();
+    let rows = |from: i64| -> Vec<Row> {
+        (from..from + 1_000)
+            .map(|n| row(json!({"n": n, "v": "s"})))
+            .collect()
+    };
+    let tx = pg.begin().await.unwrap();
+    let sp = tx.begin().await.unwrap();
+    sp.insert_many("t", &rows(1), false).await.unwrap();
+    sp.commit().await.unwrap();
+    let user = pg.query("SELECT current_user AS u", &[]).await.unwrap()[0]["u"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    pg.execute(
+        &format!("CREATE SCHEMA \"{user}\"; CREATE TABLE \"{user}\".t (n float8, v text)"),
+        &[],
+    )
+    .await
+    .unwrap();
+    let sp = tx.begin().await.unwrap();
+    let err = sp
+        .insert_many("t", &rows(1_001), false)
+        .await
+        .expect_err("the rows were encoded for the table the kept shape describes");
+    assert!(err.to_string().contains("changed ("), "{err}");
+    // The savepoint's rollback takes the COPY back; the first batch stays.
+    drop(sp);
+    tx.commit().await.unwrap();
+    assert_eq!(pg.count("public.t", &Filter::new()).await.unwrap(), 1_000);
+    assert_eq!(
+        pg.count(&format!("\"{user}\".t"), &Filter::new())
+            .await
+            .unwrap(),
+        0
+    );
     db.drop_db().await;
 }
 
