@@ -12,6 +12,7 @@ use crate::exec::{Handle, map_pg_error, map_pool_error};
 use crate::health::LossClock;
 use crate::replica::{self, Standby};
 use crate::settings::{PostgresOptions, StatementMode, Target, redact};
+use crate::sql::SelectCache;
 use crate::tls;
 use crate::transaction::PgTransaction;
 
@@ -53,6 +54,8 @@ pub struct PostgresAdapter {
     mode: StatementMode,
     display: String,
     standby: Option<Arc<Standby>>,
+    /// The select statements built so far, by shape; shared by clones and transactions.
+    selects: Arc<SelectCache>,
 }
 
 impl fmt::Debug for PostgresAdapter {
@@ -168,6 +171,7 @@ impl PostgresAdapter {
             mode,
             display: redact(conn),
             standby: None,
+            selects: Arc::new(SelectCache::new()),
         })
     }
 
@@ -240,6 +244,10 @@ impl PostgresAdapter {
         &self.losses
     }
 
+    pub(crate) fn selects(&self) -> &SelectCache {
+        &self.selects
+    }
+
     pub(crate) async fn handle(&self) -> Result<Handle> {
         Ok(Handle::Pooled(Box::new(
             self.pool.get().await.map_err(map_pool_error)?,
@@ -278,6 +286,7 @@ impl PostgresAdapter {
             object,
             self.mode,
             self.losses.clone(),
+            self.selects.clone(),
         ))
     }
 

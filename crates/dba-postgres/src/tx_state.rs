@@ -3,19 +3,22 @@
 //! executor, which runs statements on it; the transaction itself (`PgTransaction`, in `transaction.rs`)
 //! sits above the operations.
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use deadpool_postgres::{ClientWrapper, Object};
 
 use crate::health::LossClock;
 use crate::settings::StatementMode;
+use crate::sql::SelectCache;
 
 /// The connection a transaction and its savepoints share.
 pub(crate) struct TxShared {
     object: Option<Object>,
     pub(crate) mode: StatementMode,
     pub(crate) losses: LossClock,
+    /// The adapter's select statements, kept by shape.
+    pub(crate) selects: Arc<SelectCache>,
     /// Savepoint rollbacks queued by dropped nested transactions, sent before the next statement.
     pub(crate) pending: Mutex<Vec<String>>,
     /// A statement failed and the server now refuses everything until a rollback.
@@ -26,11 +29,17 @@ pub(crate) struct TxShared {
 
 impl TxShared {
     /// The state of a transaction just begun on `object`.
-    pub(crate) fn new(object: Object, mode: StatementMode, losses: LossClock) -> TxShared {
+    pub(crate) fn new(
+        object: Object,
+        mode: StatementMode,
+        losses: LossClock,
+        selects: Arc<SelectCache>,
+    ) -> TxShared {
         TxShared {
             object: Some(object),
             mode,
             losses,
+            selects,
             pending: Mutex::new(Vec::new()),
             aborted: AtomicBool::new(false),
             finished: AtomicBool::new(false),
