@@ -54,6 +54,7 @@ mod exec;
 mod health;
 mod json_out;
 mod ops;
+mod pool;
 mod replica;
 mod settings;
 mod shape;
@@ -89,6 +90,8 @@ mod layering {
         &["exec"],
         // The connection a transaction shares.
         &["tx_state"],
+        // The pool's connections.
+        &["pool"],
         // Leaves.
         &["sql", "settings", "health"],
         &["tls"],

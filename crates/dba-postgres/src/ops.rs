@@ -152,6 +152,7 @@ fn raw(sql_text: String, params: &[Value]) -> Statement {
         sql: sql_text,
         params: params.iter().map(value_to_text).collect(),
         value_dependent: false,
+        number: None,
     }
 }
 

@@ -32,6 +32,9 @@ pub(crate) struct Statement {
     /// a cached generic plan can fall back to a sequential scan), or the result types follow the table's
     /// current column types (a streamed select).
     pub(crate) value_dependent: bool,
+    /// The number a [`SelectCache`] gave this SQL text: the same text has the same number for the
+    /// adapter's whole life, so a connection keeps the statement prepared for it by number.
+    pub(crate) number: Option<u64>,
 }
 
 impl Statement {
@@ -40,6 +43,7 @@ impl Statement {
             sql: String::with_capacity(128),
             params: Vec::new(),
             value_dependent: false,
+            number: None,
         }
     }
 
@@ -98,6 +102,7 @@ struct CachedSelect {
     sql: Box<str>,
     params: usize,
     value_dependent: bool,
+    number: u64,
 }
 
 impl CachedSelect {
@@ -129,6 +134,7 @@ impl CachedSelect {
             sql: self.sql.as_ref().to_owned(),
             params,
             value_dependent: self.value_dependent,
+            number: Some(self.number),
         }
     }
 }
@@ -169,11 +175,14 @@ impl SelectCache {
                 return Ok(kept.statement(query));
             }
         }
-        let st = build()?;
+        let mut st = build()?;
         let mut shapes = self.shapes.write().unwrap_or_else(PoisonError::into_inner);
+        // Shapes are never removed, so the count so far numbers each one once.
+        let number = shapes.len() as u64;
         if shapes.len() < SELECT_CACHE_SHAPES
             && let std::collections::hash_map::Entry::Vacant(slot) = shapes.entry(key)
         {
+            st.number = Some(number);
             slot.insert(CachedSelect {
                 table: table.into(),
                 columns: query.columns.clone(),
@@ -189,6 +198,7 @@ impl SelectCache {
                 sql: st.sql.as_str().into(),
                 params: st.params.len(),
                 value_dependent: st.value_dependent,
+                number,
             });
         }
         Ok(st)

@@ -7,11 +7,11 @@ use std::sync::atomic::Ordering;
 
 use async_trait::async_trait;
 use dba_core::{Error, ErrorKind, Result, Row};
-use deadpool_postgres::Object;
 
 use crate::client_impl::impl_database_client;
 use crate::exec::{Handle, map_pg_error};
 use crate::health::LossClock;
+use crate::pool::Object;
 use crate::settings::StatementMode;
 use crate::sql::SelectCache;
 use crate::tx_state::TxShared;

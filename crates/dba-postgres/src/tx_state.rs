@@ -6,9 +6,10 @@
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use deadpool_postgres::{ClientWrapper, Object};
+use deadpool_postgres::ClientWrapper;
 
 use crate::health::LossClock;
+use crate::pool::{Object, PgConn};
 use crate::settings::StatementMode;
 use crate::sql::SelectCache;
 
@@ -58,6 +59,11 @@ impl TxShared {
     }
 
     pub(crate) fn client(&self) -> &ClientWrapper {
+        &self.pg().client
+    }
+
+    /// The pooled connection.
+    pub(crate) fn pg(&self) -> &PgConn {
         self.object
             .as_ref()
             .expect("the connection is only taken when the transaction is dropped")
@@ -91,7 +97,7 @@ impl Drop for TxShared {
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => {
                 runtime.spawn(async move {
-                    if object.batch_execute("ROLLBACK").await.is_err() {
+                    if object.client.batch_execute("ROLLBACK").await.is_err() {
                         drop(Object::take(object));
                     }
                 });
