@@ -5,12 +5,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dba_core::{Result, Row};
-use deadpool_postgres::{Manager, ManagerConfig, RecyclingMethod, Runtime};
+use deadpool_postgres::{
+    Manager, ManagerConfig, PoolError, RecyclingMethod, Runtime, TimeoutType, Timeouts,
+};
 
 use crate::client_impl::impl_database_client;
 use crate::exec::{Handle, map_pg_error, map_pool_error};
 use crate::health::LossClock;
-use crate::pool::{PgManager, Pool};
+use crate::pool::{Object, PgManager, Pool};
 use crate::replica::{self, Standby};
 use crate::settings::{PostgresOptions, StatementMode, Target, redact};
 use crate::sql::SelectCache;
@@ -139,14 +141,16 @@ impl PostgresAdapter {
             inner: manager,
             max_lifetime: options.max_lifetime,
             idle_check: options.health_check_after_idle,
+            recycle_timeout: options.recycle_timeout,
             losses: losses.clone(),
         };
         let builder = Pool::builder(manager)
             .max_size(options.pool_size.max(1))
             .runtime(Runtime::Tokio1)
             .wait_timeout(options.wait_timeout)
-            .create_timeout(Some(options.connect_timeout))
-            .recycle_timeout(options.recycle_timeout);
+            .create_timeout(Some(options.connect_timeout));
+        // No recycle timeout for the pool: `PgManager` times the one part of recycling that waits (the
+        // health check), so a checkout of a busy connection sets no timer.
         let pool = builder.build().map_err(|e| {
             dba_core::Error::invalid_input(format!(
                 "cannot build the pool for {}: {e}",
@@ -237,9 +241,22 @@ impl PostgresAdapter {
     }
 
     pub(crate) async fn handle(&self) -> Result<Handle> {
-        Ok(Handle::Pooled(Box::new(
-            self.pool.get().await.map_err(map_pool_error)?,
-        )))
+        Ok(Handle::Pooled(Box::new(self.checkout().await?)))
+    }
+
+    /// A pooled connection: one free now without setting a timer, else the first freed within the
+    /// wait timeout, in turn with the other waiters.
+    async fn checkout(&self) -> Result<Object> {
+        let at_once = Timeouts {
+            wait: Some(Duration::ZERO),
+            ..self.pool.timeouts()
+        };
+        match self.pool.timeout_get(&at_once).await {
+            Err(PoolError::Timeout(TimeoutType::Wait)) => {
+                self.pool.get().await.map_err(map_pool_error)
+            }
+            other => other.map_err(map_pool_error),
+        }
     }
 
     /// Notes a lost connection, so the pool checks the connections idle since then before reusing them.
@@ -268,7 +285,7 @@ impl PostgresAdapter {
     }
 
     pub(crate) async fn begin_transaction(&self) -> Result<PgTransaction> {
-        let object = self.pool.get().await.map_err(map_pool_error)?;
+        let object = self.checkout().await?;
         self.track(
             object
                 .client

@@ -2,9 +2,10 @@
 //! statements prepared for it by number, and so that the health check before reuse runs in `recycle`.
 //!
 //! A connection that sat idle (or was last used before a lost connection was seen, see [`LossClock`]) is
-//! pinged before it is handed out; one past its maximum lifetime is closed. Checking this in the manager's
-//! `recycle` rather than in a pre-recycle hook spares every checkout a boxed future; like the rest of
-//! `recycle`, the ping now runs under the pool's recycle timeout.
+//! pinged before it is handed out, and given up (another is taken) when the ping fails or outlasts the
+//! recycle timeout; one past its maximum lifetime is closed. Checking this in the manager's `recycle`
+//! rather than in a pre-recycle hook spares every checkout a boxed future, and timing only the ping
+//! (the rest of `recycle` does not wait) spares it a timer.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -28,6 +29,8 @@ pub(crate) struct PgManager {
     pub(crate) inner: deadpool_postgres::Manager,
     pub(crate) max_lifetime: Option<Duration>,
     pub(crate) idle_check: Duration,
+    /// How long the ping may take.
+    pub(crate) recycle_timeout: Option<Duration>,
     pub(crate) losses: LossClock,
 }
 
@@ -55,10 +58,14 @@ impl managed::Manager for PgManager {
         if metrics.last_used() >= self.idle_check
             || self.losses.used_before_a_loss(metrics.last_used())
         {
-            // Boxed: the ping is rare, and unboxed it would grow every checkout's future.
-            Box::pin(conn.client.simple_query(""))
-                .await
-                .map_err(RecycleError::Backend)?;
+            let ping = conn.client.simple_query("");
+            match self.recycle_timeout {
+                Some(limit) => tokio::time::timeout(limit, ping)
+                    .await
+                    .map_err(|_| RecycleError::message("the health check timed out"))?,
+                None => ping.await,
+            }
+            .map_err(RecycleError::Backend)?;
         }
         managed::Manager::recycle(&self.inner, &mut conn.client, metrics).await
     }
