@@ -5,13 +5,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dba_core::{Result, Row};
-use deadpool_postgres::{Hook, HookError, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use deadpool_postgres::{
+    Manager, ManagerConfig, PoolError, RecyclingMethod, Runtime, TimeoutType, Timeouts,
+};
 
 use crate::client_impl::impl_database_client;
 use crate::exec::{Handle, map_pg_error, map_pool_error};
 use crate::health::LossClock;
+use crate::pool::{Object, PgManager, Pool};
 use crate::replica::{self, Standby};
 use crate::settings::{PostgresOptions, StatementMode, Target, redact};
+use crate::sql::SelectCache;
 use crate::tls;
 use crate::transaction::PgTransaction;
 
@@ -53,6 +57,8 @@ pub struct PostgresAdapter {
     mode: StatementMode,
     display: String,
     standby: Option<Arc<Standby>>,
+    /// The select statements built so far, by shape; shared by clones and transactions.
+    selects: Arc<SelectCache>,
 }
 
 impl fmt::Debug for PostgresAdapter {
@@ -118,8 +124,8 @@ impl PostgresAdapter {
         if !startup.trim().is_empty() {
             config.options(startup.trim());
         }
-        // Fast recycling checks only that the socket is open; the pre-recycle hook below adds a real
-        // round trip for connections that sat idle, so busy pools pay nothing per checkout.
+        // Fast recycling checks only that the socket is open; `PgManager` adds a real round trip for
+        // connections that sat idle, so busy pools pay nothing per checkout.
         let manager_config = ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
         };
@@ -130,32 +136,21 @@ impl PostgresAdapter {
             let tls = tokio_postgres_rustls::MakeRustlsConnect::new(tls_config);
             Manager::from_config(config, tls, manager_config)
         };
+        let losses = LossClock::new();
+        let manager = PgManager {
+            inner: manager,
+            max_lifetime: options.max_lifetime,
+            idle_check: options.health_check_after_idle,
+            recycle_timeout: options.recycle_timeout,
+            losses: losses.clone(),
+        };
         let builder = Pool::builder(manager)
             .max_size(options.pool_size.max(1))
             .runtime(Runtime::Tokio1)
             .wait_timeout(options.wait_timeout)
-            .create_timeout(Some(options.connect_timeout))
-            .recycle_timeout(options.recycle_timeout);
-        let max_lifetime = options.max_lifetime;
-        let idle_check = options.health_check_after_idle;
-        let losses = LossClock::new();
-        let hook_losses = losses.clone();
-        let builder = builder.pre_recycle(Hook::async_fn(move |client, metrics| {
-            let losses = hook_losses.clone();
-            Box::pin(async move {
-                if max_lifetime.is_some_and(|max| metrics.age() > max) {
-                    return Err(HookError::message(
-                        "connection reached its maximum lifetime",
-                    ));
-                }
-                if metrics.last_used() >= idle_check
-                    || losses.used_before_a_loss(metrics.last_used())
-                {
-                    client.simple_query("").await.map_err(HookError::Backend)?;
-                }
-                Ok(())
-            })
-        }));
+            .create_timeout(Some(options.connect_timeout));
+        // No recycle timeout for the pool: `PgManager` times the one part of recycling that waits (the
+        // health check), so a checkout of a busy connection sets no timer.
         let pool = builder.build().map_err(|e| {
             dba_core::Error::invalid_input(format!(
                 "cannot build the pool for {}: {e}",
@@ -168,6 +163,7 @@ impl PostgresAdapter {
             mode,
             display: redact(conn),
             standby: None,
+            selects: Arc::new(SelectCache::new()),
         })
     }
 
@@ -240,10 +236,27 @@ impl PostgresAdapter {
         &self.losses
     }
 
+    pub(crate) fn selects(&self) -> &SelectCache {
+        &self.selects
+    }
+
     pub(crate) async fn handle(&self) -> Result<Handle> {
-        Ok(Handle::Pooled(Box::new(
-            self.pool.get().await.map_err(map_pool_error)?,
-        )))
+        Ok(Handle::Pooled(Box::new(self.checkout().await?)))
+    }
+
+    /// A pooled connection: one free now without setting a timer, else the first freed within the
+    /// wait timeout, in turn with the other waiters.
+    async fn checkout(&self) -> Result<Object> {
+        let at_once = Timeouts {
+            wait: Some(Duration::ZERO),
+            ..self.pool.timeouts()
+        };
+        match self.pool.timeout_get(&at_once).await {
+            Err(PoolError::Timeout(TimeoutType::Wait)) => {
+                self.pool.get().await.map_err(map_pool_error)
+            }
+            other => other.map_err(map_pool_error),
+        }
     }
 
     /// Notes a lost connection, so the pool checks the connections idle since then before reusing them.
@@ -272,12 +285,19 @@ impl PostgresAdapter {
     }
 
     pub(crate) async fn begin_transaction(&self) -> Result<PgTransaction> {
-        let object = self.pool.get().await.map_err(map_pool_error)?;
-        self.track(object.batch_execute("BEGIN").await.map_err(map_pg_error))?;
+        let object = self.checkout().await?;
+        self.track(
+            object
+                .client
+                .batch_execute("BEGIN")
+                .await
+                .map_err(map_pg_error),
+        )?;
         Ok(PgTransaction::top_level(
             object,
             self.mode,
             self.losses.clone(),
+            self.selects.clone(),
         ))
     }
 

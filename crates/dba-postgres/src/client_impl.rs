@@ -1,7 +1,7 @@
 //! One `DatabaseClient` implementation, stamped out for the adapter and for transactions.
 //!
 //! Each type provides `handle()` (where a call runs), `mode()`, `losses()` (where lost connections are
-//! noted), `track()` (notes a lost connection; a transaction also notes a failed statement) and `write()`
+//! noted), `selects()` (the select statements kept by shape), `track()` (notes a lost connection; a transaction also notes a failed statement) and `write()`
 //! (an atomic multi-statement write); everything else is shared in `ops`.
 
 macro_rules! impl_database_client {
@@ -22,7 +22,9 @@ macro_rules! impl_database_client {
                 query: &dba_core::Query,
             ) -> dba_core::Result<Vec<dba_core::Row>> {
                 let h = self.handle().await?;
-                self.track(crate::ops::select(&h.conn(self.mode()), table, query).await)
+                self.track(
+                    crate::ops::select(&h.conn(self.mode()), self.selects(), table, query).await,
+                )
             }
 
             async fn select_stream(

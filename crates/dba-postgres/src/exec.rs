@@ -9,6 +9,7 @@ use futures_util::TryStreamExt;
 use tokio_postgres::types::{Format, IsNull, Kind, ToSql, Type, to_sql_checked};
 use tokio_postgres::{RowStream, SimpleQueryMessage};
 
+use crate::pool::PgConn;
 use crate::settings::StatementMode;
 use crate::sql::Statement;
 
@@ -55,7 +56,7 @@ fn unspecified() -> Type {
 
 /// What an operation runs on: a pooled connection of its own, or the connection of a transaction.
 pub(crate) enum Handle {
-    Pooled(Box<deadpool_postgres::Object>),
+    Pooled(Box<crate::pool::Object>),
     Tx(std::sync::Arc<crate::tx_state::TxShared>),
 }
 
@@ -63,12 +64,14 @@ impl Handle {
     pub(crate) fn conn(&self, mode: StatementMode) -> Conn<'_> {
         match self {
             Handle::Pooled(object) => Conn {
-                client: object,
+                client: &object.client,
+                pg: object,
                 mode,
                 tx: None,
             },
             Handle::Tx(shared) => Conn {
                 client: shared.client(),
+                pg: shared.pg(),
                 mode,
                 tx: Some(shared),
             },
@@ -79,6 +82,8 @@ impl Handle {
 /// A connection plus the statement mode it runs in.
 pub(crate) struct Conn<'a> {
     pub(crate) client: &'a ClientWrapper,
+    /// The pooled connection `client` belongs to, with its statements prepared by number.
+    pub(crate) pg: &'a PgConn,
     pub(crate) mode: StatementMode,
     /// The transaction the connection runs, if any.
     pub(crate) tx: Option<&'a crate::tx_state::TxShared>,
@@ -97,7 +102,7 @@ impl Conn<'_> {
             self.mode
         };
         let result = match mode {
-            StatementMode::Cached => match self.client.prepare_cached(&st.sql).await {
+            StatementMode::Cached => match self.prepare(st).await {
                 Ok(prepared) => self.client.query_raw(&prepared, params).await,
                 Err(e) => Err(e),
             },
@@ -109,6 +114,23 @@ impl Conn<'_> {
             }
         };
         result.map_err(map_pg_error)
+    }
+
+    /// `st` prepared on this connection: kept by its number when it has one (a select of a kept shape),
+    /// else by its text in deadpool-postgres's cache.
+    async fn prepare(
+        &self,
+        st: &Statement,
+    ) -> std::result::Result<tokio_postgres::Statement, tokio_postgres::Error> {
+        let Some(number) = st.number else {
+            return self.client.prepare_cached(&st.sql).await;
+        };
+        if let Some(prepared) = self.pg.prepared(number) {
+            return Ok(prepared);
+        }
+        let prepared = self.client.prepare(&st.sql).await?;
+        self.pg.keep(number, prepared.clone());
+        Ok(prepared)
     }
 
     /// Runs `st` and decodes its single text column as JSON rows.

@@ -6,11 +6,11 @@ use std::time::{Duration, Instant};
 
 use dba_core::{ErrorKind, Result};
 
-/// The time of the latest lost connection, shared by an adapter, its transactions and its pool's hook.
+/// The time of the latest lost connection, shared by an adapter, its transactions and its pool's manager.
 ///
 /// A server restart or a terminated session kills every connection, but the pool learns that a pooled one is
 /// dead only when its socket task has seen the close; one handed out before that fails its first statement.
-/// The pool's pre-recycle hook pings connections idle for a while; with this clock it also pings every
+/// The pool pings connections idle for a while before reusing them; with this clock it also pings every
 /// connection that was last used before a loss was seen, so the call after a fault gets a live connection.
 #[derive(Clone, Debug)]
 pub(crate) struct LossClock {

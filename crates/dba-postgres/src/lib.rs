@@ -54,6 +54,7 @@ mod exec;
 mod health;
 mod json_out;
 mod ops;
+mod pool;
 mod replica;
 mod settings;
 mod shape;
@@ -90,6 +91,8 @@ mod layering {
         &["exec"],
         // The connection a transaction shares.
         &["tx_state"],
+        // The pool's connections.
+        &["pool"],
         // Leaves.
         &["sql", "settings", "health", "table_shape"],
         &["tls"],

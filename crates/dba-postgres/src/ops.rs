@@ -21,11 +21,22 @@ pub(crate) fn table(name: &str) -> Result<TableName> {
         .map_err(|e| Error::invalid_input(format!("table name {name:?}: {}", e.message())))
 }
 
-pub(crate) async fn select(conn: &Conn<'_>, table_name: &str, query: &Query) -> Result<Vec<Row>> {
-    let t = table(table_name)?;
-    conn.rows(&sql::select(&t, query)?)
-        .await
-        .map_err(|e| e.context(format!("select from {}", t.display_name())))
+/// Selects through `selects`, which keeps the statement of each shape of select (see
+/// [`sql::SelectCache`]).
+pub(crate) async fn select(
+    conn: &Conn<'_>,
+    selects: &sql::SelectCache,
+    table_name: &str,
+    query: &Query,
+) -> Result<Vec<Row>> {
+    let st = selects.select(table_name, query, || {
+        sql::select(&table(table_name)?, query)
+    })?;
+    conn.rows(&st).await.map_err(|e| {
+        // The name parsed when the statement was built.
+        let name = table(table_name).map_or_else(|_| table_name.to_owned(), |t| t.display_name());
+        e.context(format!("select from {name}"))
+    })
 }
 
 /// Starts a select whose rows are decoded as they arrive; the handle (a pooled connection or the
@@ -141,6 +152,7 @@ fn raw(sql_text: String, params: &[Value]) -> Statement {
         sql: sql_text,
         params: params.iter().map(value_to_text).collect(),
         value_dependent: false,
+        number: None,
     }
 }
 

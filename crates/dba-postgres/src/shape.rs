@@ -46,6 +46,7 @@ pub(crate) async fn fetch(conn: &Conn<'_>, table: &TableName) -> Result<TableSha
         sql: SHAPE_SQL.to_owned(),
         params: vec![Some(table.to_string())],
         value_dependent: false,
+        number: None,
     };
     let mut rows = pin!(conn.stream(&st).await?);
     let mut shape = TableShape {

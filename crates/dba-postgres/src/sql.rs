@@ -7,13 +7,15 @@
 //! [`select_projected`] instead, and bulk inserts may go through `COPY` (`copy.rs`); both produce the
 //! same rows.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt::Write as _;
+use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::sync::{PoisonError, RwLock};
 
 use dba_core::value_to_text;
 use dba_core::{
-    Columns, Condition, Direction, Error, Filter, Ident, Nulls, Op, Query, Result, Row, TableName,
-    Value,
+    Columns, Condition, Direction, Error, Filter, Ident, Nulls, Op, OrderBy, Query, Result, Row,
+    TableName, Value,
 };
 
 /// The alias a write target gets so `RETURNING row_to_json(alias)` can name the whole row.
@@ -30,6 +32,9 @@ pub(crate) struct Statement {
     /// a cached generic plan can fall back to a sequential scan), or the result types follow the table's
     /// current column types (a streamed select).
     pub(crate) value_dependent: bool,
+    /// The number a [`SelectCache`] gave this SQL text: the same text has the same number for the
+    /// adapter's whole life, so a connection keeps the statement prepared for it by number.
+    pub(crate) number: Option<u64>,
 }
 
 impl Statement {
@@ -38,6 +43,7 @@ impl Statement {
             sql: String::with_capacity(128),
             params: Vec::new(),
             value_dependent: false,
+            number: None,
         }
     }
 
@@ -69,6 +75,219 @@ pub(crate) fn select(table: &TableName, query: &Query) -> Result<Statement> {
     st.sql.push_str(") ");
     st.sql.push_str(READ);
     Ok(st)
+}
+
+/// How many select shapes a [`SelectCache`] keeps; shapes past this are built every time.
+const SELECT_CACHE_SHAPES: usize = 512;
+
+/// The [`select`] statements built so far, kept by shape: the table as the caller spelled it, the
+/// projection, and each condition's column, operator and kind of value (null, array or object, other),
+/// the sort keys and whether a limit and an offset are given. The SQL text depends on nothing else, so a
+/// query of a kept shape reuses its SQL and binds its own values (taken as [`push_condition`] takes
+/// them); the table name is not parsed again and no name is quoted again. The text never depends on the
+/// database, so nothing in it can go stale: what the names resolve to is the server's business, as
+/// before.
+pub(crate) struct SelectCache {
+    shapes: RwLock<HashMap<u64, CachedSelect, BuildHasherDefault<PassThrough>>>,
+}
+
+/// One kept shape (see [`SelectCache`]) and its statement.
+struct CachedSelect {
+    table: Box<str>,
+    columns: Columns,
+    conditions: Vec<(Box<str>, Op, u8)>,
+    order: Vec<OrderBy>,
+    limit: bool,
+    offset: bool,
+    sql: Box<str>,
+    params: usize,
+    value_dependent: bool,
+    number: u64,
+}
+
+impl CachedSelect {
+    fn matches(&self, table: &str, query: &Query) -> bool {
+        *self.table == *table
+            && self.columns == query.columns
+            && self.order == query.order
+            && self.limit == query.limit.is_some()
+            && self.offset == query.offset.is_some()
+            && self.conditions.len() == query.filter.conditions().len()
+            && self.conditions.iter().zip(query.filter.conditions()).all(
+                |((column, op, kind), c)| {
+                    **column == *c.column && *op == c.op && *kind == value_kind(&c.value)
+                },
+            )
+    }
+
+    /// The kept statement with `query`'s values bound, in the order [`select`] binds them.
+    fn statement(&self, query: &Query) -> Statement {
+        let mut params = Vec::with_capacity(self.params);
+        params.extend(query.filter.conditions().iter().filter_map(condition_param));
+        if let Some(limit) = query.limit {
+            params.push(Some(limit.to_string()));
+        }
+        if let Some(offset) = query.offset {
+            params.push(Some(offset.to_string()));
+        }
+        Statement {
+            sql: self.sql.as_ref().to_owned(),
+            params,
+            value_dependent: self.value_dependent,
+            number: Some(self.number),
+        }
+    }
+}
+
+/// What about a condition's value decides its SQL: null (`IS NULL` for `=`), an array or object (read
+/// through the column's type), anything else.
+fn value_kind(value: &Value) -> u8 {
+    match value {
+        Value::Null => 0,
+        Value::Array(_) | Value::Object(_) => 1,
+        _ => 2,
+    }
+}
+
+impl SelectCache {
+    pub(crate) fn new() -> SelectCache {
+        SelectCache {
+            shapes: RwLock::new(HashMap::default()),
+        }
+    }
+
+    /// The [`select`] of `table` (as the caller spelled it) for `query`: the kept statement of its shape
+    /// with the query's values, or the one `build` makes, which is then kept. A kept shape still has its
+    /// query validated, so a query that [`select`] refuses is refused here too.
+    pub(crate) fn select(
+        &self,
+        table: &str,
+        query: &Query,
+        build: impl FnOnce() -> Result<Statement>,
+    ) -> Result<Statement> {
+        let key = shape_hash(table, query);
+        {
+            let shapes = self.shapes.read().unwrap_or_else(PoisonError::into_inner);
+            if let Some(kept) = shapes.get(&key)
+                && kept.matches(table, query)
+            {
+                query.validate()?;
+                return Ok(kept.statement(query));
+            }
+        }
+        let mut st = build()?;
+        let mut shapes = self.shapes.write().unwrap_or_else(PoisonError::into_inner);
+        // Shapes are never removed, so the count so far numbers each one once.
+        let number = shapes.len() as u64;
+        if shapes.len() < SELECT_CACHE_SHAPES
+            && let std::collections::hash_map::Entry::Vacant(slot) = shapes.entry(key)
+        {
+            st.number = Some(number);
+            slot.insert(CachedSelect {
+                table: table.into(),
+                columns: query.columns.clone(),
+                conditions: query
+                    .filter
+                    .conditions()
+                    .iter()
+                    .map(|c| (c.column.as_str().into(), c.op, value_kind(&c.value)))
+                    .collect(),
+                order: query.order.clone(),
+                limit: query.limit.is_some(),
+                offset: query.offset.is_some(),
+                sql: st.sql.as_str().into(),
+                params: st.params.len(),
+                value_dependent: st.value_dependent,
+                number,
+            });
+        }
+        Ok(st)
+    }
+}
+
+/// A cheap hash of a select's shape (see [`SelectCache`]); a kept shape is compared in full before use,
+/// so a collision costs only a rebuild.
+fn shape_hash(table: &str, query: &Query) -> u64 {
+    let mut h = ShapeHasher(0);
+    table.hash(&mut h);
+    match &query.columns {
+        Columns::All => h.write_u64(0),
+        Columns::List(list) => {
+            h.write_u64(list.len() as u64 + 1);
+            for column in list {
+                column.as_str().hash(&mut h);
+            }
+        }
+    }
+    for c in query.filter.conditions() {
+        c.column.hash(&mut h);
+        c.op.hash(&mut h);
+        h.write_u64(u64::from(value_kind(&c.value)));
+    }
+    for key in &query.order {
+        key.column.as_str().hash(&mut h);
+        let nulls = match key.nulls {
+            Nulls::Default => 0,
+            Nulls::First => 1,
+            Nulls::Last => 2,
+        };
+        h.write_u64(u64::from(key.direction == Direction::Desc) | nulls << 1);
+    }
+    h.write_u64(u64::from(query.limit.is_some()) | u64::from(query.offset.is_some()) << 1);
+    h.0
+}
+
+/// A multiply-rotate hash (FxHash's step), a word at a time: the shapes hashed are the caller's own
+/// names, and a collision only costs a rebuild.
+struct ShapeHasher(u64);
+
+impl ShapeHasher {
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+impl Hasher for ShapeHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut word = [0; 8];
+            word.copy_from_slice(chunk);
+            self.add(u64::from_le_bytes(word));
+        }
+        let rest = chunks.remainder();
+        let mut word = [0; 8];
+        word[..rest.len()].copy_from_slice(rest);
+        self.add(u64::from_le_bytes(word) ^ (rest.len() as u64) << 59);
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.add(n);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// The hasher of a map keyed by [`shape_hash`]es: the key is already a hash.
+#[derive(Default)]
+struct PassThrough(u64);
+
+impl Hasher for PassThrough {
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
 }
 
 /// `SELECT "a", to_json("b")::text, … FROM (SELECT … FROM t WHERE …) r`: the same rows as [`select`], one
@@ -315,8 +534,7 @@ fn push_condition(st: &mut Statement, table: &TableName, condition: &Condition) 
         }
         (Op::In, _) => {
             st.value_dependent = true;
-            let items = value.as_array().map(Vec::as_slice).unwrap_or_default();
-            let p = st.bind(Some(array_literal(items)));
+            let p = st.bind(condition_param(condition).flatten());
             let _ = write!(st.sql, "{column} = ANY({p})");
             return Ok(());
         }
@@ -340,21 +558,37 @@ fn push_condition(st: &mut Statement, table: &TableName, condition: &Condition) 
             )));
         }
     };
+    let p = st.bind(condition_param(condition).flatten());
     if value.is_array() || value.is_object() {
         // An array or object may be a PostgreSQL array, a composite or json: convert it exactly as a
         // write would, through the column's own type.
-        let mut wrapper = serde_json::Map::new();
-        wrapper.insert(column.as_str().to_owned(), value.clone());
-        let p = st.bind(Some(Value::Object(wrapper).to_string()));
         let _ = write!(
             st.sql,
             "{column} {op} (json_populate_record(NULL::{table}, {p}::json)).{column}"
         );
         return Ok(());
     }
-    let p = st.bind(value_to_text(value));
     let _ = write!(st.sql, "{column} {op} {p}");
     Ok(())
+}
+
+/// The value a condition binds (`Some(None)` is a bound SQL NULL), or `None` when it binds nothing
+/// (`IS NULL`, `IS NOT NULL`). Both [`push_condition`] and a [`SelectCache`] hit take the value from here.
+fn condition_param(condition: &Condition) -> Option<Option<String>> {
+    let value = &condition.value;
+    match (condition.op, value.is_null()) {
+        (Op::IsNull | Op::IsNotNull, _) | (Op::Eq | Op::Neq, true) => None,
+        (Op::In, _) => {
+            let items = value.as_array().map(Vec::as_slice).unwrap_or_default();
+            Some(Some(array_literal(items)))
+        }
+        _ if value.is_array() || value.is_object() => {
+            let mut wrapper = serde_json::Map::new();
+            wrapper.insert(condition.column.clone(), value.clone());
+            Some(Some(Value::Object(wrapper).to_string()))
+        }
+        _ => Some(value_to_text(value)),
+    }
 }
 
 /// A PostgreSQL array literal (`{"a","b\"c",NULL}`) for one text parameter, whatever the element type:

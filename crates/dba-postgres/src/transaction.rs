@@ -7,12 +7,13 @@ use std::sync::atomic::Ordering;
 
 use async_trait::async_trait;
 use dba_core::{Error, ErrorKind, Result, Row};
-use deadpool_postgres::Object;
 
 use crate::client_impl::impl_database_client;
 use crate::exec::{Handle, map_pg_error};
 use crate::health::LossClock;
+use crate::pool::Object;
 use crate::settings::StatementMode;
+use crate::sql::SelectCache;
 use crate::tx_state::TxShared;
 
 /// A PostgreSQL transaction (or, when nested, a savepoint). Implements the client trait, so code written
@@ -37,9 +38,10 @@ impl PgTransaction {
         object: Object,
         mode: StatementMode,
         losses: LossClock,
+        selects: Arc<SelectCache>,
     ) -> PgTransaction {
         PgTransaction {
-            shared: Arc::new(TxShared::new(object, mode, losses)),
+            shared: Arc::new(TxShared::new(object, mode, losses, selects)),
             savepoint: None,
             finished: false,
         }
@@ -51,6 +53,10 @@ impl PgTransaction {
 
     pub(crate) fn losses(&self) -> &LossClock {
         &self.shared.losses
+    }
+
+    pub(crate) fn selects(&self) -> &SelectCache {
+        &self.shared.selects
     }
 
     pub(crate) async fn handle(&self) -> Result<Handle> {

@@ -3,13 +3,15 @@
 //! executor, which runs statements on it; the transaction itself (`PgTransaction`, in `transaction.rs`)
 //! sits above the operations.
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
-use deadpool_postgres::{ClientWrapper, Object};
+use deadpool_postgres::ClientWrapper;
 
 use crate::health::LossClock;
+use crate::pool::{Object, PgConn};
 use crate::settings::StatementMode;
+use crate::sql::SelectCache;
 use crate::table_shape::TableShape;
 
 /// The connection a transaction and its savepoints share.
@@ -17,6 +19,8 @@ pub(crate) struct TxShared {
     object: Option<Object>,
     pub(crate) mode: StatementMode,
     pub(crate) losses: LossClock,
+    /// The adapter's select statements, kept by shape.
+    pub(crate) selects: Arc<SelectCache>,
     /// Savepoint rollbacks queued by dropped nested transactions, sent before the next statement.
     pub(crate) pending: Mutex<Vec<String>>,
     /// A statement failed and the server now refuses everything until a rollback.
@@ -29,11 +33,17 @@ pub(crate) struct TxShared {
 
 impl TxShared {
     /// The state of a transaction just begun on `object`.
-    pub(crate) fn new(object: Object, mode: StatementMode, losses: LossClock) -> TxShared {
+    pub(crate) fn new(
+        object: Object,
+        mode: StatementMode,
+        losses: LossClock,
+        selects: Arc<SelectCache>,
+    ) -> TxShared {
         TxShared {
             object: Some(object),
             mode,
             losses,
+            selects,
             pending: Mutex::new(Vec::new()),
             aborted: AtomicBool::new(false),
             finished: AtomicBool::new(false),
@@ -84,6 +94,11 @@ impl TxShared {
     }
 
     pub(crate) fn client(&self) -> &ClientWrapper {
+        &self.pg().client
+    }
+
+    /// The pooled connection.
+    pub(crate) fn pg(&self) -> &PgConn {
         self.object
             .as_ref()
             .expect("the connection is only taken when the transaction is dropped")
@@ -117,7 +132,7 @@ impl Drop for TxShared {
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => {
                 runtime.spawn(async move {
-                    if object.batch_execute("ROLLBACK").await.is_err() {
+                    if object.client.batch_execute("ROLLBACK").await.is_err() {
                         drop(Object::take(object));
                     }
                 });

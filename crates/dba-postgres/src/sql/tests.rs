@@ -224,3 +224,146 @@ fn projected_selects_are_never_cached_statements() {
     );
     assert!(st.value_dependent);
 }
+
+/// Selects of one shape with other values, and selects of other shapes: the cache's answer is always
+/// what `select` builds, and a kept shape is not built again.
+#[test]
+fn select_cache_gives_what_select_builds_and_builds_each_shape_once() {
+    let cache = SelectCache::new();
+    let queries = [
+        ("items", Query::new().filter(Filter::new().eq("id", 1))),
+        ("items", Query::new().filter(Filter::new().eq("id", 2))),
+        ("items", Query::new().filter(Filter::new().eq("id", "x\"y"))),
+        // Same column and operator, another kind of value: another statement.
+        (
+            "items",
+            Query::new().filter(Filter::new().eq("id", Value::Null)),
+        ),
+        (
+            "items",
+            Query::new().filter(Filter::new().eq("id", json!([1, 2]))),
+        ),
+        (
+            "items",
+            Query::new().filter(Filter::new().eq("id", json!({"a": 1}))),
+        ),
+        (
+            "items",
+            Query::new().filter(Filter::new().neq("id", Value::Null)),
+        ),
+        (
+            "items",
+            Query::new().filter(Filter::new().gt("id", Value::Null)),
+        ),
+        ("items", Query::new().filter(Filter::new().gt("id", 3))),
+        (
+            "items",
+            Query::new().filter(Filter::new().is_in("id", [1, 2])),
+        ),
+        (
+            "items",
+            Query::new().filter(Filter::new().is_in("id", ["a"])),
+        ),
+        (
+            "items",
+            Query::new().filter(Filter::new().like("name", "a%")),
+        ),
+        ("items", Query::new().filter(Filter::new().is_null("id"))),
+        (
+            "items",
+            Query::new().filter(Filter::new().is_not_null("id")),
+        ),
+        ("items", Query::new().filter(Filter::new().eq("ID", 1))),
+        ("Items", Query::new().filter(Filter::new().eq("id", 1))),
+        ("\"Items\"", Query::new().filter(Filter::new().eq("id", 1))),
+        (
+            "public.items",
+            Query::new().filter(Filter::new().eq("id", 1)),
+        ),
+        (
+            "items",
+            Query::new().filter(Filter::new().eq("id", 1).eq("name", "n")),
+        ),
+        (
+            "items",
+            Query::new().filter(Filter::new().eq("name", "n").eq("id", 1)),
+        ),
+        (
+            "items",
+            Query::new().columns("id").filter(Filter::new().eq("id", 1)),
+        ),
+        (
+            "items",
+            Query::new()
+                .columns("name")
+                .filter(Filter::new().eq("id", 1)),
+        ),
+        ("items", Query::new().order_by("id").limit(3)),
+        ("items", Query::new().order_by("id").limit(4)),
+        ("items", Query::new().order_by("id DESC").limit(4)),
+        (
+            "items",
+            Query::new().order_by("id DESC NULLS FIRST").limit(4),
+        ),
+        ("items", Query::new().order_by("id").offset(4)),
+        ("items", Query::new().order_by("id").limit(1).offset(4)),
+        ("items", Query::new()),
+    ];
+    let mut numbers = std::collections::HashMap::new();
+    for round in 0..2 {
+        for (name, query) in &queries {
+            let built = select(&table(name), query).unwrap();
+            let mut ran = false;
+            let cached = cache
+                .select(name, query, || {
+                    ran = true;
+                    select(&table(name), query)
+                })
+                .unwrap();
+            assert_eq!(
+                (&cached.sql, &cached.params, cached.value_dependent),
+                (&built.sql, &built.params, built.value_dependent),
+                "{name} {query:?}"
+            );
+            // A number stands for one text (a text may have several: `> NULL` and `> 3` are two shapes).
+            let number = cached.number.expect("a kept shape has a number");
+            assert_eq!(
+                numbers.entry(number).or_insert_with(|| cached.sql.clone()),
+                &cached.sql
+            );
+            if round == 1 {
+                assert!(!ran, "built again: {name} {query:?}");
+            }
+        }
+    }
+}
+
+/// A query that `select` refuses is refused even when a valid query of the same shape is kept.
+#[test]
+fn select_cache_still_validates_a_kept_shape() {
+    let cache = SelectCache::new();
+    let good = Query::new().filter(Filter::new().is_in("id", [1]));
+    cache
+        .select("items", &good, || select(&table("items"), &good))
+        .unwrap();
+    // `in` with an object: the same shape (an array or object value), refused by validation.
+    let bad = Query::new().filter(Filter::new().push("id", Op::In, json!({"a": 1})));
+    let err = cache
+        .select("items", &bad, || select(&table("items"), &bad))
+        .unwrap_err();
+    assert_eq!(
+        err.message(),
+        select(&table("items"), &bad).unwrap_err().message()
+    );
+    let bad_order = Query::new().order_by("id DESC sideways");
+    assert!(select(&table("items"), &bad_order).is_err());
+    let ok_order = Query::new().order_by("id DESC");
+    cache
+        .select("items", &ok_order, || select(&table("items"), &ok_order))
+        .unwrap();
+    assert!(
+        cache
+            .select("items", &bad_order, || select(&table("items"), &bad_order))
+            .is_err()
+    );
+}

@@ -109,3 +109,24 @@ async fn many_tasks_share_a_small_pool_without_errors_leaks_or_growth() {
     observer.close().await;
     db.drop_db().await;
 }
+
+/// A caller that finds every pooled connection busy waits for one to be freed (within the wait timeout)
+/// instead of failing: a checkout first takes a free connection without waiting, and only then waits.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_caller_waits_for_a_busy_pool_to_free_a_connection() {
+    let db = TestDb::create(test_path!("busy_pool")).await;
+    let mut options = PostgresOptions::default();
+    options.pool_size = 1;
+    let adapter = PostgresAdapter::new(db.url(), options).unwrap();
+    let tx = adapter.begin().await.unwrap();
+    let other = adapter.clone();
+    let waiting = tokio::spawn(async move { other.query("SELECT 1 AS one", &[]).await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!waiting.is_finished(), "the pool's one connection is busy");
+    assert_eq!(adapter.pool_status().waiting, 1);
+    tx.commit().await.unwrap();
+    let rows = waiting.await.unwrap().unwrap();
+    assert_eq!(rows[0]["one"], 1);
+    adapter.close().await;
+    db.drop_db().await;
+}
