@@ -86,11 +86,28 @@ enum State {
 
 impl BackupFile {
     pub(crate) fn open(path: &Path) -> Result<BackupFile, BackupError> {
-        Ok(BackupFile {
-            path: path.to_owned(),
-            input: open_read(path)?,
-            pos: Pos::START,
-            state: State::Start,
+        Ok(BackupFile::reading(
+            path.to_owned(),
+            open_read(path)?,
+            Pos::START,
+            State::Start,
+            1,
+        ))
+    }
+
+    /// A file read from `input`, at `pos` in state `state`, with nothing read into it yet.
+    fn reading(
+        path: PathBuf,
+        input: Box<dyn BufRead + Send>,
+        pos: Pos,
+        state: State,
+        opened: u32,
+    ) -> BackupFile {
+        BackupFile {
+            path,
+            input,
+            pos,
+            state,
             keys: HashSet::new(),
             complete: false,
             scratch: Vec::new(),
@@ -98,29 +115,21 @@ impl BackupFile {
             nonfinite: false,
             quoted: Vec::new(),
             added: Vec::new(),
-            opened: 1,
+            opened,
             checker: None,
-        })
+        }
     }
 
     /// Moves the file out (to be read on another thread), leaving in its place one that reads nothing
     /// until the file is put back.
     pub(crate) fn lend(&mut self) -> BackupFile {
-        let placeholder = BackupFile {
-            path: self.path.clone(),
-            input: Box::new(std::io::empty()),
-            pos: self.pos,
-            state: State::End,
-            keys: HashSet::new(),
-            complete: false,
-            scratch: Vec::new(),
-            start: Pos::START,
-            nonfinite: false,
-            quoted: Vec::new(),
-            added: Vec::new(),
-            opened: self.opened,
-            checker: None,
-        };
+        let placeholder = BackupFile::reading(
+            self.path.clone(),
+            Box::new(std::io::empty()),
+            self.pos,
+            State::End,
+            self.opened,
+        );
         std::mem::replace(self, placeholder)
     }
 
