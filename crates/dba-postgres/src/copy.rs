@@ -227,7 +227,8 @@ static NULL: Value = Value::Null;
 
 /// Puts `row`'s values of `columns` in `out`, in order: by position when the row's keys are exactly
 /// `columns` in order (as rows built alike are), by name otherwise. `false` when the row's written columns
-/// (its keys not starting with `_`) are not `columns`, or a key holds U+0000: such a row is not copied.
+/// (its keys not starting with `_`) are not `columns`, or a key, or a value of a key not written, holds
+/// U+0000 (the `INSERT` sends the whole row, and refuses that): such a row is not copied.
 fn row_values<'r>(row: &'r Row, columns: &[Ident], out: &mut Vec<&'r Value>) -> bool {
     out.clear();
     if row.len() == columns.len() && row.keys().zip(columns).all(|(k, c)| k == c.as_str()) {
@@ -235,11 +236,15 @@ fn row_values<'r>(row: &'r Row, columns: &[Ident], out: &mut Vec<&'r Value>) -> 
         return true;
     }
     let mut written = 0;
-    for key in row.keys() {
+    for (key, value) in row {
         if key.contains('\0') {
             return false;
         }
-        if !key.starts_with('_') {
+        if key.starts_with('_') {
+            if holds_nul(value) {
+                return false;
+            }
+        } else {
             if !columns.iter().any(|c| c.as_str() == key) {
                 return false;
             }

@@ -360,11 +360,23 @@ async fn run_copy_plan(conn: &Conn<'_>, plan: &[Batch<'_>]) -> Result<()> {
     if rest.is_empty() {
         return Ok(());
     }
-    let tail = statement_plan(only.table, rest, None, Returning::Nothing)?;
-    let sends = tail.iter().map(|batch| async move {
-        let st = batch.statement()?;
-        conn.affected(&st).await
-    });
-    futures_util::future::try_join_all(sends).await?;
+    let tail = async {
+        let tail = statement_plan(only.table, rest, None, Returning::Nothing)?;
+        let sends = tail.iter().map(|batch| async move {
+            let st = batch.statement()?;
+            conn.affected(&st).await
+        });
+        futures_util::future::try_join_all(sends).await
+    };
+    if let Err(e) = tail.await {
+        // The rows before `copied` are stored: the insert is atomic only if the caller's transaction now
+        // cannot commit, whatever failed (a later row's bad key fails here, on the client, after the COPY).
+        if copied > 0
+            && let Some(tx) = conn.tx
+        {
+            tx.aborted.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+        return Err(e);
+    }
     Ok(())
 }

@@ -710,5 +710,26 @@ async fn rows_copy_cannot_carry_go_by_insert_after_the_copy() {
     assert!(err.to_string().contains("insert into t"), "{err}");
     assert!(err.to_string().contains("not-null"), "{err}");
     assert_eq!(pg.count("t", &Filter::new()).await.unwrap(), 3_000);
+
+    // In the caller's transaction, a later row's key the client refuses (empty) fails after the rows
+    // before it were copied: the transaction can no longer commit them.
+    let mut bad = rows[..2_000].to_vec();
+    bad[1_500] = row(json!({"": 1, "n": 1}));
+    let tx = pg.begin().await.unwrap();
+    tx.insert_many("t", &bad, false)
+        .await
+        .expect_err("an empty column name");
+    assert!(tx.commit().await.is_err(), "a part of the insert committed");
+    assert_eq!(pg.count("t", &Filter::new()).await.unwrap(), 3_000);
+
+    // A U+0000 in the value of a key not written (`_…`) is refused by the `INSERT`, so by the insert.
+    let mut nul = rows[..2_000].to_vec();
+    nul[1_500].insert("_note".into(), json!("a\u{0}b"));
+    let err = pg
+        .insert_many("t", &nul, false)
+        .await
+        .expect_err("the INSERT refuses U+0000 anywhere in the row");
+    assert!(err.to_string().contains("insert into t"), "{err}");
+    assert_eq!(pg.count("t", &Filter::new()).await.unwrap(), 3_000);
     db.drop_db().await;
 }
