@@ -14,7 +14,7 @@ use crate::health::LossClock;
 use crate::pool::Object;
 use crate::settings::StatementMode;
 use crate::sql::SelectCache;
-use crate::tx_state::TxShared;
+use crate::tx_state::{Queued, TxShared};
 
 /// A PostgreSQL transaction (or, when nested, a savepoint). Implements the client trait, so code written
 /// against [`DatabaseClient`](dba_core::DatabaseClient) runs inside it unchanged.
@@ -60,12 +60,7 @@ impl PgTransaction {
     }
 
     pub(crate) async fn handle(&self) -> Result<Handle> {
-        if self.finished || self.shared.finished.load(Ordering::SeqCst) {
-            return Err(Error::new(
-                ErrorKind::TransactionAborted,
-                "the transaction has already ended",
-            ));
-        }
+        self.check_open()?;
         flush(&self.shared).await?;
         Ok(Handle::Tx(self.shared.clone()))
     }
@@ -91,17 +86,35 @@ impl PgTransaction {
         self.track(crate::ops::run_plan(&h.conn(self.mode()), plan, returning, what).await)
     }
 
+    /// Fails when this transaction has ended.
+    fn check_open(&self) -> Result<()> {
+        if self.finished || self.shared.finished.load(Ordering::SeqCst) {
+            return Err(Error::new(
+                ErrorKind::TransactionAborted,
+                "the transaction has already ended",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Queues `sql` to go before the next statement (see [`flush`]).
+    fn queue(&self, sql: String, light: bool) {
+        self.shared
+            .pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(Queued { sql, light });
+    }
+
+    /// A savepoint. Its `SAVEPOINT` goes with the next statement, unanswered (see [`flush`]): a batch
+    /// written in a savepoint costs no round trip of its own for it.
     pub(crate) async fn begin_transaction(&self) -> Result<PgTransaction> {
-        let h = self.handle().await?;
+        self.check_open()?;
         let name = format!(
             "dba_sp_{}",
             self.shared.next_savepoint.fetch_add(1, Ordering::SeqCst)
         );
-        let result = h
-            .conn(self.mode())
-            .script_keeping_shape(&format!("SAVEPOINT {name}"))
-            .await;
-        self.track(result)?;
+        self.queue(format!("SAVEPOINT {name}"), true);
         Ok(PgTransaction {
             shared: self.shared.clone(),
             savepoint: Some(name),
@@ -117,6 +130,17 @@ impl PgTransaction {
     }
 
     async fn finish(&mut self, commit: bool) -> Result<()> {
+        if commit
+            && let Some(name) = &self.savepoint
+            && !self.shared.aborted.load(Ordering::SeqCst)
+        {
+            // Released with the next statement, as its start was (see `begin_transaction`): nothing
+            // written in it can fail any more.
+            self.check_open()?;
+            self.finished = true;
+            self.queue(format!("RELEASE SAVEPOINT {name}"), true);
+            return Ok(());
+        }
         let h = self.handle().await?;
         let conn = h.conn(self.mode());
         self.finished = true;
@@ -131,13 +155,6 @@ impl PgTransaction {
                 conn.script("ROLLBACK").await?;
             }
             Some(name) => {
-                if commit && !aborted {
-                    return self.track(
-                        conn.script_keeping_shape(&format!("RELEASE SAVEPOINT {name}"))
-                            .await
-                            .map(drop),
-                    );
-                }
                 conn.script(&format!(
                     "ROLLBACK TO SAVEPOINT {name}; RELEASE SAVEPOINT {name}"
                 ))
@@ -155,18 +172,38 @@ impl PgTransaction {
     }
 }
 
-/// Sends the savepoint rollbacks queued by dropped nested transactions before the next statement.
+/// Sends the statements queued before the next statement (see [`Queued`]). Savepoint starts and releases
+/// alone are sent without waiting for their answer: the statement that follows is queued behind them on
+/// the connection, so the server runs them in order, and it fails in their place if they failed (the
+/// transaction is then aborted, or the connection lost). The connection reads their answer and drops it.
 async fn flush(shared: &TxShared) -> Result<()> {
     let pending = std::mem::take(&mut *shared.pending.lock().unwrap_or_else(|e| e.into_inner()));
-    if !pending.is_empty() {
-        shared.forget_shape();
-        shared
-            .client()
-            .batch_execute(&pending.join("; "))
-            .await
-            .map_err(map_pg_error)?;
-        shared.aborted.store(false, Ordering::SeqCst);
+    if pending.is_empty() {
+        return Ok(());
     }
+    let light = pending.iter().all(|q| q.light);
+    let sql = pending
+        .iter()
+        .map(|q| q.sql.as_str())
+        .collect::<Vec<_>>()
+        .join("; ");
+    if light {
+        // tokio-postgres sends a request when its future is first polled, and reads every answer whether
+        // or not the future is still there to take it.
+        let mut sent = std::pin::pin!(shared.client().batch_execute(&sql));
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        if let std::task::Poll::Ready(result) = sent.as_mut().poll(&mut cx) {
+            result.map_err(map_pg_error)?;
+        }
+        return Ok(());
+    }
+    shared.forget_shape();
+    shared
+        .client()
+        .batch_execute(&sql)
+        .await
+        .map_err(map_pg_error)?;
+    shared.aborted.store(false, Ordering::SeqCst);
     Ok(())
 }
 
@@ -176,13 +213,10 @@ impl Drop for PgTransaction {
             return;
         }
         if let Some(name) = &self.savepoint {
-            self.shared
-                .pending
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(format!(
-                    "ROLLBACK TO SAVEPOINT {name}; RELEASE SAVEPOINT {name}"
-                ));
+            self.queue(
+                format!("ROLLBACK TO SAVEPOINT {name}; RELEASE SAVEPOINT {name}"),
+                false,
+            );
         }
         // A top-level transaction rolls back when the last handle on its connection goes (TxShared::drop).
     }

@@ -21,8 +21,9 @@ pub(crate) struct TxShared {
     pub(crate) losses: LossClock,
     /// The adapter's select statements, kept by shape.
     pub(crate) selects: Arc<SelectCache>,
-    /// Savepoint rollbacks queued by dropped nested transactions, sent before the next statement.
-    pub(crate) pending: Mutex<Vec<String>>,
+    /// Statements queued to go before the next one: savepoint starts and releases (see
+    /// [`Queued::light`]), and the rollbacks of dropped nested transactions.
+    pub(crate) pending: Mutex<Vec<Queued>>,
     /// A statement failed and the server now refuses everything until a rollback.
     pub(crate) aborted: AtomicBool,
     pub(crate) finished: AtomicBool,
@@ -103,6 +104,14 @@ impl TxShared {
             .as_ref()
             .expect("the connection is only taken when the transaction is dropped")
     }
+}
+
+/// A statement queued to go before the transaction's next one.
+pub(crate) struct Queued {
+    pub(crate) sql: String,
+    /// A savepoint's start or release: it keeps the kept shape (see [`TxShared::keep_shape`]), and is sent
+    /// without waiting for its answer, ahead of the statement that follows it on the connection.
+    pub(crate) light: bool,
 }
 
 /// A statement in flight that aborts the transaction if it is dropped half done (see
