@@ -164,8 +164,8 @@ pub(crate) struct Engine<'a> {
     id_maps: IdMaps,
     /// Tables whose ids were kept: their sequences must be moved past the data.
     pub(crate) kept_ids: Vec<String>,
-    /// What the current table held before this run: see [`Written`].
-    written_here: Written,
+    /// What the current table held before this run: see [`WrittenHere`].
+    written_here: WrittenHere,
     /// The conflict target of overwrites when it is not the table's key as restored (see
     /// [`PkInfo::generated_id`]).
     conflict_columns: Option<String>,
@@ -186,9 +186,9 @@ pub(crate) struct Engine<'a> {
 /// an existing row only if one of its natural keys was inserted earlier. That is answered without the
 /// select, which on a table growing inside the transaction, with no statistics, the planner answers by
 /// scanning the whole table for every chunk: by a unique index of the destination when it has one on
-/// match-key columns ([`Written::Indexed`]), else by the hash of each inserted key (8 bytes a row, more
+/// match-key columns ([`WrittenHere::Indexed`]), else by the hash of each inserted key (8 bytes a row, more
 /// with the table's spare room).
-enum Written {
+enum WrittenHere {
     /// The table had rows already: every chunk is looked up.
     Unknown,
     /// The table was empty; the hashes of the natural keys inserted since. A hash collision only costs the
@@ -229,7 +229,7 @@ impl<'a> Engine<'a> {
             stop_writing: false,
             id_maps: HashMap::new(),
             kept_ids: Vec::new(),
-            written_here: Written::Unknown,
+            written_here: WrittenHere::Unknown,
             conflict_columns: None,
             track_seen: false,
             seen: HashMap::new(),
@@ -318,11 +318,11 @@ impl<'a> Engine<'a> {
             self.kept_ids.push(def.name.clone());
         }
         self.written_here = if def.match_columns().is_empty() || !self.is_empty(def).await? {
-            Written::Unknown
+            WrittenHere::Unknown
         } else if let Some(columns) = self.guarding_index(def, pk_info) {
-            Written::Indexed(columns)
+            WrittenHere::Indexed(columns)
         } else {
-            Written::EmptyBefore(HashSet::new(), RandomState::new())
+            WrittenHere::EmptyBefore(HashSet::new(), RandomState::new())
         };
         let mut chunk: Vec<Prepared> = Vec::new();
         // The natural keys in the chunk, by hash: a collision only flushes a chunk early, which is always
@@ -331,10 +331,15 @@ impl<'a> Engine<'a> {
         let hasher = RandomState::new();
         let mut done = 0u64;
         // A chunk's write is sent, and the next chunk read and prepared, at the same time (see
-        // [`Engine::flush`]); the write is settled before the next chunk is flushed.
+        // [`Engine::flush`]). A write that failed is settled before the next chunk is flushed; one that
+        // succeeded is settled (counted, its new keys noted, its rows dropped) beside the next chunk's
+        // write, so the destination does not wait for that, unless the next chunk's flush depends on it
+        // (see [`Engine::settles_first`]).
         let mut pending: Option<Pending> = None;
         // Rows read when the pending chunk was full: reported once its write is settled.
         let mut report_after: Option<u64> = None;
+        // A chunk written, with what the database stored, to settle beside the next write.
+        let mut written: Option<Written> = None;
         self.report(def, 0, total, false);
         loop {
             let mut fill = Fill {
@@ -351,14 +356,42 @@ impl<'a> Engine<'a> {
                         let result = attempt_on(&target, def, &p.batch, p.kind).await;
                         (p, result)
                     };
-                    let ((p, result), end) = join(send, self.fill_chunk(def, &mut fill)).await;
-                    self.settle(def, drop_pk, p, result).await?;
-                    if let Some(read) = report_after.take() {
-                        self.report(def, read, total, false);
+                    let before = written.take();
+                    let prepare = async {
+                        self.settle_written(def, drop_pk, before, total).await?;
+                        self.fill_chunk(def, &mut fill).await
+                    };
+                    let ((p, result), end) = join(send, prepare).await;
+                    let read = report_after.take();
+                    match result {
+                        Ok(stored) if !self.settles_first(def) => {
+                            written = Some(Written {
+                                pending: p,
+                                stored,
+                                read,
+                            });
+                        }
+                        result => {
+                            self.settle(def, drop_pk, p, result).await?;
+                            if let Some(read) = read {
+                                self.report(def, read, total, false);
+                            }
+                        }
                     }
-                    end?
+                    match end {
+                        Ok(end) => end,
+                        Err(e) => {
+                            self.settle_written(def, drop_pk, written.take(), total)
+                                .await?;
+                            return Err(e);
+                        }
+                    }
                 }
-                None => self.fill_chunk(def, &mut fill).await?,
+                None => {
+                    self.settle_written(def, drop_pk, written.take(), total)
+                        .await?;
+                    self.fill_chunk(def, &mut fill).await?
+                }
             };
             let full = std::mem::take(&mut chunk);
             pending = self.flush(def, drop_pk, full).await?;
@@ -374,11 +407,38 @@ impl<'a> Engine<'a> {
                 ChunkEnd::Exhausted => break,
             }
         }
+        self.settle_written(def, drop_pk, written.take(), total)
+            .await?;
         if let Some(p) = pending {
             self.send(def, drop_pk, p).await?;
         }
         self.report(def, done, total, true);
         Ok(())
+    }
+
+    /// Settles a chunk whose write succeeded, if there is one (see [`Engine::write_rows`]).
+    async fn settle_written(
+        &mut self,
+        def: &TableDef,
+        drop_pk: bool,
+        written: Option<Written>,
+        total: Option<u64>,
+    ) -> Result<(), BackupError> {
+        let Some(w) = written else {
+            return Ok(());
+        };
+        self.settle(def, drop_pk, w.pending, Ok(w.stored)).await?;
+        if let Some(read) = w.read {
+            self.report(def, read, total, false);
+        }
+        Ok(())
+    }
+
+    /// Whether a chunk written must be settled before the next chunk is flushed: in a table that was
+    /// empty, the next chunk is matched against the keys it inserted; in a table that refers to itself,
+    /// the next chunk's references may need its new keys.
+    fn settles_first(&self, def: &TableDef) -> bool {
+        matches!(self.written_here, WrittenHere::EmptyBefore(..)) || refers_to_itself(def)
     }
 
     /// Reads and prepares rows into `fill.chunk` until it is full, a natural key repeats (that row is
@@ -427,7 +487,7 @@ impl<'a> Engine<'a> {
     }
 
     /// The columns of a unique index that refuses any row whose match key equals that of a row inserted
-    /// earlier in this run (see [`Written::Indexed`]), when the run can redo a refused chunk: it is a
+    /// earlier in this run (see [`WrittenHere::Indexed`]), when the run can redo a refused chunk: it is a
     /// transaction, so a chunk's savepoint takes back a failed insert whole. An index without the user
     /// field is preferred (a row with a null user field has to be looked up).
     fn guarding_index(&self, def: &TableDef, pk_info: &PkInfo) -> Option<Vec<String>> {
@@ -573,7 +633,7 @@ impl<'a> Engine<'a> {
     }
 
     /// [`Engine::flush`], every row with a match key looked up when `look_up` (a chunk a unique index
-    /// refused: see [`Written::Indexed`]).
+    /// refused: see [`WrittenHere::Indexed`]).
     async fn flush_chunk(
         &mut self,
         def: &TableDef,
@@ -667,7 +727,8 @@ impl<'a> Engine<'a> {
         for (p, stored) in &written {
             let new = def.pk_of(stored);
             self.remember(def, &p.old_pk, Mapped::Known(new));
-            if let (Written::EmptyBefore(keys, state), Some(g)) = (&mut self.written_here, &p.group)
+            if let (WrittenHere::EmptyBefore(keys, state), Some(g)) =
+                (&mut self.written_here, &p.group)
             {
                 keys.insert(state.hash_one(g));
             }
@@ -701,7 +762,7 @@ impl<'a> Engine<'a> {
             refusable,
         } = pending;
         if refusable && result.as_ref().is_err_and(row_specific) {
-            // A unique index refused a chunk written without its lookup (see `Written::Indexed`), and its
+            // A unique index refused a chunk written without its lookup (see `WrittenHere::Indexed`), and its
             // savepoint took the insert back: the chunk is redone looked up, as without the index.
             for (p, row) in rows.iter_mut().zip(batch) {
                 p.row = row;
@@ -717,8 +778,8 @@ impl<'a> Engine<'a> {
     }
 
     /// For each row, the primary key of the destination row it matches (see [`find_matches`]), looked up
-    /// unless no row can match (see [`Written`]); every row with a match key is looked up when `look_up`.
-    /// Also whether the lookup was left to a unique index ([`Written::Indexed`]).
+    /// unless no row can match (see [`WrittenHere`]); every row with a match key is looked up when `look_up`.
+    /// Also whether the lookup was left to a unique index ([`WrittenHere::Indexed`]).
     async fn find_existing(
         &self,
         def: &TableDef,
@@ -728,15 +789,15 @@ impl<'a> Engine<'a> {
         let could_match = |p: &Prepared| match (&p.group, &self.written_here) {
             (None, _) => false,
             (Some(_), _) if look_up => true,
-            (Some(_), Written::Unknown) => true,
-            (Some(g), Written::EmptyBefore(keys, state)) => keys.contains(&state.hash_one(g)),
+            (Some(_), WrittenHere::Unknown) => true,
+            (Some(g), WrittenHere::EmptyBefore(keys, state)) => keys.contains(&state.hash_one(g)),
             // NULLs never violate a unique index: such a row is looked up.
-            (Some(_), Written::Indexed(columns)) => columns
+            (Some(_), WrittenHere::Indexed(columns)) => columns
                 .iter()
                 .any(|c| p.row.get(c).is_none_or(Value::is_null)),
         };
         if !chunk.iter().any(could_match) {
-            let left_to_index = matches!(self.written_here, Written::Indexed(_))
+            let left_to_index = matches!(self.written_here, WrittenHere::Indexed(_))
                 && chunk.iter().any(|p| p.group.is_some());
             return Ok((vec![None; chunk.len()], left_to_index));
         }
@@ -901,7 +962,7 @@ struct Pending {
     /// The rows' contents, moved out of `rows` (no copy); a row goes back only to name it in an error.
     batch: Vec<Row>,
     kind: Write,
-    /// Written without its lookup, left to a unique index ([`Written::Indexed`]): a failure for a row's
+    /// Written without its lookup, left to a unique index ([`WrittenHere::Indexed`]): a failure for a row's
     /// sake means the chunk is redone looked up.
     refusable: bool,
 }
@@ -919,6 +980,15 @@ impl Pending {
             refusable,
         }
     }
+}
+
+/// A chunk whose write succeeded, left to settle beside the next write (see [`Engine::write_rows`]).
+struct Written {
+    pending: Pending,
+    /// What the database stored.
+    stored: Vec<Row>,
+    /// Rows read when the chunk was full, reported once it is settled.
+    read: Option<u64>,
 }
 
 /// The state [`Engine::fill_chunk`] reads into.
