@@ -129,6 +129,45 @@ async fn savepoints_nest() {
     db.drop_db().await;
 }
 
+/// A savepoint's start and release wait to go with the next statement: savepoints begun and ended with
+/// nothing run inside them, or ended just before another begins, still nest as they were opened.
+#[tokio::test]
+async fn savepoints_with_nothing_run_inside_still_nest() {
+    let (db, pg) = setup(
+        test_path!("savepoints_with_nothing_run_inside_still_nest"),
+        &["shop"],
+    )
+    .await;
+    let outer = pg.begin().await.unwrap();
+    let a = outer.begin().await.unwrap();
+    let b = a.begin().await.unwrap();
+    b.commit().await.unwrap();
+    let c = a.begin().await.unwrap();
+    c.rollback().await.unwrap();
+    a.insert("categories", &row(json!({"slug": "in-a", "name": "A"})))
+        .await
+        .unwrap();
+    a.rollback().await.unwrap();
+    assert!(names(&*outer).await.is_empty(), "a's insert was undone");
+
+    let d = outer.begin().await.unwrap();
+    d.insert("categories", &row(json!({"slug": "in-d", "name": "D"})))
+        .await
+        .unwrap();
+    d.commit().await.unwrap();
+    // d's release is still queued: a failing statement right after it fails alone, in its savepoint.
+    let e = outer.begin().await.unwrap();
+    assert!(
+        e.insert("categories", &row(json!({"slug": "in-d", "name": "dup"})))
+            .await
+            .is_err()
+    );
+    e.rollback().await.unwrap();
+    outer.commit().await.unwrap();
+    assert_eq!(names(&pg).await, ["in-d"]);
+    db.drop_db().await;
+}
+
 #[tokio::test]
 async fn concurrent_tasks_never_share_a_transaction() {
     let (db, pg) = setup(
