@@ -223,8 +223,7 @@ impl BackupFile {
                 // A buffer at a time: through `dyn BufRead`, a call per byte cost a fifth of a restore's
                 // client time.
                 let mut depth = 0usize;
-                let mut in_string = false;
-                let mut escaped = false;
+                let mut strings = Strings::default();
                 loop {
                     let buf = self.input.fill_buf().map_err(io_err(&self.path))?;
                     if buf.is_empty() {
@@ -232,18 +231,10 @@ impl BackupFile {
                     }
                     let mut end = None;
                     for (i, &b) in buf.iter().enumerate() {
-                        if in_string {
-                            if escaped {
-                                escaped = false;
-                            } else if b == b'\\' {
-                                escaped = true;
-                            } else if b == b'"' {
-                                in_string = false;
-                            }
+                        if strings.step(b) {
                             continue;
                         }
                         match b {
-                            b'"' => in_string = true,
                             b'{' | b'[' => depth += 1,
                             b'}' | b']' => {
                                 depth -= 1;
@@ -508,29 +499,49 @@ fn index_of(text: &[u8], line: usize, column: usize) -> usize {
     (start + column.saturating_sub(1)).min(text.len())
 }
 
+/// Where a scan of JSON text stands with respect to its strings.
+#[derive(Clone, Copy, Default)]
+struct Strings {
+    inside: bool,
+    escaped: bool,
+}
+
+impl Strings {
+    /// Takes the next byte; true when it belongs to a string (its quotes included), where it means
+    /// nothing to the text's structure.
+    #[inline]
+    fn step(&mut self, b: u8) -> bool {
+        if self.inside {
+            if self.escaped {
+                self.escaped = false;
+            } else if b == b'\\' {
+                self.escaped = true;
+            } else if b == b'"' {
+                self.inside = false;
+            }
+            return true;
+        }
+        if b == b'"' {
+            self.inside = true;
+            return true;
+        }
+        false
+    }
+}
+
 /// Copies `text` into `out`, putting quotes around each `NaN`, `Infinity` and `-Infinity` outside strings
 /// (as Python's `json.dump` writes non-finite floats), and notes in `added` the index of every quote added.
 fn quote_nonfinite(text: &[u8], out: &mut Vec<u8>, added: &mut Vec<usize>) {
     out.clear();
     added.clear();
-    let mut in_string = false;
-    let mut escaped = false;
+    let mut strings = Strings::default();
     let mut i = 0;
     while i < text.len() {
         let b = text[i];
-        if in_string {
-            if escaped {
-                escaped = false;
-            } else if b == b'\\' {
-                escaped = true;
-            } else if b == b'"' {
-                in_string = false;
-            }
-        } else if b == b'"' {
-            in_string = true;
-        } else if let Some(token) = [&b"NaN"[..], b"Infinity", b"-Infinity"]
-            .into_iter()
-            .find(|t| text[i..].starts_with(t))
+        if !strings.step(b)
+            && let Some(token) = [&b"NaN"[..], b"Infinity", b"-Infinity"]
+                .into_iter()
+                .find(|t| text[i..].starts_with(t))
         {
             added.push(out.len());
             out.push(b'"');
