@@ -31,6 +31,20 @@ impl Pos {
         offset: 0,
     };
 
+    /// The place after `bytes`.
+    fn advance_over(&mut self, bytes: &[u8]) {
+        self.offset += bytes.len() as u64;
+        // A UTF-8 continuation byte belongs to the character already counted.
+        let chars = |b: &[u8]| b.iter().filter(|&&b| b & 0xC0 != 0x80).count() as u64;
+        match memchr::memrchr(b'\n', bytes) {
+            Some(last) => {
+                self.line += memchr::memchr_iter(b'\n', bytes).count() as u64;
+                self.column = 1 + chars(&bytes[last + 1..]);
+            }
+            None => self.column += chars(bytes),
+        }
+    }
+
     /// The place after `byte`.
     fn advance(&mut self, byte: u8) {
         self.offset += 1;
@@ -230,7 +244,17 @@ impl BackupFile {
                         return Err(self.syntax("unterminated value"));
                     }
                     let mut end = None;
-                    for (i, &b) in buf.iter().enumerate() {
+                    let mut i = 0;
+                    while i < buf.len() {
+                        if strings.inside && !strings.escaped {
+                            // Nothing in a string but its end or an escape means anything here.
+                            match memchr::memchr2(b'"', b'\\', &buf[i..]) {
+                                Some(skip) => i += skip,
+                                None => break,
+                            }
+                        }
+                        let b = buf[i];
+                        i += 1;
                         if strings.step(b) {
                             continue;
                         }
@@ -239,7 +263,7 @@ impl BackupFile {
                             b'}' | b']' => {
                                 depth -= 1;
                                 if depth == 0 {
-                                    end = Some(i + 1);
+                                    end = Some(i);
                                     break;
                                 }
                             }
@@ -252,9 +276,7 @@ impl BackupFile {
                     if store {
                         self.scratch.extend_from_slice(taken);
                     }
-                    for &b in taken {
-                        self.pos.advance(b);
-                    }
+                    self.pos.advance_over(taken);
                     let n = taken.len();
                     self.input.consume(n);
                     if end.is_some() {

@@ -212,3 +212,54 @@ fn names_unprintable_first_bytes_in_hex() {
         std::fs::remove_file(path).unwrap();
     }
 }
+
+#[test]
+fn a_place_moved_over_many_bytes_at_once_is_the_place_moved_byte_by_byte() {
+    let texts: [&[u8]; 6] = [
+        b"",
+        b"{\"a\": 1}",
+        "caf\u{e9} \u{1F600}\nna\u{ef}ve\n\n  x".as_bytes(),
+        b"\n",
+        "\u{e9}\n\u{e9}\u{e9}".as_bytes(),
+        b"[{\"s\": \"a\\\"b\\\\\"},\n {\"t\": [1, 2]}]",
+    ];
+    for text in texts {
+        for split in 0..=text.len() {
+            let mut each = Pos::START;
+            for &b in text {
+                each.advance(b);
+            }
+            let mut over = Pos::START;
+            over.advance_over(&text[..split]);
+            over.advance_over(&text[split..]);
+            assert_eq!(
+                over,
+                each,
+                "{:?} split at {split}",
+                String::from_utf8_lossy(text)
+            );
+        }
+    }
+}
+
+#[test]
+fn values_spanning_buffers_with_escapes_and_brackets_in_strings_are_read_whole() {
+    // Strings holding brackets, escaped quotes and backslashes, longer than the reader's buffer, so a
+    // string and an escape are cut between two reads.
+    let long = "x\\\"]}{[\\\\".repeat(3000);
+    let text = format!(
+        "{{\"rows\": [{{\"id\": 1, \"s\": \"{long}\"}}, {{\"id\": 2, \"s\": \"]\"}}], \"after\": [\"{long}\"]}}"
+    );
+    let path = file_with("spanning", text.as_bytes());
+    let mut f = BackupFile::open(&path).unwrap();
+    assert_eq!(f.next_key().unwrap().as_deref(), Some("rows"));
+    assert!(f.enter_array().unwrap());
+    let first = f.next_row().unwrap().unwrap();
+    assert_eq!(first["s"].as_str().unwrap().len(), 7 * 3000);
+    assert_eq!(f.next_row().unwrap().unwrap()["s"], json!("]"));
+    assert!(f.next_row().unwrap().is_none());
+    assert_eq!(f.next_key().unwrap().as_deref(), Some("after"));
+    assert_eq!(f.read_value().unwrap()[0].as_str().unwrap().len(), 7 * 3000);
+    assert!(f.next_key().unwrap().is_none());
+    std::fs::remove_file(path).unwrap();
+}
