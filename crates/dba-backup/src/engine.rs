@@ -540,9 +540,7 @@ impl<'a> Engine<'a> {
             for parent in &def.parents {
                 match self.lookup(&parent.table, row.get(&parent.field)) {
                     Lookup::PassThrough => {}
-                    Lookup::Found(Mapped::Known(id)) => {
-                        row.insert(parent.field.clone(), id);
-                    }
+                    Lookup::Found(Mapped::Known(id)) => set_field(&mut row, &parent.field, id),
                     Lookup::Found(Mapped::Pending) => pending = true,
                     Lookup::Missing => {
                         if !(self.scope_by_parents && def.user_field.is_none()) {
@@ -555,12 +553,8 @@ impl<'a> Engine<'a> {
             for opt in &def.optional_refs {
                 match self.lookup(&opt.table, row.get(&opt.field)) {
                     Lookup::PassThrough | Lookup::Found(Mapped::Pending) => {}
-                    Lookup::Found(Mapped::Known(id)) => {
-                        row.insert(opt.field.clone(), id);
-                    }
-                    Lookup::Missing => {
-                        row.insert(opt.field.clone(), Value::Null);
-                    }
+                    Lookup::Found(Mapped::Known(id)) => set_field(&mut row, &opt.field, id),
+                    Lookup::Missing => set_field(&mut row, &opt.field, Value::Null),
                 }
             }
         } else if self.scope_by_parents && def.user_field.is_none() {
@@ -1157,19 +1151,38 @@ pub(crate) fn group_key(def: &TableDef, row: &Row) -> Option<String> {
     if key.is_empty() {
         return None;
     }
-    let mut parts = Vec::new();
-    for col in key {
+    // The text of the JSON array of the parts, written straight from the row: no part is cloned.
+    let mut text = Vec::with_capacity(32);
+    text.push(b'[');
+    for (i, col) in key.iter().enumerate() {
         match row.get(col) {
             None | Some(Value::Null) => return None,
-            Some(v) => parts.push(v.clone()),
+            Some(v) => {
+                if i > 0 {
+                    text.push(b',');
+                }
+                write_json(&mut text, v);
+            }
         }
     }
     if let Some(u) = &def.user_field
         && !key.contains(u)
     {
-        parts.push(row.get(u).cloned().unwrap_or(Value::Null));
+        text.push(b',');
+        write_json(&mut text, row.get(u).unwrap_or(&Value::Null));
     }
-    Some(Value::Array(parts).to_string())
+    text.push(b']');
+    // serde_json writes UTF-8, from the UTF-8 of the row's strings.
+    Some(
+        String::from_utf8(text)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+    )
+}
+
+/// Appends the compact JSON text of `value`, as its `Display` writes it.
+fn write_json(out: &mut Vec<u8>, value: &Value) {
+    // Writing to a Vec cannot fail, and a Value always serializes.
+    let _ = serde_json::to_writer(out, value);
 }
 
 /// Whether a row's match key holds a reference that is remapped (so the key differs between source and
@@ -1179,6 +1192,17 @@ pub(crate) fn matches_through_references(def: &TableDef, remap: bool) -> bool {
         && def
             .references()
             .any(|r| def.match_columns().contains(&r.field))
+}
+
+/// Sets `field` of `row` to `value`: in place when the row has it (a found reference always is), without
+/// allocating its name again.
+fn set_field(row: &mut Row, field: &str, value: Value) {
+    match row.get_mut(field) {
+        Some(v) => *v = value,
+        None => {
+            row.insert(field.to_owned(), value);
+        }
+    }
 }
 
 /// The primary-key columns of `def` as a quoted list.
