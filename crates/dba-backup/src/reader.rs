@@ -78,6 +78,8 @@ pub(crate) struct BackupFile {
     /// `scratch` with the non-finite tokens quoted, and the indexes of the quotes added.
     quoted: Vec<u8>,
     added: Vec<usize>,
+    /// How many keys the last row read had.
+    row_keys: usize,
     /// How many times the file was opened (a key found behind the cursor opens it again).
     opened: u32,
     /// Checks (and, for a restore, decodes) every row read by [`BackupFile::next_row`].
@@ -129,6 +131,7 @@ impl BackupFile {
             nonfinite: false,
             quoted: Vec::new(),
             added: Vec::new(),
+            row_keys: 0,
             opened,
             checker: None,
         }
@@ -330,13 +333,14 @@ impl BackupFile {
         }
     }
 
-    /// Parses `scratch`; an error names the line and column in the file where the parser stopped.
-    fn parse_scratch(&mut self) -> Result<Value, BackupError> {
+    /// Parses `scratch`, an object into a map with room for `capacity` keys; an error names the line and
+    /// column in the file where the parser stopped.
+    fn parse_scratch(&mut self, capacity: usize) -> Result<Value, BackupError> {
         if !self.nonfinite {
-            return serde_json::from_slice(&self.scratch).map_err(|e| self.parse_error(&e, false));
+            return parse_json(&self.scratch, capacity).map_err(|e| self.parse_error(&e, false));
         }
         quote_nonfinite(&self.scratch, &mut self.quoted, &mut self.added);
-        serde_json::from_slice(&self.quoted).map_err(|e| self.parse_error(&e, true))
+        parse_json(&self.quoted, capacity).map_err(|e| self.parse_error(&e, true))
     }
 
     fn parse_error(&self, e: &serde_json::Error, quoted: bool) -> BackupError {
@@ -400,7 +404,7 @@ impl BackupFile {
             return Err(self.syntax("expected a string key"));
         }
         self.capture()?;
-        let key = match self.parse_scratch()? {
+        let key = match self.parse_scratch(0)? {
             Value::String(s) => s,
             _ => return Err(self.syntax("expected a string key")),
         };
@@ -417,7 +421,7 @@ impl BackupFile {
         }
         self.capture()?;
         self.state = State::Between { first: false };
-        self.parse_scratch()
+        self.parse_scratch(0)
     }
 
     /// Enters the current key's value when it is an array (then read it with [`BackupFile::next_row`]);
@@ -460,7 +464,12 @@ impl BackupFile {
         }
         self.capture()?;
         self.state = State::Array { first: false };
-        let row = self.parse_scratch()?;
+        // A table's rows have the same keys, as a rule: each row's map is made with room for as many as
+        // the row before had, so it does not grow while it is filled.
+        let row = self.parse_scratch(self.row_keys)?;
+        if let Value::Object(map) = &row {
+            self.row_keys = map.len();
+        }
         match &mut self.checker {
             Some(checker) => checker.row(row, self.start.line, &self.path).map(Some),
             None => Ok(Some(row)),
@@ -519,6 +528,36 @@ fn index_of(text: &[u8], line: usize, column: usize) -> usize {
         n += 1;
     }
     (start + column.saturating_sub(1)).min(text.len())
+}
+
+/// Parses JSON `text`; an object comes as a map made with room for `capacity` keys.
+fn parse_json(text: &[u8], capacity: usize) -> serde_json::Result<Value> {
+    if text.first() != Some(&b'{') {
+        return serde_json::from_slice(text);
+    }
+    let mut de = serde_json::Deserializer::from_slice(text);
+    let value = serde::Deserializer::deserialize_map(&mut de, ObjectWithRoom(capacity))?;
+    de.end()?;
+    Ok(value)
+}
+
+/// Reads a JSON object into a map made with room for this many keys (values as `Value` reads them).
+struct ObjectWithRoom(usize);
+
+impl<'de> serde::de::Visitor<'de> for ObjectWithRoom {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut access: A) -> Result<Value, A::Error> {
+        let mut map = serde_json::Map::with_capacity(self.0);
+        while let Some((key, value)) = access.next_entry::<String, Value>()? {
+            map.insert(key, value);
+        }
+        Ok(Value::Object(map))
+    }
 }
 
 /// Where a scan of JSON text stands with respect to its strings.
