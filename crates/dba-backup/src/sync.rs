@@ -20,6 +20,7 @@ use crate::partitioned::refuse_partition_with_parent;
 use crate::progress::{Phase, Progress, ProgressUpdate};
 use crate::restore::DEFAULT_BATCH_SIZE;
 use crate::schema::{BackupSchema, TableDef};
+use crate::summary::TableSummary;
 
 /// How rows that exist on both sides are treated.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -656,12 +657,15 @@ async fn existing_keys(
         .collect())
 }
 
-/// Syncs the tables of `schema` from `source` into `dest`: compares first, then (unless a dry run) copies
-/// rows in schema order, streaming each table from the source and writing in batches inside one destination
-/// transaction (or one per table). Existing rows are matched by natural key within the user scope (and by
-/// remapped parent when foreign-key aware); in mirror mode, destination rows the source no longer has are
-/// then deleted, children first. Deletions happen only in mirror mode. Syncing a database into itself is
-/// refused.
+/// Syncs the tables of `schema` from `source` into `dest`, copying rows in schema order, streaming each
+/// table from the source and writing in batches inside one destination transaction (or one per table).
+/// Existing rows are matched by natural key within the user scope (and by remapped parent when foreign-key
+/// aware); in mirror mode, destination rows the source no longer has are then deleted, children first.
+/// Deletions happen only in mirror mode. Syncing a database into itself is refused.
+///
+/// A dry run is the comparison ([`compare`]). A real run reads the source once: its `sync_plan` and
+/// `source_counts` are what it did, table by table, which are what [`compare`] counts beforehand (the
+/// comparison is built to count exactly what the run does); `dest_counts` are taken before it writes.
 pub async fn sync(
     source: &dyn DatabaseClient,
     dest: &dyn DatabaseClient,
@@ -669,25 +673,91 @@ pub async fn sync(
     options: &SyncOptions,
     progress: &dyn Progress,
 ) -> SyncResult {
-    let mut result = compare(source, dest, schema, options, progress).await;
-    if !result.success || options.dry_run {
-        return result;
+    if options.dry_run {
+        return compare(source, dest, schema, options, progress).await;
     }
-    if let Err(e) = run_sync(source, dest, schema, options, progress, &mut result).await {
-        result.success = false;
-        result
+    let mut result = SyncResult {
+        source_profile: options.source_name.clone(),
+        dest_profile: options.dest_name.clone(),
+        ..SyncResult::default()
+    };
+    let totals = match before_sync(source, dest, schema, options, progress, &mut result).await {
+        Ok(totals) => totals,
+        Err(e) => {
+            result.errors.push(format!(
+                "Failed to compare profiles: {}",
+                dba_core::chain_text(&e)
+            ));
+            return result;
+        }
+    };
+    match run_sync(
+        source,
+        dest,
+        schema,
+        options,
+        progress,
+        &totals,
+        &mut result,
+    )
+    .await
+    {
+        Ok(()) => result.success = true,
+        Err(e) => result
             .errors
-            .push(format!("Sync failed: {}", dba_core::chain_text(&e)));
+            .push(format!("Sync failed: {}", dba_core::chain_text(&e))),
     }
     result
 }
 
+/// The checks [`compare`] makes, and the destination's counts before the run; returns each table's source
+/// rows within the scope when `progress` shows totals (unknown for a table scoped through its parents).
+async fn before_sync(
+    source: &dyn DatabaseClient,
+    dest: &dyn DatabaseClient,
+    schema: &BackupSchema,
+    options: &SyncOptions,
+    progress: &dyn Progress,
+    result: &mut SyncResult,
+) -> Result<HashMap<String, u64>, BackupError> {
+    let schema = &schema.in_schema(options.schema.as_deref())?;
+    schema.validate()?;
+    refuse_partition_with_parent(source, schema).await?;
+    if same_database(source, dest).await? {
+        return Err(BackupError::SameDatabase);
+    }
+    let scope = dest_scope(dest, schema, options).await?;
+    let plan = Plan {
+        schema,
+        options,
+        ids: HashMap::new(),
+        seen: HashMap::new(),
+    };
+    let mut totals = HashMap::new();
+    for def in &schema.tables {
+        let (dest_total, _) = plan.dest_count(dest, def, &scope).await?;
+        result.dest_counts.0.push((def.name.clone(), dest_total));
+        if progress.wants_totals() && !plan.through_parents(def) {
+            let total = source
+                .count(
+                    &source_table(schema, options, def),
+                    &user_filter(def, options.user_id.as_ref()),
+                )
+                .await?;
+            totals.insert(def.name.clone(), total);
+        }
+    }
+    Ok(totals)
+}
+
+/// The sync itself: fills `result`'s plan, source counts and totals from what each table's run did.
 async fn run_sync(
     source: &dyn DatabaseClient,
     dest: &dyn DatabaseClient,
     schema: &BackupSchema,
     options: &SyncOptions,
     progress: &dyn Progress,
+    totals: &HashMap<String, u64>,
     result: &mut SyncResult,
 ) -> Result<(), BackupError> {
     let schema = &schema.in_schema(options.schema.as_deref())?;
@@ -717,6 +787,9 @@ async fn run_sync(
     let mirror = options.mode == SyncMode::Mirror;
     let mut deletes_pending = mirror;
     let mut seen: HashMap<String, HashSet<String>> = HashMap::new();
+    // What each table's run did, and the rows each mirror deletion removed.
+    let mut done: HashMap<String, TableSummary> = HashMap::new();
+    let mut deletes: HashMap<String, u64> = HashMap::new();
     for (gi, group) in groups.iter().enumerate() {
         let tx: Option<Box<dyn Transaction>> = if transactional {
             Some(dest.begin().await?)
@@ -739,7 +812,7 @@ async fn run_sync(
             let stream = source
                 .select_stream(&source_table(schema, options, def), &query)
                 .await?;
-            let total = result.source_counts.get(&def.name).copied();
+            let total = totals.get(&def.name).copied();
             engine
                 .table(def, &info, Source::Stream(stream), total)
                 .await?;
@@ -755,7 +828,9 @@ async fn run_sync(
                     scope: &scope,
                     seen: seen.get(&def.name),
                 };
-                deleted += mirror_deletes(source, target, def, &ctx, options, progress).await?;
+                let gone = mirror_deletes(source, target, def, &ctx, options, progress).await?;
+                deletes.insert(def.name.clone(), gone);
+                deleted += gone;
             }
             deletes_pending = false;
         }
@@ -783,6 +858,25 @@ async fn run_sync(
         result.synced_count += totals.inserted + totals.updated;
         result.skipped_count += totals.skipped;
         result.deleted_count += deleted;
+        for def in group {
+            if let Some(t) = summary.table(&def.name) {
+                done.insert(def.name.clone(), t.clone());
+            }
+        }
+    }
+    for def in &schema.tables {
+        let t = done.remove(&def.name).unwrap_or_default();
+        let entry = PlanEntry {
+            new: t.inserted,
+            update: t.updated,
+            skip: t.skipped,
+            delete: deletes.get(&def.name).copied().unwrap_or(0),
+        };
+        result
+            .source_counts
+            .0
+            .push((def.name.clone(), t.inserted + t.updated + t.skipped));
+        result.sync_plan.0.push((def.name.clone(), entry));
     }
     Ok(())
 }
