@@ -69,19 +69,12 @@ impl Source<'_> {
 /// the write's next round trip (and the destination server) waited for it.
 const FILL_SLICE: usize = 16;
 
-/// Returns to the caller once (waking itself at once), so the other branch of a `join` gets polled.
+/// Returns to the scheduler once, so the other branch of a `join` gets polled, and so do the tasks woken
+/// meanwhile: tokio's yield puts this task behind them. A task woken by a statement just sent (the
+/// connection's, which writes it to the server) runs first, instead of waiting while this one prepares
+/// rows.
 async fn yield_now() {
-    let mut yielded = false;
-    poll_fn(|cx| {
-        if yielded {
-            std::task::Poll::Ready(())
-        } else {
-            yielded = true;
-            cx.waker().wake_by_ref();
-            std::task::Poll::Pending
-        }
-    })
-    .await;
+    tokio::task::yield_now().await;
 }
 
 /// A new id, or, in a dry run, the promise of one.
@@ -358,6 +351,8 @@ impl<'a> Engine<'a> {
                     };
                     let before = written.take();
                     let prepare = async {
+                        // The write has just sent its first statement: it goes to the server first.
+                        yield_now().await;
                         self.settle_written(def, drop_pk, before, total).await?;
                         self.fill_chunk(def, &mut fill).await
                     };
