@@ -8,6 +8,7 @@ use dba_core::{Result, Row};
 use deadpool_postgres::{
     Manager, ManagerConfig, PoolError, RecyclingMethod, Runtime, TimeoutType, Timeouts,
 };
+use futures_util::FutureExt;
 
 use crate::client_impl::impl_database_client;
 use crate::exec::{Handle, map_pg_error, map_pool_error};
@@ -241,21 +242,43 @@ impl PostgresAdapter {
     }
 
     pub(crate) async fn handle(&self) -> Result<Handle> {
-        Ok(Handle::Pooled(Box::new(self.checkout().await?)))
+        Ok(Handle::Pooled(self.checkout().await?))
     }
 
-    /// A pooled connection: one free now without setting a timer, else the first freed within the
-    /// wait timeout, in turn with the other waiters.
-    async fn checkout(&self) -> Result<Object> {
+    /// A pooled connection: one free now, taken without waiting or setting a timer, else the first freed
+    /// within the wait timeout, in turn with the other waiters. One that sat idle is pinged first, and
+    /// given up for another when the ping fails (see [`crate::pool`]).
+    async fn checkout(&self) -> Result<Box<Object>> {
+        loop {
+            let mut object = match self.take_free() {
+                Some(taken) => Box::new(taken.map_err(map_pool_error)?),
+                // Boxed: the waiting checkout's future is large and seldom needed, and every call's
+                // future would otherwise carry room for it.
+                None => Box::new(Box::pin(self.pool.get()).await.map_err(map_pool_error)?),
+            };
+            if !object.unchecked || Box::pin(self.pool.manager().check(&mut object)).await {
+                return Ok(object);
+            }
+            drop(Object::take(*object));
+        }
+    }
+
+    /// A free connection (or the pool's error), taken without waiting; `None` when none is free now
+    /// (every connection is in use, or a new one would have to be opened).
+    ///
+    /// The pool's checkout completes at its first poll when a free connection is there: `recycle` does
+    /// not wait (see [`crate::pool`]) and no hook is set. It is polled once, here, rather than kept in
+    /// the caller's future (it is most of that future's size, which every call allocates). When it
+    /// would wait, it is dropped before anything was started: the only wait left is a new connection's,
+    /// whose first poll starts nothing.
+    fn take_free(&self) -> Option<std::result::Result<Object, PoolError>> {
         let at_once = Timeouts {
             wait: Some(Duration::ZERO),
             ..self.pool.timeouts()
         };
-        match self.pool.timeout_get(&at_once).await {
-            Err(PoolError::Timeout(TimeoutType::Wait)) => {
-                self.pool.get().await.map_err(map_pool_error)
-            }
-            other => other.map_err(map_pool_error),
+        match self.pool.timeout_get(&at_once).now_or_never()? {
+            Err(PoolError::Timeout(TimeoutType::Wait)) => None,
+            other => Some(other),
         }
     }
 
@@ -285,7 +308,7 @@ impl PostgresAdapter {
     }
 
     pub(crate) async fn begin_transaction(&self) -> Result<PgTransaction> {
-        let object = self.checkout().await?;
+        let object = *self.checkout().await?;
         self.track(
             object
                 .client
