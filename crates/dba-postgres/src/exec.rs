@@ -56,7 +56,7 @@ fn unspecified() -> Type {
 
 /// What an operation runs on: a pooled connection of its own, or the connection of a transaction.
 pub(crate) enum Handle {
-    Pooled(Box<crate::pool::Object>),
+    Pooled(crate::pool::Object),
     Tx(std::sync::Arc<crate::tx_state::TxShared>),
 }
 

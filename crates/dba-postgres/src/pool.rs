@@ -39,25 +39,27 @@ pub(crate) struct PgManager {
 }
 
 impl managed::Manager for PgManager {
-    type Type = PgConn;
+    /// Boxed: the pool moves its objects several times per checkout and return, and a connection's
+    /// state is about 250 bytes.
+    type Type = Box<PgConn>;
     type Error = tokio_postgres::Error;
 
-    async fn create(&self) -> Result<PgConn, tokio_postgres::Error> {
+    async fn create(&self) -> Result<Box<PgConn>, tokio_postgres::Error> {
         // Nothing is started before the first wait, so the adapter's attempt to take a free connection
         // without waiting (see `PostgresAdapter::checkout`) can give up a checkout that would have to
         // connect without leaving a connection half open.
         PendOnce(false).await;
-        Ok(PgConn {
+        Ok(Box::new(PgConn {
             // Boxed: rare, and every checkout's future would otherwise carry room for it.
             client: Box::pin(managed::Manager::create(&self.inner)).await?,
             prepared: Mutex::new(HashMap::default()),
             unchecked: false,
-        })
+        }))
     }
 
     async fn recycle(
         &self,
-        conn: &mut PgConn,
+        conn: &mut Box<PgConn>,
         metrics: &Metrics,
     ) -> RecycleResult<tokio_postgres::Error> {
         // One clock read for both checks.
@@ -78,7 +80,7 @@ impl managed::Manager for PgManager {
         managed::Manager::recycle(&self.inner, &mut conn.client, metrics).await
     }
 
-    fn detach(&self, conn: &mut PgConn) {
+    fn detach(&self, conn: &mut Box<PgConn>) {
         managed::Manager::detach(&self.inner, &mut conn.client);
     }
 }
