@@ -47,7 +47,13 @@ pub struct Condition {
 impl Condition {
     /// Checks the column name and that the value suits the operator.
     pub fn validate(&self) -> Result<Ident> {
-        let column = Ident::exact(&self.column)?;
+        self.check()?;
+        Ident::exact(&self.column)
+    }
+
+    /// What [`Condition::validate`] checks, without making the column's identifier.
+    pub(crate) fn check(&self) -> Result<()> {
+        Ident::check_exact(&self.column)?;
         match self.op {
             Op::In if !self.value.is_array() => Err(Error::invalid_input(format!(
                 "filter on {:?}: `in` needs a JSON array, got {}",
@@ -57,7 +63,7 @@ impl Condition {
                 "filter on {:?}: a like pattern must be a string, got {}",
                 self.column, self.value
             ))),
-            _ => Ok(column),
+            _ => Ok(()),
         }
     }
 }

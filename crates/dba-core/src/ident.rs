@@ -19,6 +19,12 @@ impl Ident {
     ///
     /// Refuses an empty name, a NUL byte and names longer than 63 bytes.
     pub fn exact(name: &str) -> Result<Ident> {
+        Ident::check_exact(name)?;
+        Ok(Ident(name.to_owned()))
+    }
+
+    /// What [`Ident::exact`] checks, without making the identifier.
+    pub(crate) fn check_exact(name: &str) -> Result<()> {
         if name.is_empty() {
             return Err(Error::invalid_input("empty identifier"));
         }
@@ -32,7 +38,7 @@ impl Ident {
                 "identifier {name:?} is longer than {MAX_IDENT_BYTES} bytes"
             )));
         }
-        Ok(Ident(name.to_owned()))
+        Ok(())
     }
 
     /// Parses one identifier as PostgreSQL reads it: unquoted names fold to lower case and may contain

@@ -200,7 +200,7 @@ impl Query {
             return Err(Error::invalid_input(message.clone()));
         }
         for condition in self.filter.conditions() {
-            condition.validate()?;
+            condition.check()?;
         }
         Ok(())
     }

@@ -21,7 +21,8 @@ pub fn value_to_text(value: &Value) -> Option<String> {
     match value {
         Value::Null => None,
         Value::Bool(b) => Some(b.to_string()),
-        Value::Number(n) => Some(n.to_string()),
+        // The number's own text (serde_json keeps it, `arbitrary_precision`), as `to_string` gives it.
+        Value::Number(n) => Some(n.as_str().to_owned()),
         Value::String(s) => Some(s.clone()),
         other => Some(other.to_string()),
     }

@@ -56,7 +56,7 @@ fn unspecified() -> Type {
 
 /// What an operation runs on: a pooled connection of its own, or the connection of a transaction.
 pub(crate) enum Handle {
-    Pooled(Box<crate::pool::Object>),
+    Pooled(crate::pool::Object),
     Tx(std::sync::Arc<crate::tx_state::TxShared>),
 }
 
@@ -101,16 +101,21 @@ impl Conn<'_> {
         } else {
             self.mode
         };
+        // The driver's query futures are boxed: each is about 1 KB (room for preparing a statement it
+        // is given as text), which would make the caller's future, allocated by every call, too large
+        // for the allocator's small-size cache; two small allocations cost less than one large one.
         let result = match mode {
             StatementMode::Cached => match self.prepare(st).await {
-                Ok(prepared) => self.client.query_raw(&prepared, params).await,
+                Ok(prepared) => Box::pin(self.client.query_raw(&prepared, params)).await,
                 Err(e) => Err(e),
             },
             StatementMode::Unnamed | StatementMode::Auto => {
                 let ty = unspecified();
-                self.client
-                    .query_typed_raw(&st.sql, params.map(|p| (p, ty.clone())))
-                    .await
+                Box::pin(
+                    self.client
+                        .query_typed_raw(&st.sql, params.map(|p| (p, ty.clone()))),
+                )
+                .await
             }
         };
         result.map_err(map_pg_error)
@@ -123,12 +128,13 @@ impl Conn<'_> {
         st: &Statement,
     ) -> std::result::Result<tokio_postgres::Statement, tokio_postgres::Error> {
         let Some(number) = st.number else {
-            return self.client.prepare_cached(&st.sql).await;
+            // Boxed, as the prepare below: a future that would otherwise take room in every call's.
+            return Box::pin(self.client.prepare_cached(&st.sql)).await;
         };
         if let Some(prepared) = self.pg.prepared(number) {
             return Ok(prepared);
         }
-        let prepared = self.client.prepare(&st.sql).await?;
+        let prepared = Box::pin(self.client.prepare(&st.sql)).await?;
         self.pg.keep(number, prepared.clone());
         Ok(prepared)
     }

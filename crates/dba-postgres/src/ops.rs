@@ -149,7 +149,7 @@ pub(crate) async fn query(conn: &Conn<'_>, sql_text: &str, params: &[Value]) -> 
 
 fn raw(sql_text: String, params: &[Value]) -> Statement {
     Statement {
-        sql: sql_text,
+        sql: sql_text.into(),
         params: params.iter().map(value_to_text).collect(),
         value_dependent: false,
         number: None,

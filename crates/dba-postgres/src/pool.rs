@@ -1,16 +1,20 @@
 //! The pool's connections: deadpool-postgres's manager, wrapped so that each connection carries the
-//! statements prepared for it by number, and so that the health check before reuse runs in `recycle`.
+//! statements prepared for it by number, and so that `recycle` decides the health check before reuse.
 //!
 //! A connection that sat idle (or was last used before a lost connection was seen, see [`LossClock`]) is
 //! pinged before it is handed out, and given up (another is taken) when the ping fails or outlasts the
-//! recycle timeout; one past its maximum lifetime is closed. Checking this in the manager's `recycle`
-//! rather than in a pre-recycle hook spares every checkout a boxed future, and timing only the ping
-//! (the rest of `recycle` does not wait) spares it a timer.
+//! recycle timeout; one past its maximum lifetime is closed. `recycle` never waits: it closes a
+//! connection past its lifetime and marks one that needs the ping ([`PgConn::unchecked`]), which the
+//! adapter's checkout sends ([`PgManager::check`]). So a checkout of a free connection completes without
+//! waiting, and the adapter takes it at once, without keeping the pool's checkout future in every
+//! call's (see `PostgresAdapter::checkout`); only the ping is timed, so that checkout sets no timer.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::pin::Pin;
 use std::sync::{Mutex, PoisonError};
-use std::time::Duration;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use deadpool::managed::{self, Metrics, RecycleError, RecycleResult};
 use deadpool_postgres::ClientWrapper;
@@ -35,43 +39,80 @@ pub(crate) struct PgManager {
 }
 
 impl managed::Manager for PgManager {
-    type Type = PgConn;
+    /// Boxed: the pool moves its objects several times per checkout and return, and a connection's
+    /// state is about 250 bytes.
+    type Type = Box<PgConn>;
     type Error = tokio_postgres::Error;
 
-    async fn create(&self) -> Result<PgConn, tokio_postgres::Error> {
-        Ok(PgConn {
-            client: managed::Manager::create(&self.inner).await?,
+    async fn create(&self) -> Result<Box<PgConn>, tokio_postgres::Error> {
+        // Nothing is started before the first wait, so the adapter's attempt to take a free connection
+        // without waiting (see `PostgresAdapter::checkout`) can give up a checkout that would have to
+        // connect without leaving a connection half open.
+        PendOnce(false).await;
+        Ok(Box::new(PgConn {
+            // Boxed: rare, and every checkout's future would otherwise carry room for it.
+            client: Box::pin(managed::Manager::create(&self.inner)).await?,
             prepared: Mutex::new(HashMap::default()),
-        })
+            unchecked: false,
+        }))
     }
 
     async fn recycle(
         &self,
-        conn: &mut PgConn,
+        conn: &mut Box<PgConn>,
         metrics: &Metrics,
     ) -> RecycleResult<tokio_postgres::Error> {
-        if self.max_lifetime.is_some_and(|max| metrics.age() > max) {
+        // One clock read for both checks.
+        let now = Instant::now();
+        if self
+            .max_lifetime
+            .is_some_and(|max| now.saturating_duration_since(metrics.created) > max)
+        {
             return Err(RecycleError::message(
                 "connection reached its maximum lifetime",
             ));
         }
-        if metrics.last_used() >= self.idle_check
-            || self.losses.used_before_a_loss(metrics.last_used())
-        {
-            let ping = conn.client.simple_query("");
-            match self.recycle_timeout {
-                Some(limit) => tokio::time::timeout(limit, ping)
-                    .await
-                    .map_err(|_| RecycleError::message("the health check timed out"))?,
-                None => ping.await,
-            }
-            .map_err(RecycleError::Backend)?;
+        let idle = now.saturating_duration_since(metrics.recycled.unwrap_or(metrics.created));
+        if idle >= self.idle_check || self.losses.used_before_a_loss(idle) {
+            // Pinged by the checkout before it is handed out (see [`PgManager::check`]).
+            conn.unchecked = true;
         }
         managed::Manager::recycle(&self.inner, &mut conn.client, metrics).await
     }
 
-    fn detach(&self, conn: &mut PgConn) {
+    fn detach(&self, conn: &mut Box<PgConn>) {
         managed::Manager::detach(&self.inner, &mut conn.client);
+    }
+}
+
+impl PgManager {
+    /// The health check of a connection `recycle` marked (see [`PgConn::unchecked`]): a round trip, timed
+    /// by the recycle timeout. A connection that fails it (an error, or no answer in time) is to be taken
+    /// out of the pool, and another checked out.
+    pub(crate) async fn check(&self, conn: &mut PgConn) -> bool {
+        let ping = conn.client.simple_query("");
+        let answered = match self.recycle_timeout {
+            Some(limit) => tokio::time::timeout(limit, ping).await.ok(),
+            None => Some(ping.await),
+        };
+        conn.unchecked = !matches!(answered, Some(Ok(_)));
+        !conn.unchecked
+    }
+}
+
+/// A future that is pending once (waking its task at once), then ready.
+struct PendOnce(bool);
+
+impl Future for PendOnce {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.0 {
+            return Poll::Ready(());
+        }
+        self.0 = true;
+        cx.waker().wake_by_ref();
+        Poll::Pending
     }
 }
 
@@ -79,6 +120,9 @@ impl managed::Manager for PgManager {
 pub(crate) struct PgConn {
     pub(crate) client: ClientWrapper,
     prepared: Mutex<HashMap<u64, Statement, BuildHasherDefault<Number>>>,
+    /// Set by `recycle` when the connection sat idle (or was last used before a lost connection was
+    /// seen): the checkout pings it with [`PgManager::check`] before handing it out.
+    pub(crate) unchecked: bool,
 }
 
 impl PgConn {

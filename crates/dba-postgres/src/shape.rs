@@ -43,7 +43,7 @@ fn is_utc_zone(zone: &str) -> bool {
 /// bound, as quoted SQL, to a `regclass` parameter).
 pub(crate) async fn fetch(conn: &Conn<'_>, table: &TableName) -> Result<TableShape> {
     let st = Statement {
-        sql: SHAPE_SQL.to_owned(),
+        sql: SHAPE_SQL.to_owned().into(),
         params: vec![Some(table.to_string())],
         value_dependent: false,
         number: None,

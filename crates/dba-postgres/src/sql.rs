@@ -10,7 +10,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::fmt::Write as _;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
-use std::sync::{PoisonError, RwLock};
+use std::sync::{Arc, PoisonError, RwLock};
 
 use dba_core::value_to_text;
 use dba_core::{
@@ -26,7 +26,7 @@ const READ: &str = "\"_dba_r\"";
 /// One statement and its text parameters (`None` is SQL NULL).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Statement {
-    pub(crate) sql: String,
+    pub(crate) sql: SqlText,
     pub(crate) params: Vec<Option<String>>,
     /// Never cached by the connection: the best plan depends on the values (an `IN` list, a LIKE pattern;
     /// a cached generic plan can fall back to a sequential scan), or the result types follow the table's
@@ -37,10 +37,101 @@ pub(crate) struct Statement {
     pub(crate) number: Option<u64>,
 }
 
+/// A statement's SQL text: built for it, or shared with the [`SelectCache`] that keeps it (so a select
+/// of a kept shape does not copy its text).
+#[derive(Debug, Clone)]
+pub(crate) enum SqlText {
+    /// Built for this statement.
+    Built(String),
+    /// Kept by a [`SelectCache`].
+    Kept(Arc<str>),
+}
+
+impl SqlText {
+    /// Appends `text` (to a copy of a kept text).
+    pub(crate) fn push_str(&mut self, text: &str) {
+        match self {
+            SqlText::Built(built) => built.push_str(text),
+            SqlText::Kept(kept) => {
+                let mut built = String::with_capacity(kept.len() + text.len());
+                built.push_str(kept);
+                built.push_str(text);
+                *self = SqlText::Built(built);
+            }
+        }
+    }
+
+    /// Appends `c` (see [`SqlText::push_str`]).
+    pub(crate) fn push(&mut self, c: char) {
+        self.push_str(c.encode_utf8(&mut [0; 4]));
+    }
+
+    /// The text.
+    pub(crate) fn as_str(&self) -> &str {
+        match self {
+            SqlText::Built(text) => text,
+            SqlText::Kept(text) => text,
+        }
+    }
+}
+
+impl From<String> for SqlText {
+    fn from(text: String) -> SqlText {
+        SqlText::Built(text)
+    }
+}
+
+impl std::ops::Deref for SqlText {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl std::fmt::Display for SqlText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::fmt::Write for SqlText {
+    fn write_str(&mut self, text: &str) -> std::fmt::Result {
+        self.push_str(text);
+        Ok(())
+    }
+}
+
+impl PartialEq for SqlText {
+    fn eq(&self, other: &SqlText) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for SqlText {}
+
+impl PartialEq<str> for SqlText {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for SqlText {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl PartialEq<String> for SqlText {
+    fn eq(&self, other: &String) -> bool {
+        self.as_str() == other
+    }
+}
+
 impl Statement {
     fn new() -> Statement {
         Statement {
-            sql: String::with_capacity(128),
+            sql: SqlText::Built(String::with_capacity(128)),
             params: Vec::new(),
             value_dependent: false,
             number: None,
@@ -99,7 +190,7 @@ struct CachedSelect {
     order: Vec<OrderBy>,
     limit: bool,
     offset: bool,
-    sql: Box<str>,
+    sql: Arc<str>,
     params: usize,
     value_dependent: bool,
     number: u64,
@@ -131,7 +222,7 @@ impl CachedSelect {
             params.push(Some(offset.to_string()));
         }
         Statement {
-            sql: self.sql.as_ref().to_owned(),
+            sql: SqlText::Kept(Arc::clone(&self.sql)),
             params,
             value_dependent: self.value_dependent,
             number: Some(self.number),
@@ -195,7 +286,7 @@ impl SelectCache {
                 order: query.order.clone(),
                 limit: query.limit.is_some(),
                 offset: query.offset.is_some(),
-                sql: st.sql.as_str().into(),
+                sql: Arc::from(st.sql.as_str()),
                 params: st.params.len(),
                 value_dependent: st.value_dependent,
                 number,
@@ -503,10 +594,10 @@ pub(crate) fn wrap_query(sql: &str) -> String {
     format!("WITH \"_dba_q\" AS (\n{body}\n) SELECT row_to_json(\"_dba_q\")::text FROM \"_dba_q\"")
 }
 
-fn push_list(sql: &mut String, list: &[Ident]) {
+fn push_list(sql: &mut impl std::fmt::Write, list: &[Ident]) {
     for (i, ident) in list.iter().enumerate() {
         if i > 0 {
-            sql.push_str(", ");
+            let _ = sql.write_str(", ");
         }
         let _ = write!(sql, "{ident}");
     }
