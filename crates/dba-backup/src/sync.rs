@@ -225,13 +225,7 @@ async fn compare_into(
     progress: &dyn Progress,
     result: &mut SyncResult,
 ) -> Result<(), BackupError> {
-    let schema = &schema.in_schema(options.schema.as_deref())?;
-    schema.validate()?;
-    refuse_partition_with_parent(source, schema).await?;
-    if same_database(source, dest).await? {
-        return Err(BackupError::SameDatabase);
-    }
-    let scope = dest_scope(dest, schema, options).await?;
+    let (schema, scope) = &checked(source, dest, schema, options).await?;
     let no_keys = HashSet::new();
     let mut plan = Plan {
         schema,
@@ -240,7 +234,7 @@ async fn compare_into(
         seen: HashMap::new(),
     };
     for def in &schema.tables {
-        let (dest_total, dest_rows) = plan.dest_count(dest, def, &scope).await?;
+        let (dest_total, dest_rows) = plan.dest_count(dest, def, scope).await?;
         let (total, mut entry) = plan
             .table(source, dest, def, dest_rows > 0, progress)
             .await?;
@@ -249,7 +243,7 @@ async fn compare_into(
         if options.mode == SyncMode::Mirror && dest_total > 0 {
             let ctx = MirrorContext {
                 schema,
-                scope: &scope,
+                scope,
                 seen: Some(plan.seen.get(&def.name).unwrap_or(&no_keys)),
             };
             let doomed = doomed_keys(source, dest, def, &ctx, options).await?.len();
@@ -710,6 +704,25 @@ pub async fn sync(
     result
 }
 
+/// The checks a comparison and a sync make before reading anything: `schema` in the run's schema and
+/// valid, no partition with a parent, two databases. Returns that schema and the destination's user scope
+/// (see [`dest_scope`]).
+async fn checked(
+    source: &dyn DatabaseClient,
+    dest: &dyn DatabaseClient,
+    schema: &BackupSchema,
+    options: &SyncOptions,
+) -> Result<(BackupSchema, HashMap<String, HashSet<String>>), BackupError> {
+    let schema = schema.in_schema(options.schema.as_deref())?;
+    schema.validate()?;
+    refuse_partition_with_parent(source, &schema).await?;
+    if same_database(source, dest).await? {
+        return Err(BackupError::SameDatabase);
+    }
+    let scope = dest_scope(dest, &schema, options).await?;
+    Ok((schema, scope))
+}
+
 /// The checks [`compare`] makes, and the destination's counts before the run; returns each table's source
 /// rows within the scope when `progress` shows totals (unknown for a table scoped through its parents).
 async fn before_sync(
@@ -720,13 +733,7 @@ async fn before_sync(
     progress: &dyn Progress,
     result: &mut SyncResult,
 ) -> Result<HashMap<String, u64>, BackupError> {
-    let schema = &schema.in_schema(options.schema.as_deref())?;
-    schema.validate()?;
-    refuse_partition_with_parent(source, schema).await?;
-    if same_database(source, dest).await? {
-        return Err(BackupError::SameDatabase);
-    }
-    let scope = dest_scope(dest, schema, options).await?;
+    let (schema, scope) = &checked(source, dest, schema, options).await?;
     let plan = Plan {
         schema,
         options,
@@ -735,7 +742,7 @@ async fn before_sync(
     };
     let mut totals = HashMap::new();
     for def in &schema.tables {
-        let (dest_total, _) = plan.dest_count(dest, def, &scope).await?;
+        let (dest_total, _) = plan.dest_count(dest, def, scope).await?;
         result.dest_counts.0.push((def.name.clone(), dest_total));
         if progress.wants_totals() && !plan.through_parents(def) {
             let total = source
