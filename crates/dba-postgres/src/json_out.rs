@@ -10,7 +10,7 @@
 //! converted by the server per column with `to_json(col)::text`, which is the function `row_to_json`
 //! applies to each column.
 
-use dba_core::{Columns, Error, ErrorKind, Ident, Result};
+use dba_core::{Columns, Error, ErrorKind, Ident, Result, Row, Value};
 use tokio_postgres::types::{FromSql, Type};
 
 use crate::shape::TableShape;
@@ -83,6 +83,8 @@ fn decoded_here(oid: u32, session_utc: bool) -> bool {
 pub(crate) struct RowEncoder {
     /// For each column, `"name":` with a leading comma after the first.
     keys: Vec<String>,
+    /// For each column, its name (the key of a row built as a map, see [`RowEncoder::to_row`]).
+    names: Vec<String>,
     /// For each column, whether the server sends it as JSON text already.
     server_json: Vec<bool>,
     /// The session's time zone is UTC (see [`decoded_here`]).
@@ -120,6 +122,7 @@ pub(crate) fn plan(
     let mut projection = Vec::with_capacity(chosen.len());
     let mut encoder = RowEncoder {
         keys: Vec::with_capacity(chosen.len()),
+        names: Vec::with_capacity(chosen.len()),
         server_json: Vec::with_capacity(chosen.len()),
         session_utc: shape.session_utc,
     };
@@ -133,6 +136,7 @@ pub(crate) fn plan(
         push_json_string(&mut key, &column.name);
         key.push(':');
         encoder.keys.push(key);
+        encoder.names.push(column.name.clone());
         encoder.server_json.push(server_json);
     }
     Some((projection, encoder))
@@ -161,31 +165,109 @@ impl RowEncoder {
         out.push('{');
         for (i, key) in self.keys.iter().enumerate() {
             out.push_str(key);
-            let value: Option<Raw<'_>> = row
-                .try_get(i)
-                .map_err(|e| Error::new(ErrorKind::Decode, e.to_string()))?;
-            let Some(Raw(bytes)) = value else {
+            let Some(bytes) = column_bytes(row, i)? else {
                 out.push_str("null");
                 continue;
             };
             if self.server_json[i] {
                 out.push_str(utf8(bytes)?);
             } else {
-                let column = &row.columns()[i];
-                push_binary(&mut out, column.type_().oid(), bytes, self.session_utc).map_err(
-                    |e| {
-                        e.context(format!(
-                            "column {} ({} in binary)",
-                            column.name(),
-                            column.type_()
-                        ))
-                    },
-                )?;
+                push_column(&mut out, row, i, bytes, self.session_utc)?;
             }
         }
         out.push('}');
         Ok(out)
     }
+
+    /// The row as a map, equal to what parsing [`RowEncoder::encode`]'s text gives, built without that
+    /// text where a value has a direct form: booleans, integers, strings and uuids are made from their
+    /// bytes, json and jsonb parsed from theirs, and the rest (numeric, dates, timestamps, arrays, and the
+    /// columns the server converts) parsed from their own JSON text alone. A sync's rows, read from the
+    /// source this way, cost the client about half of what writing and parsing whole rows did.
+    ///
+    /// `scratch` holds a value's text between calls, so that it is allocated once per stream.
+    pub(crate) fn to_row(&self, row: &tokio_postgres::Row, scratch: &mut String) -> Result<Row> {
+        let mut map = Row::with_capacity(self.names.len());
+        for (i, name) in self.names.iter().enumerate() {
+            let value = match column_bytes(row, i)? {
+                None => Value::Null,
+                Some(bytes) if self.server_json[i] => parse_value(utf8(bytes)?)?,
+                Some(bytes) => match direct(row.columns()[i].type_().oid(), bytes)? {
+                    Some(value) => value,
+                    None => {
+                        scratch.clear();
+                        push_column(scratch, row, i, bytes, self.session_utc)?;
+                        unquoted(scratch).map_or_else(|| parse_value(scratch), Ok)?
+                    }
+                },
+            };
+            map.insert(name.clone(), value);
+        }
+        Ok(map)
+    }
+}
+
+/// Column `i`'s bytes as they came off the wire (`None` for null).
+fn column_bytes(row: &tokio_postgres::Row, i: usize) -> Result<Option<&[u8]>> {
+    let value: Option<Raw<'_>> = row
+        .try_get(i)
+        .map_err(|e| Error::new(ErrorKind::Decode, e.to_string()))?;
+    Ok(value.map(|Raw(bytes)| bytes))
+}
+
+/// Appends column `i`'s binary value as JSON text, an error naming the column.
+fn push_column(
+    out: &mut String,
+    row: &tokio_postgres::Row,
+    i: usize,
+    bytes: &[u8],
+    session_utc: bool,
+) -> Result<()> {
+    let column = &row.columns()[i];
+    push_binary(out, column.type_().oid(), bytes, session_utc).map_err(|e| {
+        e.context(format!(
+            "column {} ({} in binary)",
+            column.name(),
+            column.type_()
+        ))
+    })
+}
+
+/// A JSON string without escapes (a date's or a timestamp's, say) as its value, `None` for any other
+/// JSON text.
+fn unquoted(text: &str) -> Option<Value> {
+    let inner = text.strip_prefix('"')?.strip_suffix('"')?;
+    (!inner.contains(['"', '\\'])).then(|| Value::String(inner.to_owned()))
+}
+
+/// One value's JSON text as a value.
+fn parse_value(text: &str) -> Result<Value> {
+    serde_json::from_str(text).map_err(|e| Error::new(ErrorKind::Decode, e.to_string()))
+}
+
+/// The value of a binary column of type `oid` made straight from its bytes, for the types whose JSON form
+/// is a boolean, an integer, a string or a json document (`None` for the rest). Equal to parsing what
+/// [`push_binary`] writes: a string's escapes undo themselves, and an integer's text is its own
+/// (`arbitrary_precision` keeps a number as its text).
+fn direct(oid: u32, bytes: &[u8]) -> Result<Option<Value>> {
+    Ok(Some(match oid {
+        BOOL => Value::Bool(fixed::<1>(bytes)?[0] != 0),
+        INT2 => i16::from_be_bytes(fixed(bytes)?).into(),
+        INT4 => i32::from_be_bytes(fixed(bytes)?).into(),
+        INT8 => i64::from_be_bytes(fixed(bytes)?).into(),
+        TEXT | VARCHAR | BPCHAR | NAME => Value::String(utf8(bytes)?.to_owned()),
+        JSON => parse_value(utf8(bytes)?)?,
+        JSONB => match bytes.split_first() {
+            Some((1, text)) => parse_value(utf8(text)?)?,
+            _ => return Ok(None),
+        },
+        UUID => {
+            let mut text = String::with_capacity(36);
+            push_uuid(&mut text, fixed(bytes)?);
+            Value::String(text)
+        }
+        _ => return Ok(None),
+    }))
 }
 
 fn utf8(bytes: &[u8]) -> Result<&str> {
@@ -228,16 +310,8 @@ fn push_binary(out: &mut String, oid: u32, bytes: &[u8], session_utc: bool) -> R
             }
         },
         UUID => {
-            const HEX: &[u8; 16] = b"0123456789abcdef";
-            let b: [u8; 16] = fixed(bytes)?;
             out.push('"');
-            for (i, byte) in b.iter().enumerate() {
-                if matches!(i, 4 | 6 | 8 | 10) {
-                    out.push('-');
-                }
-                out.push(char::from(HEX[usize::from(byte >> 4)]));
-                out.push(char::from(HEX[usize::from(byte & 0xf)]));
-            }
+            push_uuid(out, fixed(bytes)?);
             out.push('"');
         }
         NUMERIC => push_numeric(out, bytes)?,
@@ -257,6 +331,18 @@ fn push_binary(out: &mut String, oid: u32, bytes: &[u8], session_utc: bool) -> R
         }
     }
     Ok(())
+}
+
+/// A uuid's canonical text: lower-case hex digits in groups of 8, 4, 4, 4 and 12.
+fn push_uuid(out: &mut String, b: [u8; 16]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for (i, byte) in b.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            out.push('-');
+        }
+        out.push(char::from(HEX[usize::from(byte >> 4)]));
+        out.push(char::from(HEX[usize::from(byte & 0xf)]));
+    }
 }
 
 /// The digits of a Julian day number as (year, month, day): PostgreSQL's `j2date`, in its unsigned
@@ -304,12 +390,37 @@ fn push_ymd(out: &mut String, jd: i64) -> Result<bool> {
         .ok_or_else(|| Error::new(ErrorKind::Decode, "date out of range"))?;
     let (year, month, day) = j2date(jd);
     let bc = year <= 0;
-    push_padded(out, if bc { 1 - year } else { year }.unsigned_abs(), 4);
-    out.push('-');
-    push_padded(out, month.into(), 2);
-    out.push('-');
-    push_padded(out, day.into(), 2);
+    let year = if bc { 1 - year } else { year }.unsigned_abs();
+    if year < 10_000 {
+        // Every date of four-digit years, written at once.
+        let mut text = *b"0000-00-00";
+        put_two(&mut text[0..2], year / 100);
+        put_two(&mut text[2..4], year % 100);
+        put_two(&mut text[5..7], month.into());
+        put_two(&mut text[8..10], day.into());
+        push_ascii(out, &text);
+    } else {
+        push_padded(out, year, 4);
+        out.push('-');
+        push_padded(out, month.into(), 2);
+        out.push('-');
+        push_padded(out, day.into(), 2);
+    }
     Ok(bc)
+}
+
+/// Writes `value` (under 100) as two decimal digits into `at`.
+fn put_two(at: &mut [u8], value: u64) {
+    const DIGITS: &[u8; 10] = b"0123456789";
+    // Both indexes are under 10 for a value under 100; a larger value is cut to its last two digits.
+    let (tens, ones) = ((value / 10 % 10) as usize, (value % 10) as usize);
+    at[0] = DIGITS[tens];
+    at[1] = DIGITS[ones];
+}
+
+/// Appends ASCII text made here (digits and punctuation).
+fn push_ascii(out: &mut String, text: &[u8]) {
+    out.push_str(std::str::from_utf8(text).unwrap_or_default());
 }
 
 /// Appends a binary `date` (days since 2000-01-01) as `datum_to_json` writes it: `"YYYY-MM-DD"`, with
@@ -348,12 +459,12 @@ fn push_timestamp(out: &mut String, micros: i64, utc: bool) -> Result<()> {
             let bc = push_ymd(out, date + POSTGRES_EPOCH_JDATE)?;
             let time = time.unsigned_abs();
             let (seconds, fraction) = (time / 1_000_000, time % 1_000_000);
-            out.push('T');
-            push_padded(out, seconds / 3600, 2);
-            out.push(':');
-            push_padded(out, seconds / 60 % 60, 2);
-            out.push(':');
-            push_padded(out, seconds % 60, 2);
+            // A day has fewer than 24 hours: two digits each.
+            let mut text = *b"T00:00:00";
+            put_two(&mut text[1..3], seconds / 3600);
+            put_two(&mut text[4..6], seconds / 60 % 60);
+            put_two(&mut text[7..9], seconds % 60);
+            push_ascii(out, &text);
             if fraction != 0 {
                 // AppendSeconds: six digits, trailing zeros dropped.
                 let mut fraction = fraction;

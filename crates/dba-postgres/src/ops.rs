@@ -8,6 +8,7 @@ use futures_util::{StreamExt, TryStreamExt};
 
 use crate::exec::{Conn, Handle, map_pg_error, parse_row};
 use crate::health::LossClock;
+use crate::json_out::RowEncoder;
 use crate::settings::StatementMode;
 use crate::sql::{self, Returning, Statement};
 use crate::{copy, json_out, shape};
@@ -48,10 +49,7 @@ pub(crate) async fn select_stream(
     table_name: &str,
     query: &Query,
 ) -> Result<RowStream> {
-    stream_select(handle, mode, losses, table_name, query, |text| {
-        parse_row(&text)
-    })
-    .await
+    stream_select(handle, mode, losses, table_name, query).await
 }
 
 /// Like [`select_stream`], yielding each row as the JSON object text `row_to_json` gives.
@@ -62,21 +60,56 @@ pub(crate) async fn select_json_stream(
     table_name: &str,
     query: &Query,
 ) -> Result<JsonStream> {
-    stream_select(handle, mode, losses, table_name, query, Ok).await
+    stream_select(handle, mode, losses, table_name, query).await
 }
 
-/// The select of `table_name` as a stream of rows, each encoded as JSON text and then `decode`d, every
-/// error naming the table; a connection lost mid-stream is noted in `losses`.
+/// What a streamed select yields for each row: a map ([`Row`]) or its JSON object text (`String`).
+trait Streamed: Sized + Send + 'static {
+    /// A row whose columns [`json_out`] encodes (`scratch`: room kept between the rows of a stream).
+    fn encoded(
+        encoder: &RowEncoder,
+        row: &tokio_postgres::Row,
+        scratch: &mut String,
+    ) -> Result<Self>;
+    /// A row the server encoded with `row_to_json`, as its text.
+    fn from_text(text: String) -> Result<Self>;
+}
+
+impl Streamed for Row {
+    fn encoded(
+        encoder: &RowEncoder,
+        row: &tokio_postgres::Row,
+        scratch: &mut String,
+    ) -> Result<Row> {
+        encoder.to_row(row, scratch)
+    }
+
+    fn from_text(text: String) -> Result<Row> {
+        parse_row(&text)
+    }
+}
+
+impl Streamed for String {
+    fn encoded(encoder: &RowEncoder, row: &tokio_postgres::Row, _: &mut String) -> Result<String> {
+        encoder.encode(row)
+    }
+
+    fn from_text(text: String) -> Result<String> {
+        Ok(text)
+    }
+}
+
+/// The select of `table_name` as a stream of rows (see [`Streamed`]), every error naming the table; a
+/// connection lost mid-stream is noted in `losses`.
 ///
 /// Streams are the bulk reads (backup, sync), so the table's shape is read first and the columns whose
 /// types [`json_out`] encodes come in binary; the rest are converted by the server.
-async fn stream_select<T: Send + 'static>(
+async fn stream_select<T: Streamed>(
     handle: Handle,
     mode: StatementMode,
     losses: LossClock,
     table_name: &str,
     query: &Query,
-    decode: fn(String) -> Result<T>,
 ) -> Result<std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<T>> + Send + 'static>>> {
     let t = table(table_name)?;
     query.validate()?;
@@ -95,15 +128,17 @@ async fn stream_select<T: Send + 'static>(
     }
     .await
     .map_err(|e| e.context(what.clone()))?;
+    let mut scratch = String::new();
     let stream = stream.map_err(map_pg_error).map(move |row| {
         let _held = &handle;
-        let text = row.and_then(|r| match &encoder {
-            Some(encoder) => encoder.encode(&r),
+        let item = row.and_then(|r| match &encoder {
+            Some(encoder) => T::encoded(encoder, &r, &mut scratch),
             None => r
                 .try_get::<_, String>(0)
-                .map_err(|e| Error::new(ErrorKind::Decode, e.to_string())),
+                .map_err(|e| Error::new(ErrorKind::Decode, e.to_string()))
+                .and_then(T::from_text),
         });
-        losses.note(text.and_then(decode).map_err(|e| e.context(what.clone())))
+        losses.note(item.map_err(|e| e.context(what.clone())))
     });
     Ok(Box::pin(stream))
 }

@@ -326,6 +326,18 @@ async fn streamed_rows_are_exactly_what_row_to_json_gives() {
             .await
             .unwrap();
         assert_eq!(rows, pg.select(table, &query).await.unwrap());
+        // …and in the same key order, with each number spelled as the text gives it (the maps' equality
+        // ignores the order; `arbitrary_precision` keeps a number's text).
+        let as_text = |row: &Row| serde_json::to_string(row).unwrap();
+        let reparsed: Vec<String> = streamed
+            .iter()
+            .map(|text| as_text(&serde_json::from_str(text).unwrap()))
+            .collect();
+        assert_eq!(
+            rows.iter().map(as_text).collect::<Vec<_>>(),
+            reparsed,
+            "{table} ({columns})"
+        );
     }
 
     // timestamptz carries the session's offset: outside UTC the server writes it, in a zone with offsets
