@@ -531,12 +531,28 @@ fn index_of(text: &[u8], line: usize, column: usize) -> usize {
 }
 
 /// Parses JSON `text`; an object comes as a map made with room for `capacity` keys.
+///
+/// Text that is valid UTF-8 as a whole is parsed as a `str`, so that its strings are not checked again
+/// one by one; other text is parsed as bytes, which reports where the bad byte is.
 fn parse_json(text: &[u8], capacity: usize) -> serde_json::Result<Value> {
-    if text.first() != Some(&b'{') {
-        return serde_json::from_slice(text);
+    let object = text.first() == Some(&b'{');
+    match std::str::from_utf8(text) {
+        Ok(text) => parse_from(serde_json::Deserializer::from_str(text), object, capacity),
+        Err(_) => parse_from(serde_json::Deserializer::from_slice(text), object, capacity),
     }
-    let mut de = serde_json::Deserializer::from_slice(text);
-    let value = serde::Deserializer::deserialize_map(&mut de, ObjectWithRoom(capacity))?;
+}
+
+/// Parses what `de` reads: an `object` into a map with room for `capacity` keys.
+fn parse_from<'de, R: serde_json::de::Read<'de>>(
+    mut de: serde_json::Deserializer<R>,
+    object: bool,
+    capacity: usize,
+) -> serde_json::Result<Value> {
+    let value = if object {
+        serde::Deserializer::deserialize_map(&mut de, ObjectWithRoom(capacity))?
+    } else {
+        serde::Deserialize::deserialize(&mut de)?
+    };
     de.end()?;
     Ok(value)
 }
