@@ -671,17 +671,32 @@ fn encode_binary_field(
 /// return and tab (the delimiter).
 fn push_field(buf: &mut BytesMut, bytes: &[u8]) {
     let mut start = 0;
-    for (i, byte) in bytes.iter().enumerate() {
-        let escape: &[u8] = match byte {
+    let mut i = 0;
+    while i < bytes.len() {
+        // Eight bytes at a time while none is a control character or a backslash (most text has none;
+        // the test also stops at quotes, which are then passed over one by one).
+        if let Some(chunk) = bytes.get(i..i + 8)
+            && !crate::json_out::any_needs_escape(u64::from_le_bytes(
+                chunk.try_into().unwrap_or_default(),
+            ))
+        {
+            i += 8;
+            continue;
+        }
+        let escape: &[u8] = match bytes[i] {
             b'\\' => b"\\\\",
             b'\n' => b"\\n",
             b'\r' => b"\\r",
             b'\t' => b"\\t",
-            _ => continue,
+            _ => {
+                i += 1;
+                continue;
+            }
         };
         buf.put_slice(&bytes[start..i]);
         buf.put_slice(escape);
-        start = i + 1;
+        i += 1;
+        start = i;
     }
     buf.put_slice(&bytes[start..]);
 }
@@ -695,6 +710,35 @@ mod tests {
         let mut buf = BytesMut::new();
         push_field(&mut buf, "a\\b\nc\rd\te\"f'g\\N".as_bytes());
         assert_eq!(&buf[..], b"a\\\\b\\nc\\rd\\te\"f'g\\\\N");
+    }
+
+    /// Each special byte is escaped wherever it falls in the eight-byte steps, and nothing else is.
+    #[test]
+    fn fields_escape_at_every_offset() {
+        let escape = |text: &str| {
+            text.replace('\\', "\\\\")
+                .replace('\n', "\\n")
+                .replace('\r', "\\r")
+                .replace('\t', "\\t")
+        };
+        for len in 0..20 {
+            for at in 0..len {
+                for special in [
+                    '\\', '\n', '\r', '\t', '"', '\u{1}', '\u{1f}', 'é', '\u{7f}', ' ',
+                ] {
+                    let text: String = (0..len)
+                        .map(|i| if i == at { special } else { 'a' })
+                        .collect();
+                    let mut buf = BytesMut::new();
+                    push_field(&mut buf, text.as_bytes());
+                    assert_eq!(&buf[..], escape(&text).as_bytes(), "{text:?}");
+                }
+            }
+        }
+        let all: String = (0..=0x7f_u8).map(char::from).cycle().take(1000).collect();
+        let mut buf = BytesMut::new();
+        push_field(&mut buf, all.as_bytes());
+        assert_eq!(&buf[..], escape(&all).as_bytes());
     }
 
     #[test]

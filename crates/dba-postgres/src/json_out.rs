@@ -688,7 +688,7 @@ pub(crate) fn push_json_string(out: &mut String, text: &str) {
 
 /// Whether any of the eight bytes packed in `word` is a control character, `"` or `\\` (the exact
 /// whole-word tests "has a byte less than n" and "has a zero byte" from Bit Twiddling Hacks).
-fn any_needs_escape(word: u64) -> bool {
+pub(crate) fn any_needs_escape(word: u64) -> bool {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
     let zero_byte = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
