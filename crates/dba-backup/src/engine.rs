@@ -1174,10 +1174,30 @@ pub(crate) fn group_key(def: &TableDef, row: &Row) -> Option<String> {
     )
 }
 
-/// Appends the compact JSON text of `value`, as its `Display` writes it.
+/// Appends `value` as a part of a match key: a string quoted, with only its quotes and backslashes
+/// escaped (enough for no two keys to read alike), a number as its own text, anything else as compact
+/// JSON. Match keys are only ever compared with each other.
 fn write_json(out: &mut Vec<u8>, value: &Value) {
-    // Writing to a Vec cannot fail, and a Value always serializes.
-    let _ = serde_json::to_writer(out, value);
+    match value {
+        Value::String(text) => {
+            let bytes = text.as_bytes();
+            out.reserve(bytes.len() + 2);
+            out.push(b'"');
+            let mut start = 0;
+            for at in memchr::memchr2_iter(b'"', b'\\', bytes) {
+                out.extend_from_slice(&bytes[start..at]);
+                out.push(b'\\');
+                start = at;
+            }
+            out.extend_from_slice(&bytes[start..]);
+            out.push(b'"');
+        }
+        Value::Number(n) => out.extend_from_slice(n.as_str().as_bytes()),
+        // Writing to a Vec cannot fail, and a Value always serializes.
+        other => {
+            let _ = serde_json::to_writer(out, other);
+        }
+    }
 }
 
 /// Whether a row's match key holds a reference that is remapped (so the key differs between source and
