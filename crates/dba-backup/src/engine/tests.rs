@@ -67,7 +67,10 @@ fn group_keys_tell_every_different_row_apart() {
             }
         }
     }
-    let row = json!({"a": "x\"y", "b": 1, "user_id": "u"}).as_object().cloned().unwrap();
+    let row = json!({"a": "x\"y", "b": 1, "user_id": "u"})
+        .as_object()
+        .cloned()
+        .unwrap();
     assert_eq!(group_key(&def, &row).unwrap(), r#"["x\"y",1,"u"]"#);
     let no_user = json!({"a": "x", "b": 1}).as_object().cloned().unwrap();
     assert_eq!(group_key(&def, &no_user).unwrap(), r#"["x",1,null]"#);
