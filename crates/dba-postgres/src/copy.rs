@@ -676,7 +676,7 @@ fn push_field(buf: &mut BytesMut, bytes: &[u8]) {
         // Eight bytes at a time while none is a control character or a backslash (most text has none;
         // the test also stops at quotes, which are then passed over one by one).
         if let Some(chunk) = bytes.get(i..i + 8)
-            && !crate::json_out::any_needs_escape(u64::from_le_bytes(
+            && !crate::escape::any_needs_escape(u64::from_le_bytes(
                 chunk.try_into().unwrap_or_default(),
             ))
         {

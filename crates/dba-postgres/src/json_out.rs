@@ -13,6 +13,7 @@
 use dba_core::{Columns, Error, ErrorKind, Ident, Result, Row, Value};
 use tokio_postgres::types::{FromSql, Type};
 
+use crate::escape::any_needs_escape;
 use crate::shape::TableShape;
 
 const BOOL: u32 = 16;
@@ -684,19 +685,6 @@ pub(crate) fn push_json_string(out: &mut String, text: &str) {
     }
     out.push_str(&text[start..]);
     out.push('"');
-}
-
-/// Whether any of the eight bytes packed in `word` is a control character, `"` or `\\` (the exact
-/// whole-word tests "has a byte less than n" and "has a zero byte" from Bit Twiddling Hacks).
-pub(crate) fn any_needs_escape(word: u64) -> bool {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let zero_byte = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
-    let control = word.wrapping_sub(ONES * 0x20) & !word & HIGH;
-    control
-        | zero_byte(word ^ (ONES * u64::from(b'"')))
-        | zero_byte(word ^ (ONES * u64::from(b'\\')))
-        != 0
 }
 
 #[cfg(test)]

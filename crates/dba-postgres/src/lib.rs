@@ -50,6 +50,7 @@
 mod adapter;
 mod client_impl;
 mod copy;
+mod escape;
 mod exec;
 mod health;
 mod json_out;
@@ -94,7 +95,7 @@ mod layering {
         // The pool's connections.
         &["pool"],
         // Leaves.
-        &["sql", "settings", "health", "table_shape"],
+        &["sql", "settings", "health", "table_shape", "escape"],
         &["tls"],
     ];
 
