@@ -4,10 +4,12 @@
 use std::collections::{HashMap, HashSet};
 use std::future::poll_fn;
 use std::hash::{BuildHasher, RandomState};
+use std::sync::Arc;
 
 use dba_core::{DatabaseClient, ErrorKind, Filter, Query, Row, RowStream};
 use futures_util::future::join;
 use serde_json::Value;
+use tokio::sync::mpsc;
 
 use crate::ahead::Rows;
 use crate::error::{BackupError, Conflict, FailedRow};
@@ -317,12 +319,29 @@ impl<'a> Engine<'a> {
         } else {
             WrittenHere::EmptyBefore(HashSet::new(), RandomState::new())
         };
-        let mut chunk: Vec<Prepared> = Vec::new();
-        // The natural keys in the chunk, by hash: a collision only flushes a chunk early, which is always
-        // correct.
-        let mut groups: HashSet<u64> = HashSet::new();
         let hasher = RandomState::new();
         let mut done = 0u64;
+        self.report(def, 0, total, false);
+        // Streamed while the table allows it; what is left goes the usual way below.
+        let (mut chunk, exhausted) = if self.streams(def) {
+            self.stream(def, drop_pk, source, &hasher, &mut done, total)
+                .await?
+        } else {
+            (Vec::new(), false)
+        };
+        if exhausted {
+            if let Some(p) = self.flush(def, drop_pk, chunk).await? {
+                self.send(def, drop_pk, p).await?;
+            }
+            self.report(def, done, total, true);
+            return Ok(());
+        }
+        // The natural keys in the chunk, by hash: a collision only flushes a chunk early, which is always
+        // correct.
+        let mut groups: HashSet<u64> = chunk
+            .iter()
+            .filter_map(|p| p.group.as_ref().map(|g| hasher.hash_one(g)))
+            .collect();
         // A chunk's write is sent, and the next chunk read and prepared, at the same time (see
         // [`Engine::flush`]). A write that failed is settled before the next chunk is flushed; one that
         // succeeded is settled (counted, its new keys noted, its rows dropped) beside the next chunk's
@@ -333,7 +352,6 @@ impl<'a> Engine<'a> {
         let mut report_after: Option<u64> = None;
         // A chunk written, with what the database stored, to settle beside the next write.
         let mut written: Option<Written> = None;
-        self.report(def, 0, total, false);
         loop {
             let mut fill = Fill {
                 source: &mut *source,
@@ -409,6 +427,193 @@ impl<'a> Engine<'a> {
         }
         self.report(def, done, total, true);
         Ok(())
+    }
+
+    /// Whether `def`'s rows can be streamed ([`Engine::stream`]): the run is a transaction, writes, and
+    /// inserts rows it need not look up first (the table has no match key, or a unique index refuses a
+    /// repeated one: [`WrittenHere::Indexed`]), whose new keys nothing needs (no table refers to this one),
+    /// and whose match keys it need not remember (see [`Engine::track_seen`]).
+    fn streams(&self, def: &TableDef) -> bool {
+        self.config.savepoints
+            && !self.config.dry_run
+            && !self.stop_writing
+            && !self.schema.is_referenced(&def.name)
+            && !refers_to_itself(def)
+            && (!self.track_seen || !matches_through_references(def, self.config.remap))
+            && (matches!(self.written_here, WrittenHere::Indexed(_))
+                || def.match_columns().is_empty())
+    }
+
+    /// Writes `def`'s rows as they are read, in segments of [`SEGMENT_CHUNKS`] chunks, each one bulk
+    /// insert ([`DatabaseClient::insert_parts`]: one `COPY` on PostgreSQL) inside a savepoint: the server
+    /// stores a chunk while the next is read and prepared, with no round trip between chunks. A segment
+    /// the destination refuses (a repeated match key, a value `COPY` cannot take, anything) is rolled back
+    /// and its chunks written the usual way, one by one, looked up as a refused chunk is
+    /// ([`WrittenHere::Indexed`]); so is a chunk holding a row that has to be looked up. After either, and
+    /// after a natural key repeated within a chunk, the table goes on the usual way: returns the chunk
+    /// begun, to go on with, and whether the source is exhausted.
+    async fn stream(
+        &mut self,
+        def: &TableDef,
+        drop_pk: bool,
+        source: &mut Rows<'_>,
+        hasher: &RandomState,
+        done: &mut u64,
+        total: Option<u64>,
+    ) -> Result<(Vec<Prepared>, bool), BackupError> {
+        // A chunk read ahead for the next segment, with why its reading stopped.
+        let mut carry: Option<(Vec<Prepared>, ChunkEnd)> = None;
+        // The rows of the segment stored last.
+        let mut stored_before = None;
+        loop {
+            if self.stop_writing {
+                return self.go_on_with(def, drop_pk, carry).await;
+            }
+            let sp = self.dest.begin().await?;
+            let table = self.schema.sql_name(&def.name);
+            let (tx, mut rx) = mpsc::channel::<Arc<Vec<Row>>>(2);
+            let writer = async move {
+                let mut parts = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
+                let written = sp.insert_parts(&table, &mut parts).await;
+                // The receiver goes with the stream, so a feed still sending learns the write has ended.
+                drop(parts);
+                (sp, written)
+            };
+            let feed = async {
+                let mut fed: Vec<(Vec<Prepared>, Arc<Vec<Row>>)> = Vec::new();
+                let end = loop {
+                    let (mut chunk, end) = match carry.take() {
+                        Some(read) => read,
+                        None => self.read_chunk(def, source, hasher, done).await?,
+                    };
+                    if self.needs_lookup(&chunk) {
+                        break Segment::Leftover(Box::new((chunk, end)));
+                    }
+                    let mut rows = Vec::with_capacity(chunk.len());
+                    for p in &mut chunk {
+                        let mut row = std::mem::take(&mut p.row);
+                        if drop_pk {
+                            for c in &def.pk {
+                                row.remove(c);
+                            }
+                        }
+                        rows.push(row);
+                    }
+                    if !rows.is_empty() {
+                        let rows = Arc::new(rows);
+                        // A send fails only once the write has ended; the rows are kept here either way.
+                        let _ = tx.send(rows.clone()).await;
+                        fed.push((chunk, rows));
+                        drop(stored_before.take());
+                    }
+                    match end {
+                        ChunkEnd::Full if fed.len() < SEGMENT_CHUNKS => {}
+                        ChunkEnd::Full => {
+                            // The next segment's first chunk is read while this one's rows are stored, so
+                            // the server does not wait for it between the segments.
+                            carry = Some(self.read_chunk(def, source, hasher, done).await?);
+                            break Segment::Full;
+                        }
+                        end => break Segment::Leftover(Box::new((Vec::new(), end))),
+                    }
+                };
+                drop(tx);
+                Ok::<_, BackupError>((fed, end))
+            };
+            let ((sp, written), fed) = join(writer, feed).await;
+            let (fed, end) = match fed {
+                Ok(fed) => fed,
+                Err(e) => {
+                    // The source failed: nothing of this segment is kept, and the run fails.
+                    sp.rollback().await?;
+                    return Err(e);
+                }
+            };
+            let count: usize = fed.iter().map(|(chunk, _)| chunk.len()).sum();
+            let stored = match written {
+                Ok(Some(n)) if usize::try_from(n) == Ok(count) => {
+                    sp.commit().await?;
+                    self.written += n;
+                    // What `inserted` notes of each row: a streamed table's new keys are not needed, and
+                    // it was not empty-before without an index (see `streams`).
+                    self.summary.table_mut(&def.name).inserted += n;
+                    // Dropped once the next segment's first rows are sent, not while the server waits.
+                    stored_before = Some(fed);
+                    true
+                }
+                written => {
+                    sp.rollback().await?;
+                    // Refused (an error) or not taken: written the usual way, a refused chunk looked up.
+                    let look_up = written.is_err();
+                    for (mut chunk, rows) in fed {
+                        let rows = Arc::try_unwrap(rows).unwrap_or_else(|shared| (*shared).clone());
+                        for (p, row) in chunk.iter_mut().zip(rows) {
+                            p.row = row;
+                        }
+                        if let Some(again) = self.flush_chunk(def, drop_pk, chunk, look_up).await? {
+                            self.send(def, drop_pk, again).await?;
+                        }
+                    }
+                    false
+                }
+            };
+            self.report(def, *done, total, false);
+            let read = match end {
+                Segment::Full if stored => continue,
+                Segment::Full => carry,
+                Segment::Leftover(read) => Some(*read),
+            };
+            return self.go_on_with(def, drop_pk, read).await;
+        }
+    }
+
+    /// What the usual way goes on with after [`Engine::stream`] stopped with `read` (a chunk read, and why
+    /// its reading stopped): that chunk, and whether the source is exhausted. A chunk that ended at a
+    /// repeated natural key is written first, and the row with that key starts the next chunk, as
+    /// [`Engine::write_rows`] does it.
+    async fn go_on_with(
+        &mut self,
+        def: &TableDef,
+        drop_pk: bool,
+        read: Option<(Vec<Prepared>, ChunkEnd)>,
+    ) -> Result<(Vec<Prepared>, bool), BackupError> {
+        Ok(match read {
+            None => (Vec::new(), false),
+            Some((chunk, ChunkEnd::Exhausted)) => (chunk, true),
+            Some((chunk, ChunkEnd::Full)) => (chunk, false),
+            Some((chunk, ChunkEnd::Repeat(prepared, _))) => {
+                if let Some(pending) = self.flush(def, drop_pk, chunk).await? {
+                    self.send(def, drop_pk, pending).await?;
+                }
+                (vec![prepared], false)
+            }
+        })
+    }
+
+    /// Reads and prepares the next chunk (see [`Engine::fill_chunk`]).
+    async fn read_chunk(
+        &mut self,
+        def: &TableDef,
+        source: &mut Rows<'_>,
+        hasher: &RandomState,
+        done: &mut u64,
+    ) -> Result<(Vec<Prepared>, ChunkEnd), BackupError> {
+        let mut chunk = Vec::new();
+        let mut groups = HashSet::new();
+        let mut fill = Fill {
+            source,
+            chunk: &mut chunk,
+            groups: &mut groups,
+            hasher,
+            done,
+        };
+        let end = self.fill_chunk(def, &mut fill).await?;
+        Ok((chunk, end))
+    }
+
+    /// Whether a row of `chunk` has to be looked up before it is written (see [`Engine::find_existing`]).
+    fn needs_lookup(&self, chunk: &[Prepared]) -> bool {
+        chunk.iter().any(|p| self.could_match(p, false))
     }
 
     /// Settles a chunk whose write succeeded, if there is one (see [`Engine::write_rows`]).
@@ -775,17 +980,7 @@ impl<'a> Engine<'a> {
         chunk: &[Prepared],
         look_up: bool,
     ) -> Result<(Vec<Option<Value>>, bool), BackupError> {
-        let could_match = |p: &Prepared| match (&p.group, &self.written_here) {
-            (None, _) => false,
-            (Some(_), _) if look_up => true,
-            (Some(_), WrittenHere::Unknown) => true,
-            (Some(g), WrittenHere::EmptyBefore(keys, state)) => keys.contains(&state.hash_one(g)),
-            // NULLs never violate a unique index: such a row is looked up.
-            (Some(_), WrittenHere::Indexed(columns)) => columns
-                .iter()
-                .any(|c| p.row.get(c).is_none_or(Value::is_null)),
-        };
-        if !chunk.iter().any(could_match) {
+        if !chunk.iter().any(|p| self.could_match(p, look_up)) {
             let left_to_index = matches!(self.written_here, WrittenHere::Indexed(_))
                 && chunk.iter().any(|p| p.group.is_some());
             return Ok((vec![None; chunk.len()], left_to_index));
@@ -795,6 +990,21 @@ impl<'a> Engine<'a> {
         let table = self.schema.sql_name(&def.name);
         let found = find_matches(self.dest, &table, def, self.config.remap, &rows).await?;
         Ok((found, false))
+    }
+
+    /// Whether row `p` may match a destination row, so that it is looked up (every row with a match key
+    /// when `look_up`; see [`WrittenHere`]).
+    fn could_match(&self, p: &Prepared, look_up: bool) -> bool {
+        match (&p.group, &self.written_here) {
+            (None, _) => false,
+            (Some(_), _) if look_up => true,
+            (Some(_), WrittenHere::Unknown) => true,
+            (Some(g), WrittenHere::EmptyBefore(keys, state)) => keys.contains(&state.hash_one(g)),
+            // NULLs never violate a unique index: such a row is looked up.
+            (Some(_), WrittenHere::Indexed(columns)) => columns
+                .iter()
+                .any(|c| p.row.get(c).is_none_or(Value::is_null)),
+        }
     }
 
     /// Writes a batch; on failure, finds the bad rows one by one (each in its own savepoint when the
@@ -989,6 +1199,19 @@ struct Fill<'s, 'f> {
     hasher: &'f RandomState,
     /// Rows read from the source so far.
     done: &'f mut u64,
+}
+
+/// Chunks in one streamed segment (see [`Engine::stream`]): a refused segment is written again from
+/// the rows it keeps, so memory holds this many chunks' rows.
+const SEGMENT_CHUNKS: usize = 5;
+
+/// How a streamed segment's feed ended (see [`Engine::stream`]).
+enum Segment {
+    /// It holds [`SEGMENT_CHUNKS`] chunks; the table goes on streamed.
+    Full,
+    /// The chunk begun (rows to look up, or none) and why reading stopped: the table goes on the usual
+    /// way.
+    Leftover(Box<(Vec<Prepared>, ChunkEnd)>),
 }
 
 /// Why [`Engine::fill_chunk`] stopped.

@@ -14,6 +14,11 @@ use crate::row::Row;
 /// A stream of rows that owns whatever it reads from (a pooled connection, a page cursor).
 pub type RowStream = Pin<Box<dyn Stream<Item = Result<Row>> + Send + 'static>>;
 
+/// The parts of a bulk insert, each a batch of rows, as the caller produces them (see
+/// [`DatabaseClient::insert_parts`]). Shared, so the caller keeps them to write another way if the bulk
+/// insert fails.
+pub type PartStream = dyn Stream<Item = std::sync::Arc<Vec<Row>>> + Send + Unpin;
+
 /// A stream of rows as JSON object text (see [`DatabaseClient::select_json_stream`]).
 pub type JsonStream = Pin<Box<dyn Stream<Item = Result<String>> + Send + 'static>>;
 
@@ -143,6 +148,20 @@ pub trait DatabaseClient: Send + Sync {
                     .collect()
             })
             .collect())
+    }
+
+    /// Inserts the rows of every part `parts` yields as one bulk write that stays open between the parts,
+    /// returning how many were stored: on PostgreSQL one `COPY`, so the server stores rows while the caller
+    /// is still producing the next part, with no round trip between parts. Every row of every part has
+    /// the columns of the first row.
+    ///
+    /// `Ok(None)` when this client cannot take the rows that way (the default, and a table `COPY` would
+    /// not write as `INSERT` does): nothing was stored, though parts may have been taken from `parts`. An
+    /// error may leave some rows stored, so run it in a transaction or savepoint and roll that back when it
+    /// fails; the parts can then be written another way.
+    async fn insert_parts(&self, table: &str, parts: &mut PartStream) -> Result<Option<u64>> {
+        let _ = (table, parts);
+        Ok(None)
     }
 
     /// Sets the columns of `data` on every row matching `filter` and returns the updated rows. An empty

@@ -45,7 +45,7 @@ mod read;
 mod row;
 
 pub use crate::client::{
-    Backend, Capabilities, DatabaseClient, JsonStream, RowStream, Transaction,
+    Backend, Capabilities, DatabaseClient, JsonStream, PartStream, RowStream, Transaction,
 };
 pub use crate::error::{BoxError, DbErrorInfo, Error, ErrorKind, Result, chain_text};
 pub use crate::filter::{Condition, Filter, Op};

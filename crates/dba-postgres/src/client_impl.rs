@@ -91,6 +91,15 @@ macro_rules! impl_database_client {
                 .await
             }
 
+            async fn insert_parts(
+                &self,
+                table: &str,
+                parts: &mut dba_core::PartStream,
+            ) -> dba_core::Result<Option<u64>> {
+                let h = self.handle().await?;
+                self.track(crate::ops::insert_parts(&h.conn(self.mode()), table, parts).await)
+            }
+
             async fn insert_many_returning(
                 &self,
                 table: &str,

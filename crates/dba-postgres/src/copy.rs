@@ -37,12 +37,14 @@
 //! and that row and the rest go in text format, in a second `COPY`, so the server parses them as before.
 //! Binary spares the server the parsing.
 
-use std::pin::pin;
+use std::pin::{Pin, pin};
+use std::sync::Arc;
 
 use bytes::{BufMut, BytesMut};
-use dba_core::{Error, ErrorKind, Ident, Result, Row, TableName, Value};
-use futures_util::SinkExt;
+use dba_core::{Error, ErrorKind, Ident, PartStream, Result, Row, TableName, Value};
 use futures_util::future::join;
+use futures_util::{SinkExt, StreamExt};
+use tokio_postgres::CopyInSink;
 use tokio_postgres::types::Type;
 
 use crate::exec::{Conn, map_pg_error};
@@ -448,20 +450,11 @@ async fn copy_one(
     // until it completes, the transaction counts as aborted, so a later commit is refused rather than
     // reported as done.
     let in_flight = conn.tx.map(crate::tx_state::TxShared::in_flight);
-    // COPY needs a prepared statement. In cached mode the connection keeps it (a COPY is planned afresh on
-    // every run, so a kept one cannot go stale), which saves a round trip per batch.
-    let open = async {
-        if conn.mode == StatementMode::Cached {
-            match conn.client.prepare_cached(&sql).await {
-                Ok(statement) => conn.client.copy_in::<_, bytes::Bytes>(&statement).await,
-                Err(e) => Err(e),
-            }
-        } else {
-            conn.client.copy_in::<_, bytes::Bytes>(sql.as_str()).await
-        }
-    };
     // The first message is encoded while the server answers the COPY's start.
-    let (sink, mut stop) = join(open, async { encoder.fill(columns, &plan.kinds, format) }).await;
+    let (sink, mut stop) = join(open(conn, &sql), async {
+        encoder.fill(columns, &plan.kinds, format)
+    })
+    .await;
     let sink = sink.map_err(map_pg_error)?;
     let mut sink = pin!(sink);
     loop {
@@ -481,6 +474,38 @@ async fn copy_one(
     sink.send(encoder.buf.split().freeze())
         .await
         .map_err(|e| with_row(e, start))?;
+    finish(conn, table, columns, plan, sink, start).await?;
+    if let Some(in_flight) = in_flight {
+        in_flight.finished();
+    }
+    stop
+}
+
+/// Starts `COPY` statement `sql`. COPY needs a prepared statement: in cached mode the connection keeps it
+/// (a COPY is planned afresh on every run, so a kept one cannot go stale), which saves a round trip per
+/// batch.
+async fn open(
+    conn: &Conn<'_>,
+    sql: &str,
+) -> std::result::Result<CopyInSink<bytes::Bytes>, tokio_postgres::Error> {
+    if conn.mode == StatementMode::Cached {
+        let statement = conn.client.prepare_cached(sql).await?;
+        conn.client.copy_in(&statement).await
+    } else {
+        conn.client.copy_in(sql).await
+    }
+}
+
+/// Ends a `COPY` whose data is all sent, checking the table is still what `plan` assumed (an error names
+/// the row the server failed on, counted from `rows[start]`).
+async fn finish(
+    conn: &Conn<'_>,
+    table: &TableName,
+    columns: &[Ident],
+    plan: &CopyPlan,
+    mut sink: Pin<&mut CopyInSink<bytes::Bytes>>,
+    start: usize,
+) -> Result<()> {
     // The shape was read before the COPY took its lock on the table: a column whose type changed in
     // between would have been encoded for its old type (in binary, its bytes read as another type), and a
     // column made `GENERATED ALWAYS` or a rule or row security added in between would have been bypassed
@@ -504,10 +529,68 @@ async fn copy_one(
         // Read under the COPY's lock, which the transaction holds from now on: the next batch plans from it.
         tx.keep_shape(table.to_string(), after);
     }
+    Ok(())
+}
+
+/// Sends the rows of `first` and of every part `parts` yields after it with one `COPY` in text format into
+/// `table` (see `DatabaseClient::insert_parts`), encoding each message while the server stores the one
+/// before, and returns how many rows were stored. A row `COPY` would store otherwise than the `INSERT`
+/// ([`Fit::NotCopy`]) fails the whole `COPY`: the caller, which rolls back, writes the parts another way.
+/// Text format throughout, as a later part may hold a value without an exact binary form.
+pub(crate) async fn run_parts(
+    conn: &Conn<'_>,
+    table: &TableName,
+    columns: &[Ident],
+    plan: &CopyPlan,
+    first: Arc<Vec<Row>>,
+    parts: &mut PartStream,
+) -> Result<u64> {
+    let sql = sql::copy_from_stdin(table, columns);
+    // As in `copy_one`: a COPY dropped half done leaves the transaction aborted.
+    let in_flight = conn.tx.map(crate::tx_state::TxShared::in_flight);
+    let sink = open(conn, &sql).await.map_err(map_pg_error)?;
+    let mut sink = pin!(sink);
+    let mut buf = BytesMut::with_capacity(CHUNK + CHUNK / 4);
+    let mut scratch = Vec::new();
+    let mut stored = 0_usize;
+    let mut part = Some(first);
+    while let Some(rows) = part {
+        let mut values = Vec::with_capacity(columns.len());
+        for row in rows.iter() {
+            if encode(
+                &mut buf,
+                &mut scratch,
+                &mut values,
+                row,
+                columns,
+                &plan.kinds,
+                Format::Text,
+            )? != Fit::Written
+            {
+                return Err(Error::invalid_input(format!(
+                    "row {} cannot be copied as an insert would store it",
+                    stored + 1
+                )));
+            }
+            stored += 1;
+            if buf.len() >= CHUNK {
+                sink.send(buf.split().freeze())
+                    .await
+                    .map_err(|e| with_row(e, 0))?;
+            }
+        }
+        drop(values);
+        drop(rows);
+        part = parts.next().await;
+    }
+    sink.send(buf.split().freeze())
+        .await
+        .map_err(|e| with_row(e, 0))?;
+    finish(conn, table, columns, plan, sink, 0).await?;
     if let Some(in_flight) = in_flight {
         in_flight.finished();
     }
-    stop
+    Ok(stored as u64)
 }
 
 /// Maps a COPY error, naming the row when the server said which line failed (`COPY t, line 3, …`; in

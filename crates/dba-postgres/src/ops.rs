@@ -370,6 +370,38 @@ pub(crate) fn may_copy(plan: &[Batch<'_>], returning: bool) -> bool {
         && only.rows.len() >= copy::MIN_ROWS
 }
 
+/// Inserts rows arriving in parts with one `COPY` (see `DatabaseClient::insert_parts`): `None`, before
+/// anything is sent, when the table or the first row's columns rule `COPY` out.
+pub(crate) async fn insert_parts(
+    conn: &Conn<'_>,
+    table_name: &str,
+    parts: &mut dba_core::PartStream,
+) -> Result<Option<u64>> {
+    let t = table(table_name)?;
+    let Some(first) = parts.next().await else {
+        return Ok(Some(0));
+    };
+    let Some(row) = first.first() else {
+        return Ok(None);
+    };
+    let columns = sql::write_columns(row)?;
+    let what = || format!("insert into {}", t.display_name());
+    let kept = conn.tx.and_then(|tx| tx.kept_shape(&t.to_string()));
+    let shape = match kept {
+        Some(shape) => shape,
+        None => shape::fetch(conn, &t)
+            .await
+            .map_err(|e| e.context(what()))?,
+    };
+    let Some(plan) = copy::plan(&shape, &columns) else {
+        return Ok(None);
+    };
+    copy::run_parts(conn, &t, &columns, &plan, first, parts)
+        .await
+        .map(Some)
+        .map_err(|e| e.context(what()))
+}
+
 /// Runs a plan [`may_copy`] accepted: `COPY` for as many rows as [`copy::run`] takes (all of them, unless
 /// the table or a row rules it out), then `INSERT` statements for the rest (pipelined, as [`run_plan`]
 /// sends them), in the caller's transaction.

@@ -1,6 +1,8 @@
 //! Bulk inserts through `COPY FROM STDIN`: the same rows as the `INSERT` stores, used only where the two
 //! agree, atomic, and failures naming the row.
 
+use std::sync::Arc;
+
 use dba_core::{DatabaseClient, Filter, Query, Row, Value, json};
 use dba_postgres::{PostgresAdapter, PostgresOptions, StatementMode};
 use dba_testkit::test_path;
@@ -731,5 +733,85 @@ async fn rows_copy_cannot_carry_go_by_insert_after_the_copy() {
         .expect_err("the INSERT refuses U+0000 anywhere in the row");
     assert!(err.to_string().contains("insert into t"), "{err}");
     assert_eq!(pg.count("t", &Filter::new()).await.unwrap(), 3_000);
+    db.drop_db().await;
+}
+
+/// The parts of one stream of rows.
+fn parts(
+    rows: &[Row],
+    size: usize,
+) -> impl futures_util::Stream<Item = Arc<Vec<Row>>> + Unpin + use<> {
+    let parts: Vec<Arc<Vec<Row>>> = rows.chunks(size).map(|c| Arc::new(c.to_vec())).collect();
+    futures_util::stream::iter(parts)
+}
+
+/// Rows arriving in parts go through one `COPY`, every part stored exactly as `INSERT` would; a row a
+/// `COPY` cannot take fails the whole write, which a savepoint then takes back; a table `COPY` would not
+/// write as `INSERT` does is refused before anything is sent.
+#[tokio::test]
+async fn parts_go_through_one_copy() {
+    let (db, pg) = setup(test_path!("parts_go_through_one_copy"), &["types"]).await;
+    log_statements(&pg, "all_types").await;
+    let rows = scalar_rows(2_500);
+    let tx = pg.begin().await.unwrap();
+    let stored = tx
+        .insert_parts("all_types", &mut parts(&rows, 300))
+        .await
+        .unwrap();
+    assert_eq!(stored, Some(2_500));
+    tx.commit().await.unwrap();
+    assert_eq!(statements(&pg, "all_types").await, ["COPY"]);
+    let copied = pg
+        .select("all_types", &Query::new().order_by("id"))
+        .await
+        .unwrap();
+    pg.insert_many("all_types", &rows, true).await.unwrap();
+    let inserted = pg
+        .select("all_types", &Query::new().order_by("id"))
+        .await
+        .unwrap();
+    assert_eq!(
+        copied.into_iter().map(without_id).collect::<Vec<_>>(),
+        inserted[2_500..]
+            .iter()
+            .cloned()
+            .map(without_id)
+            .collect::<Vec<_>>()
+    );
+
+    // A JSON array for an array column, in the fourth part: COPY would not store it as INSERT does.
+    let mut rows = scalar_rows(1_200);
+    rows[1_000].insert("c_int_array".into(), json!([4, null, 6]));
+    let tx = pg.begin().await.unwrap();
+    let sp = tx.begin().await.unwrap();
+    let err = sp
+        .insert_parts("all_types", &mut parts(&rows, 300))
+        .await
+        .expect_err("the row cannot be copied");
+    assert!(err.to_string().contains("insert into all_types"), "{err}");
+    sp.rollback().await.unwrap();
+    // The savepoint took back the rows before it; the transaction goes on.
+    assert_eq!(tx.count("all_types", &Filter::new()).await.unwrap(), 5_000);
+    tx.commit().await.unwrap();
+
+    // A rule rewrites an INSERT but not a COPY.
+    pg.execute(
+        "CREATE TABLE ruled (id int, v text);
+         CREATE TABLE ruled_audit (v text);
+         CREATE RULE audit AS ON INSERT TO ruled DO ALSO INSERT INTO ruled_audit VALUES (NEW.v);",
+        &[],
+    )
+    .await
+    .unwrap();
+    let plain: Vec<Row> = (0..10)
+        .map(|i| row(json!({"id": i, "v": format!("v{i}")})))
+        .collect();
+    assert_eq!(
+        pg.insert_parts("ruled", &mut parts(&plain, 3))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(pg.count("ruled", &Filter::new()).await.unwrap(), 0);
     db.drop_db().await;
 }
