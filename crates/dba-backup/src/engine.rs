@@ -465,6 +465,8 @@ impl<'a> Engine<'a> {
         let mut carry: Option<(Vec<Prepared>, ChunkEnd)> = None;
         // The rows of the segment stored last.
         let mut stored_before = None;
+        // Rows read up to the last chunk sent: progress counts rows written, not the chunk read ahead.
+        let mut sent_through = *done;
         loop {
             if self.stop_writing {
                 return self.go_on_with(def, drop_pk, carry).await;
@@ -506,6 +508,7 @@ impl<'a> Engine<'a> {
                         fed.push((chunk, rows));
                         drop(stored_before.take());
                     }
+                    sent_through = *done;
                     match end {
                         ChunkEnd::Full if fed.len() < SEGMENT_CHUNKS => {}
                         ChunkEnd::Full => {
@@ -557,7 +560,7 @@ impl<'a> Engine<'a> {
                     false
                 }
             };
-            self.report(def, *done, total, false);
+            self.report(def, sent_through, total, false);
             let read = match end {
                 Segment::Full if stored => continue,
                 Segment::Full => carry,
