@@ -79,6 +79,13 @@ async fn yield_now() {
     tokio::task::yield_now().await;
 }
 
+/// Frees `value` on one of tokio's blocking threads when a runtime is there, else here.
+fn drop_aside<T: Send + 'static>(value: T) {
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        drop(runtime.spawn_blocking(move || drop(value)));
+    }
+}
+
 /// A new id, or, in a dry run, the promise of one.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum Mapped {
@@ -506,21 +513,32 @@ impl<'a> Engine<'a> {
                         // A send fails only once the write has ended; the rows are kept here either way.
                         let _ = tx.send(rows.clone()).await;
                         fed.push((chunk, rows));
-                        drop(stored_before.take());
+                        // The write takes the part and sends it (the segment's first opens the `COPY`)
+                        // before this task reads on: the server stores while the client works, instead
+                        // of waiting for it. The last segment's rows are freed on a blocking thread:
+                        // freeing thousands of rows here would hold up the write's next step (and the
+                        // connection's task, queued behind this one) for milliseconds.
+                        yield_now().await;
+                        if let Some(old) = stored_before.take() {
+                            drop_aside(old);
+                        }
                     }
                     sent_through = *done;
                     match end {
                         ChunkEnd::Full if fed.len() < SEGMENT_CHUNKS => {}
                         ChunkEnd::Full => {
-                            // The next segment's first chunk is read while this one's rows are stored, so
-                            // the server does not wait for it between the segments.
+                            // The segment is complete: its `COPY` ends now, and the next segment's first
+                            // chunk is read while the server finishes storing it.
+                            drop(tx);
                             carry = Some(self.read_chunk(def, source, hasher, done).await?);
                             break Segment::Full;
                         }
-                        end => break Segment::Leftover(Box::new((Vec::new(), end))),
+                        end => {
+                            drop(tx);
+                            break Segment::Leftover(Box::new((Vec::new(), end)));
+                        }
                     }
                 };
-                drop(tx);
                 Ok::<_, BackupError>((fed, end))
             };
             let ((sp, written), fed) = join(writer, feed).await;
