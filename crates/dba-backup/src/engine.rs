@@ -1245,7 +1245,7 @@ enum ChunkEnd {
 
 /// Whether a row of `def` can refer to another row of `def`: then a chunk's references may need the ids
 /// of the chunk before it, so chunks are written one after another.
-fn refers_to_itself(def: &TableDef) -> bool {
+pub(crate) fn refers_to_itself(def: &TableDef) -> bool {
     def.references().any(|r| r.table == def.name)
 }
 

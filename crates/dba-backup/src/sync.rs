@@ -10,7 +10,7 @@ use serde::ser::{SerializeMap, Serializer};
 use crate::catalog::{advance_sequence, pk_info, unique_keys_of};
 use crate::engine::{
     Config, Engine, Mapped, RestoreMode, Source, find_matches, group_key,
-    matches_through_references, pk_list, quoted_list,
+    matches_through_references, pk_list, quoted_list, refers_to_itself,
 };
 use crate::error::BackupError;
 use crate::format::key_text;
@@ -443,11 +443,6 @@ impl Plan<'_> {
                 unique.push(c);
             }
         }
-        // The engine's order: a duplicate match key finds the first row of the source's order.
-        let query = Query::new()
-            .columns(&quoted_list(&unique))
-            .filter(user_filter(def, self.options.user_id.as_ref()))
-            .order_by(&pk_list(def));
         let referenced = self.schema.is_referenced(&def.name);
         let through = matches_through_references(def, remap);
         let parent_fields: Vec<&str> = if remap {
@@ -489,6 +484,18 @@ impl Plan<'_> {
         } else {
             None
         };
+        let only_one = source_index(
+            def,
+            &unique_keys_of(source, &source_table(self.schema, self.options, def)).await?,
+        );
+        // The engine's order (see `read_order`): a duplicate match key finds the first row of it.
+        let query = read_order(
+            Query::new()
+                .columns(&quoted_list(&unique))
+                .filter(user_filter(def, self.options.user_id.as_ref())),
+            def,
+            only_one.is_some(),
+        );
         let mut stream = Source::Stream(
             source
                 .select_stream(&source_table(self.schema, self.options, def), &query)
@@ -500,10 +507,6 @@ impl Plan<'_> {
         // same key finds the inserted one, as in the engine. Not kept for a row the source's unique index
         // (see `source_index`) makes the only one with its key: nothing grows with such a table's rows.
         let mut inserted: HashSet<String> = HashSet::new();
-        let only_one = source_index(
-            def,
-            &unique_keys_of(source, &source_table(self.schema, self.options, def)).await?,
-        );
         let may_repeat = |row: &Row| {
             only_one
                 .as_ref()
@@ -607,6 +610,20 @@ impl Plan<'_> {
             entry.update = existing;
         }
         Ok((total, entry))
+    }
+}
+
+/// `query` reading `def`'s source rows in primary-key order where the order decides what the run does: in
+/// a table that refers to itself (a parent row goes before its children), and where two rows in scope may
+/// share a match key (the first one read is inserted, the next finds it). Elsewhere (no match key, or a
+/// source unique index that rules out repeats: `unique`) the rows come in the source's own order, as
+/// `COPY` reads them: no sort on the source server, which for a table without statistics spills to disk
+/// before the first row arrives.
+fn read_order(query: Query, def: &TableDef, unique: bool) -> Query {
+    if refers_to_itself(def) || !(def.match_columns().is_empty() || unique) {
+        query.order_by(&pk_list(def))
+    } else {
+        query
     }
 }
 
@@ -813,12 +830,14 @@ async fn run_sync(
         engine.scope_by_parents = options.user_id.is_some();
         for def in group {
             let info = pk_info(target, &schema.sql_name(&def.name), def).await?;
-            let query = Query::new()
-                .filter(user_filter(def, options.user_id.as_ref()))
-                .order_by(&pk_list(def));
-            let stream = source
-                .select_stream(&source_table(schema, options, def), &query)
-                .await?;
+            let table = source_table(schema, options, def);
+            let only_one = source_index(def, &unique_keys_of(source, &table).await?);
+            let query = read_order(
+                Query::new().filter(user_filter(def, options.user_id.as_ref())),
+                def,
+                only_one.is_some(),
+            );
+            let stream = source.select_stream(&table, &query).await?;
             let total = totals.get(&def.name).copied();
             engine
                 .table(def, &info, Source::Stream(stream), total)
@@ -1164,6 +1183,22 @@ mod tests {
             render(&delete_filters(&single, keys, 1000)),
             [vec![("id In".into(), json!([1, 2]))]]
         );
+    }
+
+    #[test]
+    fn rows_are_read_in_key_order_only_where_the_order_decides_the_outcome() {
+        let ordered =
+            |def: &TableDef, unique: bool| !read_order(Query::new(), def, unique).order.is_empty();
+        let keyed = TableDef::new("posts").natural_key(&["slug"]);
+        // Two rows may share a match key: the first read is inserted, the next finds it.
+        assert!(ordered(&keyed, false));
+        // A source unique index rules that out; no match key, nothing to find.
+        assert!(!ordered(&keyed, true));
+        assert!(!ordered(&TableDef::new("logs").natural_key(&[]), false));
+        // A table referring to itself reads parents (lower keys) first, whatever its indexes.
+        let tree = TableDef::new("nodes").parent("nodes", "parent_id");
+        assert!(ordered(&tree, false));
+        assert!(ordered(&tree.natural_key(&["slug"]), true));
     }
 
     #[test]
