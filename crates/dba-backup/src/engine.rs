@@ -1354,10 +1354,23 @@ async fn run(
 ) -> Result<Vec<Row>, dba_core::Error> {
     match kind {
         Write::Insert => {
-            // Only the new keys come back: that is all remapping needs.
-            let stored = client
-                .insert_many_returning(table, rows, &pk_list(def))
-                .await?;
+            // Only the new keys come back: that is all remapping needs. Keys the destination generates
+            // are drawn first where it can, and the rows sent by `COPY` (see
+            // `DatabaseClient::insert_many_keyed`).
+            let keyed = match &def.pk[..] {
+                [key] if rows.first().is_some_and(|row| !row.contains_key(key)) => {
+                    client.insert_many_keyed(table, rows, &pk_list(def)).await?
+                }
+                _ => None,
+            };
+            let stored = match keyed {
+                Some(stored) => stored,
+                None => {
+                    client
+                        .insert_many_returning(table, rows, &pk_list(def))
+                        .await?
+                }
+            };
             if stored.len() != rows.len() {
                 return Err(dba_core::Error::new(
                     dba_core::ErrorKind::Decode,

@@ -100,6 +100,16 @@ macro_rules! impl_database_client {
                 self.track(crate::ops::insert_parts(&h.conn(self.mode()), table, parts).await)
             }
 
+            async fn insert_many_keyed(
+                &self,
+                table: &str,
+                rows: &[dba_core::Row],
+                key: &str,
+            ) -> dba_core::Result<Option<Vec<dba_core::Row>>> {
+                let h = self.handle().await?;
+                self.track(crate::ops::insert_keyed(&h.conn(self.mode()), table, rows, key).await)
+            }
+
             async fn insert_many_returning(
                 &self,
                 table: &str,

@@ -43,7 +43,7 @@ use std::sync::Arc;
 use bytes::{BufMut, BytesMut};
 use dba_core::{Error, ErrorKind, Ident, PartStream, Result, Row, TableName, Value};
 use futures_util::future::join;
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{SinkExt, StreamExt, TryStreamExt};
 use tokio_postgres::CopyInSink;
 use tokio_postgres::types::Type;
 
@@ -79,6 +79,9 @@ pub(crate) enum Kind {
     Float8,
     /// uuid, from a string in the canonical 8-4-4-4-12 hexadecimal form.
     Uuid,
+    /// An array of a built-in scalar type (see [`Kind::of`]): a JSON array of scalars is written as the
+    /// array literal of its elements' texts ([`array_literal`]); text format only.
+    ScalarArray,
     /// Anything else: text format only.
     Other,
 }
@@ -95,8 +98,31 @@ impl Kind {
             Some(Type::INT8) => Kind::Int8,
             Some(Type::FLOAT8) => Kind::Float8,
             Some(Type::UUID) => Kind::Uuid,
+            // Arrays whose element input reads an element's text as json_populate_recordset hands it
+            // over (its unquoted string, its number's digits, `true`/`false`); not json or jsonb elements
+            // (which get their JSON text), composites or domains.
+            Some(
+                Type::BOOL_ARRAY
+                | Type::INT2_ARRAY
+                | Type::INT4_ARRAY
+                | Type::INT8_ARRAY
+                | Type::FLOAT4_ARRAY
+                | Type::FLOAT8_ARRAY
+                | Type::NUMERIC_ARRAY
+                | Type::TEXT_ARRAY
+                | Type::VARCHAR_ARRAY
+                | Type::UUID_ARRAY
+                | Type::DATE_ARRAY
+                | Type::TIMESTAMP_ARRAY
+                | Type::TIMESTAMPTZ_ARRAY,
+            ) => Kind::ScalarArray,
             _ => Kind::Other,
         }
+    }
+
+    /// Whether the kind has a binary form at all.
+    fn has_binary(self) -> bool {
+        !matches!(self, Kind::ScalarArray | Kind::Other)
     }
 
     fn is_json(self) -> bool {
@@ -175,11 +201,16 @@ pub(crate) struct CopyPlan {
     types: Assumed,
     /// Every column's kind has a binary form, so the rows start in binary format.
     binary: bool,
+    /// The shape the plan was made from, when the transaction kept it from an earlier `COPY` into the
+    /// table: read under the lock the transaction still holds, so only the name's table is checked
+    /// behind the data (see [`finish`]).
+    kept: Option<TableShape>,
 }
 
 /// How `shape`'s table can take `columns` by `COPY` with the same effect as the `INSERT`; `None` when it
-/// cannot. The values are checked while they are encoded ([`run`]).
-pub(crate) fn plan(shape: &TableShape, columns: &[Ident]) -> Option<CopyPlan> {
+/// cannot. The values are checked while they are encoded ([`run`]). `kept`: the transaction kept the
+/// shape from an earlier `COPY` into the table (see [`CopyPlan::kept`]).
+pub(crate) fn plan(shape: &TableShape, columns: &[Ident], kept: bool) -> Option<CopyPlan> {
     if !shape.copy_like_insert || columns.is_empty() || i16::try_from(columns.len()).is_err() {
         return None;
     }
@@ -192,11 +223,12 @@ pub(crate) fn plan(shape: &TableShape, columns: &[Ident]) -> Option<CopyPlan> {
         kinds.push(Kind::of(column));
     }
     let types = column_types(shape, columns)?;
-    let binary = !kinds.contains(&Kind::Other);
+    let binary = kinds.iter().all(|k| k.has_binary());
     Some(CopyPlan {
         kinds,
         types,
         binary,
+        kept: kept.then(|| shape.clone()),
     })
 }
 
@@ -506,15 +538,26 @@ async fn finish(
     mut sink: Pin<&mut CopyInSink<bytes::Bytes>>,
     start: usize,
 ) -> Result<()> {
-    // The shape was read before the COPY took its lock on the table: a column whose type changed in
-    // between would have been encoded for its old type (in binary, its bytes read as another type), and a
-    // column made `GENERATED ALWAYS` or a rule or row security added in between would have been bypassed
-    // (which the `INSERT` would not do). Read once more behind the COPY, in the same round trip, while
-    // the COPY's lock keeps the table as it is.
-    let (copied, after) = join(sink.as_mut().finish(), shape::fetch(conn, table)).await;
-    copied.map_err(|e| with_row(e, start))?;
-    let after = after?;
-    if column_types(&after, columns).as_ref() != Some(&plan.types) {
+    // A shape read before the COPY took its lock on the table may be stale: a column whose type changed
+    // in between would have been encoded for its old type (in binary, its bytes read as another type), and
+    // a column made `GENERATED ALWAYS` or a rule or row security added in between would have been
+    // bypassed (which the `INSERT` would not do). It is read once more behind the COPY, in the same round
+    // trip, while the COPY's lock keeps the table as it is. A shape kept under the lock the transaction
+    // holds cannot be stale; what can change is the table the name finds (another session may create one
+    // earlier in `search_path`), so only that is read behind the COPY.
+    let after = match &plan.kept {
+        Some(kept) => {
+            let (copied, found) = join(sink.as_mut().finish(), shape::resolve(conn, table)).await;
+            copied.map_err(|e| with_row(e, start))?;
+            (found? == kept.oid).then(|| kept.clone())
+        }
+        None => {
+            let (copied, after) = join(sink.as_mut().finish(), shape::fetch(conn, table)).await;
+            copied.map_err(|e| with_row(e, start))?;
+            Some(after?).filter(|after| column_types(after, columns).as_ref() == Some(&plan.types))
+        }
+    };
+    let Some(after) = after else {
         // The transaction stays marked aborted (the in-flight mark is not lifted), so it cannot commit.
         return Err(Error::new(
             ErrorKind::TransactionAborted,
@@ -524,7 +567,7 @@ async fn finish(
                 table.display_name()
             ),
         ));
-    }
+    };
     if let Some(tx) = conn.tx {
         // Read under the COPY's lock, which the transaction holds from now on: the next batch plans from it.
         tx.keep_shape(table.to_string(), after);
@@ -593,6 +636,100 @@ pub(crate) async fn run_parts(
     Ok(stored as u64)
 }
 
+/// The keys [`run_keyed`] draws, in order, from the sequence named by `$1` (as `regclass` text).
+const DRAW_KEYS: &str =
+    "SELECT pg_catalog.nextval($1::regclass) FROM pg_catalog.generate_series(1, $2::int8)";
+
+/// Inserts `rows`, which leave out `columns[0]` (the key) and name `columns[1..]`, with one `COPY` in text
+/// format, each row's key drawn first from `sequence` (the one the key's default draws from: see
+/// [`ColumnShape::sequence`]), as the `INSERT` would draw it; returns the keys, in the rows' order. `None`,
+/// before any key is drawn, when a row cannot be copied as the `INSERT` would store it ([`Fit::NotCopy`]):
+/// every row is encoded before the keys are drawn. Runs inside the caller's transaction.
+pub(crate) async fn run_keyed(
+    conn: &Conn<'_>,
+    table: &TableName,
+    columns: &[Ident],
+    plan: &CopyPlan,
+    rows: &[Row],
+    sequence: &str,
+) -> Result<Option<Vec<i64>>> {
+    let (Some((_, rest)), Some((_, kinds))) = (columns.split_first(), plan.kinds.split_first())
+    else {
+        return Ok(None);
+    };
+    if rest.is_empty() {
+        return Ok(None);
+    }
+    // Each row's fields after the key, and where they end.
+    let mut body = BytesMut::with_capacity(rows.len() * 64);
+    let mut ends = Vec::with_capacity(rows.len());
+    let mut scratch = Vec::new();
+    let mut values = Vec::with_capacity(rest.len());
+    for row in rows {
+        body.put_u8(b'\t');
+        if encode(
+            &mut body,
+            &mut scratch,
+            &mut values,
+            row,
+            rest,
+            kinds,
+            Format::Text,
+        )? != Fit::Written
+        {
+            return Ok(None);
+        }
+        ends.push(body.len());
+    }
+    drop(values);
+    let draw = sql::Statement {
+        sql: DRAW_KEYS.to_owned().into(),
+        params: vec![Some(sequence.to_owned()), Some(rows.len().to_string())],
+        value_dependent: false,
+        number: None,
+    };
+    let drawn = pin!(conn.stream(&draw).await?);
+    let keys: Vec<i64> = drawn
+        .map(|row| {
+            row.and_then(|row| row.try_get::<_, i64>(0))
+                .map_err(map_pg_error)
+        })
+        .try_collect()
+        .await?;
+    if keys.len() != rows.len() {
+        return Err(Error::new(
+            ErrorKind::Decode,
+            format!("{} keys drawn for {} rows", keys.len(), rows.len()),
+        ));
+    }
+    let sql = sql::copy_from_stdin(table, columns);
+    // As in `copy_one`: a COPY dropped half done leaves the transaction aborted.
+    let in_flight = conn.tx.map(crate::tx_state::TxShared::in_flight);
+    let sink = open(conn, &sql).await.map_err(map_pg_error)?;
+    let mut sink = pin!(sink);
+    let mut buf = BytesMut::with_capacity(CHUNK + CHUNK / 4);
+    let mut number = itoa::Buffer::new();
+    let mut start = 0;
+    for (key, end) in keys.iter().zip(ends) {
+        buf.put_slice(number.format(*key).as_bytes());
+        buf.put_slice(&body[start..end]);
+        start = end;
+        if buf.len() >= CHUNK {
+            sink.send(buf.split().freeze())
+                .await
+                .map_err(|e| with_row(e, 0))?;
+        }
+    }
+    sink.send(buf.split().freeze())
+        .await
+        .map_err(|e| with_row(e, 0))?;
+    finish(conn, table, columns, plan, sink, 0).await?;
+    if let Some(in_flight) = in_flight {
+        in_flight.finished();
+    }
+    Ok(Some(keys))
+}
+
 /// Maps a COPY error, naming the row when the server said which line failed (`COPY t, line 3, …`; in
 /// binary format the line is the row's number too), counted from the COPY's first row, `rows[start]`.
 fn with_row(e: tokio_postgres::Error, start: usize) -> Error {
@@ -641,12 +778,53 @@ fn encode_row(
             // Arbitrary precision keeps a number's own digits, which json_populate_recordset also sees.
             Value::Number(n) => push_field(buf, n.as_str().as_bytes()),
             Value::Bool(b) => buf.put_slice(if *b { b"true" } else { b"false" }),
+            Value::Array(items) if *kind == Kind::ScalarArray => {
+                if !array_literal(scratch, items) {
+                    return Ok(Fit::NotCopy);
+                }
+                push_field(buf, scratch);
+            }
             // json_populate_recordset converts these to PostgreSQL arrays and composites.
             Value::Array(_) | Value::Object(_) => return Ok(Fit::NotCopy),
         }
     }
     buf.put_u8(b'\n');
     Ok(Fit::Written)
+}
+
+/// Writes a JSON array of scalars in `out` as the array literal json_populate_recordset's conversion
+/// amounts to: each element quoted (a backslash before `"` and `\\`), so the element type's input function
+/// gets exactly the element's text (a string's characters, a number's digits, `true` or `false`), and a
+/// JSON null as `NULL`. `false` for an element that is an array or an object (more dimensions, or
+/// composites, are left to the `INSERT`) or a string holding U+0000.
+fn array_literal(out: &mut Vec<u8>, items: &[Value]) -> bool {
+    let quoted = |out: &mut Vec<u8>, text: &[u8]| {
+        out.push(b'"');
+        for &b in text {
+            if b == b'"' || b == b'\\' {
+                out.push(b'\\');
+            }
+            out.push(b);
+        }
+        out.push(b'"');
+    };
+    out.clear();
+    out.push(b'{');
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        match item {
+            Value::Null => out.extend_from_slice(b"NULL"),
+            Value::String(s) if s.contains('\0') => return false,
+            Value::String(s) => quoted(out, s.as_bytes()),
+            Value::Number(n) => quoted(out, n.as_str().as_bytes()),
+            Value::Bool(b) => quoted(out, if *b { b"true" } else { b"false" }),
+            Value::Array(_) | Value::Object(_) => return false,
+        }
+    }
+    out.push(b'}');
+    true
 }
 
 /// Appends one row in COPY binary format, as far as its values have an exact binary form
@@ -701,6 +879,7 @@ fn encode_binary_field(
                 .map_err(|e| Error::invalid_input(e.to_string()))?;
             put_bytes(buf, scratch)?;
         }
+        (Kind::ScalarArray, _) => return Ok(Fit::NotBinary),
         (_, Value::Array(_) | Value::Object(_)) => return Ok(Fit::NotCopy),
         (_, Value::String(s)) if s.contains('\0') => return Ok(Fit::NotCopy),
         (Kind::Text, Value::String(s)) => put_bytes(buf, s.as_bytes())?,

@@ -386,20 +386,83 @@ pub(crate) async fn insert_parts(
     };
     let columns = sql::write_columns(row)?;
     let what = || format!("insert into {}", t.display_name());
-    let kept = conn.tx.and_then(|tx| tx.kept_shape(&t.to_string()));
-    let shape = match kept {
-        Some(shape) => shape,
-        None => shape::fetch(conn, &t)
-            .await
-            .map_err(|e| e.context(what()))?,
-    };
-    let Some(plan) = copy::plan(&shape, &columns) else {
+    let (shape, kept) = shape_for_copy(conn, &t)
+        .await
+        .map_err(|e| e.context(what()))?;
+    let Some(plan) = copy::plan(&shape, &columns, kept) else {
         return Ok(None);
     };
     copy::run_parts(conn, &t, &columns, &plan, first, parts)
         .await
         .map(Some)
         .map_err(|e| e.context(what()))
+}
+
+/// Inserts `rows`, which leave out the one column `key` names, with their keys drawn first and sent with
+/// one `COPY` (see `DatabaseClient::insert_many_keyed`); each returned row holds its key. `None`, before
+/// anything is sent, outside a transaction (`COPY` needs its prepared statement to stay on one server
+/// connection), for fewer than [`copy::MIN_ROWS`] rows, rows whose columns differ, and a key that is not
+/// an integer drawn from a sequence of its own, on a table a `BEFORE INSERT` row trigger could change rows
+/// of, or where `COPY` would not store what the `INSERT` stores.
+pub(crate) async fn insert_keyed(
+    conn: &Conn<'_>,
+    table_name: &str,
+    rows: &[Row],
+    key: &str,
+) -> Result<Option<Vec<Row>>> {
+    let t = table(table_name)?;
+    let [key] = &returning_columns(key)?[..] else {
+        return Ok(None);
+    };
+    if conn.tx.is_none() || rows.len() < copy::MIN_ROWS {
+        return Ok(None);
+    }
+    let written = sql::write_columns(&rows[0])?;
+    if written.is_empty()
+        || written.contains(key)
+        || !rows[1..].iter().all(|row| same_columns(row, &written))
+    {
+        return Ok(None);
+    }
+    let what = || format!("insert into {}", t.display_name());
+    let (shape, kept) = shape_for_copy(conn, &t)
+        .await
+        .map_err(|e| e.context(what()))?;
+    let Some(sequence) = shape.column(key.as_str()).and_then(|c| {
+        (matches!(c.type_oid, INT2 | INT4 | INT8) && !shape.before_insert_triggers)
+            .then(|| c.sequence.clone())
+            .flatten()
+    }) else {
+        return Ok(None);
+    };
+    let mut columns = Vec::with_capacity(written.len() + 1);
+    columns.push(key.clone());
+    columns.extend(written);
+    let Some(plan) = copy::plan(&shape, &columns, kept) else {
+        return Ok(None);
+    };
+    let keys = copy::run_keyed(conn, &t, &columns, &plan, rows, &sequence)
+        .await
+        .map_err(|e| e.context(what()))?;
+    Ok(keys.map(|keys| {
+        keys.into_iter()
+            .map(|k| Row::from_iter([(key.as_str().to_owned(), Value::from(k))]))
+            .collect()
+    }))
+}
+
+/// The oids of smallint, integer and bigint: the key types [`insert_keyed`] draws.
+const INT2: u32 = 21;
+const INT4: u32 = 23;
+const INT8: u32 = 20;
+
+/// The shape a `COPY` into `table` plans from: the one kept from the previous batch's `COPY` into the
+/// table in this transaction, when nothing ran since (`true`), else read now.
+async fn shape_for_copy(conn: &Conn<'_>, table: &TableName) -> Result<(shape::TableShape, bool)> {
+    match conn.tx.and_then(|tx| tx.kept_shape(&table.to_string())) {
+        Some(shape) => Ok((shape, true)),
+        None => Ok((shape::fetch(conn, table).await?, false)),
+    }
 }
 
 /// Runs a plan [`may_copy`] accepted: `COPY` for as many rows as [`copy::run`] takes (all of them, unless
@@ -409,15 +472,8 @@ async fn run_copy_plan(conn: &Conn<'_>, plan: &[Batch<'_>]) -> Result<()> {
     let [only] = plan else {
         return Ok(());
     };
-    // Kept from the previous batch's `COPY` into the table in this transaction, when nothing ran since.
-    let kept = conn
-        .tx
-        .and_then(|tx| tx.kept_shape(&only.table.to_string()));
-    let shape = match kept {
-        Some(shape) => shape,
-        None => shape::fetch(conn, only.table).await?,
-    };
-    let copied = match copy::plan(&shape, &only.columns) {
+    let (shape, kept) = shape_for_copy(conn, only.table).await?;
+    let copied = match copy::plan(&shape, &only.columns, kept) {
         Some(copy_plan) => {
             copy::run(conn, only.table, &only.columns, &copy_plan, only.rows).await?
         }

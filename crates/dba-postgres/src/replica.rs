@@ -199,6 +199,23 @@ impl DatabaseClient for StandbyReads {
             .await
     }
 
+    async fn insert_many_keyed(
+        &self,
+        table: &str,
+        rows: &[Row],
+        key: &str,
+    ) -> Result<Option<Vec<Row>>> {
+        self.primary.insert_many_keyed(table, rows, key).await
+    }
+
+    async fn insert_parts(
+        &self,
+        table: &str,
+        parts: &mut dba_core::PartStream,
+    ) -> Result<Option<u64>> {
+        self.primary.insert_parts(table, parts).await
+    }
+
     async fn update(&self, table: &str, data: &Row, filter: &Filter) -> Result<Vec<Row>> {
         self.primary.update(table, data, filter).await
     }

@@ -14,16 +14,24 @@ pub(crate) struct ColumnShape {
     pub(crate) identity_always: bool,
     /// A generated column: nobody may write it.
     pub(crate) generated: bool,
+    /// The sequence the column's value is drawn from when an insert leaves it out (as `regclass` text): an
+    /// identity column's, or the one of a default that is exactly `nextval` of it (a `serial` column's).
+    pub(crate) sequence: Option<String>,
 }
 
 /// A table (or view) as the catalog describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct TableShape {
+    /// The table's oid.
+    pub(crate) oid: u32,
     /// `COPY FROM` behaves exactly as `INSERT` does here: an ordinary or partitioned table with no rewrite
     /// rules and no row-level security (`COPY` ignores rules and refuses row security).
     pub(crate) copy_like_insert: bool,
     /// Every live column, in `attnum` order (the order of `SELECT *`).
     pub(crate) columns: Vec<ColumnShape>,
+    /// A `BEFORE INSERT` row trigger (of the table or one of its partitions) may change a row before it is
+    /// stored, so a key the client drew for it may not be the one stored.
+    pub(crate) before_insert_triggers: bool,
     /// The session's `TimeZone` is UTC under one of its names, so `timestamptz` values are written with
     /// the offset `+00:00` whatever their date.
     pub(crate) session_utc: bool,
