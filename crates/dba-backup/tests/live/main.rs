@@ -7,6 +7,7 @@
 mod backup_restore;
 mod composite;
 mod failures;
+mod keyed;
 mod memory;
 mod partitioned;
 mod python_files;
