@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 
 use crate::engine::pk_list;
 use crate::error::BackupError;
-use crate::file::{AtomicFile, TempFile, io_err};
+use crate::file::{AtomicFile, TempFile, check_destination, io_err};
 use crate::format::{UtcTime, build_metadata, is_gzip_name, key_text};
 use crate::keys::KeySet;
 use crate::partitioned::refuse_partition_with_parent;
@@ -70,6 +70,7 @@ pub async fn backup(
 ) -> Result<BackupReport, BackupError> {
     let schema = &schema.in_schema(options.schema.as_deref())?;
     schema.validate()?;
+    check_destination(path)?;
     refuse_partition_with_parent(client, schema).await?;
     let subset = schema.is_subset();
     let created_at = UtcTime::now().rfc3339();

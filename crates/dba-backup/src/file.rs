@@ -21,6 +21,23 @@ pub(crate) fn io_err(path: &Path) -> impl FnOnce(io::Error) -> BackupError + '_ 
     }
 }
 
+/// Refuses a destination that exists and is not a regular file (a device such as `/dev/null`, a FIFO, a
+/// directory): a backup lands by renaming the file written beside it over the destination, which would
+/// put a regular file in its place.
+pub(crate) fn check_destination(dest: &Path) -> Result<(), BackupError> {
+    match fs::metadata(dest) {
+        Ok(meta) if !meta.is_file() => Err(BackupError::Io {
+            path: dest.to_owned(),
+            source: io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "not a regular file: a backup is written beside its destination and renamed over it, \
+                 which would replace this one; name a file instead",
+            ),
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// A temporary file beside its final path; removed on drop unless [`AtomicFile::commit`] renamed it.
 pub(crate) struct TempFile {
     path: PathBuf,

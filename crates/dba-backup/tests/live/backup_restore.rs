@@ -425,3 +425,31 @@ async fn a_natural_key_repeated_in_a_later_chunk_matches_the_row_inserted_for_it
         db.drop_db().await;
     }
 }
+
+/// A destination that is not a regular file (here a FIFO; `/dev/null` is the usual one) is refused before
+/// anything is read or written: the backup would land by renaming a file over it, replacing the device.
+#[tokio::test]
+async fn a_backup_never_replaces_a_destination_that_is_not_a_regular_file() {
+    use std::os::unix::fs::FileTypeExt;
+
+    let (db, src) = setup(test_path!("fifo_src"), &["shop", "shop_data"]).await;
+    let dir = scratch("fifo");
+    let fifo = dir.join("out.json");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    for target in [fifo.clone(), dir.clone()] {
+        let err = backup(&src, &shop_schema(), &target, &opts("u1"), &NoProgress)
+            .await
+            .expect_err("not a regular file");
+        let text = format!("{err}: {}", std::error::Error::source(&err).unwrap());
+        assert!(text.contains("not a regular file"), "{text}");
+    }
+    assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
+    // Nothing was left beside it.
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
+    db.drop_db().await;
+    std::fs::remove_dir_all(dir).unwrap();
+}
