@@ -626,6 +626,21 @@ pub(crate) async fn run_parts(
         drop(rows);
         part = parts.next().await;
     }
+    send_rest(conn, table, columns, plan, sink, buf, in_flight).await?;
+    Ok(stored as u64)
+}
+
+/// Sends what `buf` still holds, ends the `COPY` ([`finish`]) and lifts the transaction's in-flight mark
+/// (see [`copy_one`]).
+async fn send_rest(
+    conn: &Conn<'_>,
+    table: &TableName,
+    columns: &[Ident],
+    plan: &CopyPlan,
+    mut sink: Pin<&mut CopyInSink<bytes::Bytes>>,
+    mut buf: BytesMut,
+    in_flight: Option<crate::tx_state::InFlight<'_>>,
+) -> Result<()> {
     sink.send(buf.split().freeze())
         .await
         .map_err(|e| with_row(e, 0))?;
@@ -633,7 +648,7 @@ pub(crate) async fn run_parts(
     if let Some(in_flight) = in_flight {
         in_flight.finished();
     }
-    Ok(stored as u64)
+    Ok(())
 }
 
 /// The keys [`run_keyed`] draws, in order, from the sequence named by `$1` (as `regclass` text).
@@ -720,13 +735,7 @@ pub(crate) async fn run_keyed(
                 .map_err(|e| with_row(e, 0))?;
         }
     }
-    sink.send(buf.split().freeze())
-        .await
-        .map_err(|e| with_row(e, 0))?;
-    finish(conn, table, columns, plan, sink, 0).await?;
-    if let Some(in_flight) = in_flight {
-        in_flight.finished();
-    }
+    send_rest(conn, table, columns, plan, sink, buf, in_flight).await?;
     Ok(Some(keys))
 }
 
