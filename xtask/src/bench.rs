@@ -117,8 +117,9 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     );
     let doc = format!(
         "# Benchmarks\n\nWritten by `{command}`; dba beside its reference measured in the same run on this \
-         machine: latencies are medians of many calls, throughput and backup medians of rounds alternating \
-         between the two sides, restore and sync single runs (each takes tens of seconds at full size). Ratios above 1 are slower for latency, below 1 \
+         machine: latencies are medians of many calls, throughput, backup, restore and sync medians of rounds \
+         alternating between the two sides (restore and sync once at 10,000,000 rows, where each side takes \
+         minutes). Ratios above 1 are slower for latency, below 1 \
          slower for throughput; each target is marked met or **missed**. Backup, restore and sync run at several sizes \
          (`--quick`: 10,000 and 100,000 rows; by default 100,000 and 1,000,000; `--large` adds 10,000,000) \
          and are plotted against rows. What limits each missed target, measured, is in \

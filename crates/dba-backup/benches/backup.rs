@@ -392,88 +392,126 @@ async fn source(bench: &mut Bench, rows: u64) -> (TestDb, String, f64) {
     (db, url, start.elapsed().as_secs_f64())
 }
 
-/// Backup beside `pg_dump --data-only`, `runs` times each, alternating; medians compared, the highest
+/// Backup beside `pg_dump --data-only`, `runs` times each, alternating which goes first; medians compared, the highest
 /// peak memory kept. Leaves the backup and the dump in the bench's folder.
 async fn backup_case(bench: &mut Bench, src: &TestDb, src_url: &str, runs: usize) -> Case {
     let backup_file = bench.dir.join("backup.json");
     let dump_file = bench.dir.join("dump.sql");
-    let (mut dba, mut cpu, mut reference, mut peak) = (Vec::new(), Vec::new(), Vec::new(), 0.0_f64);
-    for _ in 0..runs {
-        let m = child("backup", src_url, backup_file.to_str().unwrap());
-        dba.push(m.seconds);
-        cpu.push(m.cpu_seconds);
-        peak = peak.max(m.peak_mib);
-        reference.push(
-            timed_shell(&format!(
-                "{} --data-only -t authors -t posts -t comments -d '{src_url}' -f '{}'",
-                bench.pg_dump,
-                dump_file.display()
-            ))
-            .as_secs_f64(),
-        );
+    let mut samples = Samples::default();
+    for run in 0..runs {
+        for dba_side in sides(run) {
+            if dba_side {
+                samples.dba(child("backup", src_url, backup_file.to_str().unwrap()));
+            } else {
+                samples.reference(timed_shell(&format!(
+                    "{} --data-only -t authors -t posts -t comments -d '{src_url}' -f '{}'",
+                    bench.pg_dump,
+                    dump_file.display()
+                )));
+            }
+        }
         bench.sample_disk(src).await;
     }
-    Case {
-        dba: median(dba),
-        dba_cpu: median(cpu),
-        reference: median(reference),
-        peak_mib: peak,
-        runs,
-    }
+    samples.case()
 }
 
-/// Restore of the backup with ids remapped beside `psql -f` of the dump, one run each, each into a
-/// fresh database dropped afterwards; removes both files.
-async fn restore_case(bench: &mut Bench, src: &TestDb, rows: u64) -> Case {
+/// Restore of the backup with ids remapped beside `psql -f` of the dump, `runs` times each, alternating
+/// which goes first, each into a fresh database dropped afterwards; medians compared, the highest peak
+/// memory kept. Removes both files.
+async fn restore_case(bench: &mut Bench, src: &TestDb, rows: u64, runs: usize) -> Case {
     let backup_file = bench.dir.join("backup.json");
     let dump_file = bench.dir.join("dump.sql");
-    let (dst, dst_url) = bench.create("dba_backup::benches::restore").await;
-    let m = child("restore", &dst_url, backup_file.to_str().unwrap());
-    assert_eq!(count_comments(&dst).await, split(rows).2);
-    bench.sample_disk(src).await;
-    dst.drop_db().await;
+    let mut samples = Samples::default();
+    for run in 0..runs {
+        for dba_side in sides(run) {
+            if dba_side {
+                let (dst, dst_url) = bench.create("dba_backup::benches::restore").await;
+                samples.dba(child("restore", &dst_url, backup_file.to_str().unwrap()));
+                assert_eq!(count_comments(&dst).await, split(rows).2);
+                bench.sample_disk(src).await;
+                dst.drop_db().await;
+            } else {
+                let (load, load_url) = bench.create("dba_backup::benches::load").await;
+                samples.reference(timed_shell(&format!(
+                    "{} -X -q -v ON_ERROR_STOP=1 -d '{load_url}' -f '{}'",
+                    bench.psql,
+                    dump_file.display()
+                )));
+                bench.sample_disk(src).await;
+                load.drop_db().await;
+            }
+        }
+    }
     std::fs::remove_file(&backup_file).unwrap();
-
-    let (load, load_url) = bench.create("dba_backup::benches::load").await;
-    let reference = timed_shell(&format!(
-        "{} -X -q -v ON_ERROR_STOP=1 -d '{load_url}' -f '{}'",
-        bench.psql,
-        dump_file.display()
-    ));
-    bench.sample_disk(src).await;
-    load.drop_db().await;
     std::fs::remove_file(&dump_file).unwrap();
-    Case {
-        dba: m.seconds,
-        dba_cpu: m.cpu_seconds,
-        reference: reference.as_secs_f64(),
-        peak_mib: m.peak_mib,
-        runs: 1,
+    samples.case()
+}
+
+/// Sync into an empty database beside a `COPY TO | COPY FROM` pipe per table, `runs` times each,
+/// alternating which goes first; medians compared, the highest peak memory kept.
+async fn sync_case(bench: &mut Bench, src: &TestDb, src_url: &str, rows: u64, runs: usize) -> Case {
+    let mut samples = Samples::default();
+    for run in 0..runs {
+        for dba_side in sides(run) {
+            if dba_side {
+                let (dst, dst_url) = bench.create("dba_backup::benches::sync").await;
+                samples.dba(child("sync", src_url, &dst_url));
+                assert_eq!(count_comments(&dst).await, split(rows).2);
+                bench.sample_disk(src).await;
+                dst.drop_db().await;
+            } else {
+                let (pipe, pipe_url) = bench.create("dba_backup::benches::pipe").await;
+                let psql = &bench.psql;
+                samples.reference(timed_shell(&["authors", "posts", "comments"].map(|t| {
+                    format!("{psql} -X -q -d '{src_url}' -c 'COPY {t} TO STDOUT' | {psql} -X -q -d '{pipe_url}' -c 'COPY {t} FROM STDIN'")
+                }).join(" && ")));
+                assert_eq!(count_comments(&pipe).await, split(rows).2);
+                bench.sample_disk(src).await;
+                pipe.drop_db().await;
+            }
+        }
+    }
+    samples.case()
+}
+
+/// Which side goes first in run `run`: dba in even runs, the reference in odd ones, so neither always
+/// meets the machine (its caches, the host's other guests) in the state the other left.
+fn sides(run: usize) -> [bool; 2] {
+    if run.is_multiple_of(2) {
+        [true, false]
+    } else {
+        [false, true]
     }
 }
 
-/// Sync into an empty database beside a `COPY TO | COPY FROM` pipe per table, one run each.
-async fn sync_case(bench: &mut Bench, src: &TestDb, src_url: &str, rows: u64) -> Case {
-    let (dst, dst_url) = bench.create("dba_backup::benches::sync").await;
-    let m = child("sync", src_url, &dst_url);
-    assert_eq!(count_comments(&dst).await, split(rows).2);
-    bench.sample_disk(src).await;
-    dst.drop_db().await;
+/// The runs of one case, gathered into a [`Case`] of medians.
+#[derive(Default)]
+struct Samples {
+    dba: Vec<f64>,
+    cpu: Vec<f64>,
+    reference: Vec<f64>,
+    peak: f64,
+}
 
-    let (pipe, pipe_url) = bench.create("dba_backup::benches::pipe").await;
-    let psql = &bench.psql;
-    let reference = timed_shell(&["authors", "posts", "comments"].map(|t| {
-        format!("{psql} -X -q -d '{src_url}' -c 'COPY {t} TO STDOUT' | {psql} -X -q -d '{pipe_url}' -c 'COPY {t} FROM STDIN'")
-    }).join(" && "));
-    assert_eq!(count_comments(&pipe).await, split(rows).2);
-    bench.sample_disk(src).await;
-    pipe.drop_db().await;
-    Case {
-        dba: m.seconds,
-        dba_cpu: m.cpu_seconds,
-        reference: reference.as_secs_f64(),
-        peak_mib: m.peak_mib,
-        runs: 1,
+impl Samples {
+    fn dba(&mut self, m: Measured) {
+        self.dba.push(m.seconds);
+        self.cpu.push(m.cpu_seconds);
+        self.peak = self.peak.max(m.peak_mib);
+    }
+
+    fn reference(&mut self, elapsed: Duration) {
+        self.reference.push(elapsed.as_secs_f64());
+    }
+
+    fn case(self) -> Case {
+        Case {
+            runs: self.dba.len(),
+            dba: median(self.dba),
+            dba_cpu: median(self.cpu),
+            reference: median(self.reference),
+            peak_mib: self.peak,
+        }
     }
 }
 
@@ -483,11 +521,14 @@ async fn one_size(bench: &mut Bench, rows: u64) -> SizeResult {
     let (src, src_url, fill_seconds) = source(bench, rows).await;
     bench.sample_disk(&src).await;
     println!("backup bench: {rows} rows filled in {fill_seconds:.1} s");
-    // Three runs at every size (about 10 s each at 10,000,000 rows): one run's time per row there swung
-    // by a fifth with the machine.
+    // Three backups at every size (about 10 s each at 10,000,000 rows): one run's time per row there
+    // swung by a fifth with the machine. Restore and sync three times up to 1,000,000 rows, where one
+    // run's ratio swung from 0.9x to 1.25x within the hour on a shared machine; once at 10,000,000 rows,
+    // where each side takes minutes.
     let backup = backup_case(bench, &src, &src_url, 3).await;
-    let restore = restore_case(bench, &src, rows).await;
-    let sync = sync_case(bench, &src, &src_url, rows).await;
+    let runs = if rows < 10_000_000 { 3 } else { 1 };
+    let restore = restore_case(bench, &src, rows, runs).await;
+    let sync = sync_case(bench, &src, &src_url, rows, runs).await;
     src.drop_db().await;
     let result = SizeResult {
         rows,
@@ -651,19 +692,19 @@ fn headline_table(results: &[SizeResult], headline: u64) -> String {
     );
     let rows: [(&str, &Case, &str, f64); 3] = [
         (
-            "backup, wall time (median of 3)",
+            "backup, wall time",
             &r.backup,
             "`pg_dump --data-only`",
             BACKUP_RATIO,
         ),
         (
-            "restore with id remapping, wall time (one run)",
+            "restore with id remapping, wall time",
             &r.restore,
             "`psql -f` of the dump, no remapping",
             RESTORE_RATIO,
         ),
         (
-            "sync (remapping, insert new; one run)",
+            "sync (remapping, insert new), wall time",
             &r.sync,
             "`COPY TO \\| COPY FROM` pipe",
             SYNC_RATIO,
@@ -673,7 +714,8 @@ fn headline_table(results: &[SizeResult], headline: u64) -> String {
         let ratio = c.dba / c.reference;
         let _ = writeln!(
             out,
-            "| {name} | {:.0} ms | {:.0} ms ({reference}) | {ratio:.2}× | ≤ {limit}× | {} |",
+            "| {name} ({}) | {:.0} ms | {:.0} ms ({reference}) | {ratio:.2}× | ≤ {limit}× | {} |",
+            runs_label(c.runs),
             ms(c.dba),
             ms(c.reference),
             verdict(at_most(ratio, limit, 2))
@@ -694,6 +736,47 @@ fn headline_table(results: &[SizeResult], headline: u64) -> String {
     out
 }
 
+/// How a case's time was taken: "median of 3" or "one run".
+fn runs_label(runs: usize) -> String {
+    if runs == 1 {
+        "one run".to_owned()
+    } else {
+        format!("median of {runs}")
+    }
+}
+
+/// How each case's time was taken at each size, e.g. "backup the median of 3 runs; restore and sync the
+/// median of 3 runs at 100,000 and 1,000,000 rows, one run at 10,000,000".
+fn runs_note(results: &[SizeResult]) -> String {
+    let mut parts = Vec::new();
+    for (name, pick) in [
+        ("backup", (|r| &r.backup) as Pick),
+        ("restore and sync", |r| &r.restore),
+    ] {
+        let mut by_runs: Vec<(usize, Vec<String>)> = Vec::new();
+        for r in results {
+            let runs = pick(r).runs;
+            match by_runs.iter_mut().find(|(n, _)| *n == runs) {
+                Some((_, sizes)) => sizes.push(grouped(r.rows)),
+                None => by_runs.push((runs, vec![grouped(r.rows)])),
+            }
+        }
+        let text = if let [(runs, _)] = by_runs.as_slice() {
+            runs_label(*runs)
+        } else {
+            by_runs
+                .iter()
+                .map(|(runs, sizes)| {
+                    format!("{} at {} rows", runs_label(*runs), sizes.join(" and "))
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        parts.push(format!("{name}: {text}"));
+    }
+    parts.join("; ")
+}
+
 /// Time per row at each size, for dba and the reference, and the ratio of time per row at the largest
 /// size against the one before it.
 fn scaling_table(results: &[SizeResult]) -> String {
@@ -701,11 +784,11 @@ fn scaling_table(results: &[SizeResult]) -> String {
         return String::new();
     };
     let mut out = format!(
-        "Scaling: time per row at each size (backup the median of 3 runs; restore \
-         and sync one run; fill: set-based `INSERT … SELECT generate_series`, then the \
+        "Scaling: time per row at each size ({}; fill: set-based `INSERT … SELECT generate_series`, then the \
          constraints, then `VACUUM ANALYZE` and a `CHECKPOINT`). Linear means the time per row at {} rows is at most \
          {LINEAR_RATIO}× that at {}{}; flat memory means at most a tenth of the limit more ({:.1} MiB for \
          backup, {:.1} MiB for restore).\n\n| case |",
+        runs_note(results),
         grouped(last.rows),
         grouped(before.rows),
         if last.rows < 10_000_000 {
