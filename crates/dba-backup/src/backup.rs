@@ -323,7 +323,7 @@ fn parents_backed_up<'k>(
     })
 }
 
-/// The raw JSON of each `wanted` field of one row object (`None` when absent), found without building
+/// The raw JSON text of each `wanted` field of one row object (`None` when absent), found without building
 /// the row: a backup reads only the keys that decide whether a row is kept, and only as far as the last of
 /// them ([`pick_leading_fields`]; the rest of the row is copied to the file unread). When that stops
 /// short (a wanted field is absent, a key has an escape, or the text is not an object) the whole row is
@@ -331,7 +331,7 @@ fn parents_backed_up<'k>(
 fn pick_fields<'t>(
     text: &'t str,
     wanted: &[&str],
-) -> Result<Vec<Option<&'t RawValue>>, serde_json::Error> {
+) -> Result<Vec<Option<&'t str>>, serde_json::Error> {
     match pick_leading_fields(text, wanted) {
         Some(fields) => Ok(fields),
         None => pick_all_fields(text, wanted),
@@ -339,8 +339,10 @@ fn pick_fields<'t>(
 }
 
 /// Reads a row object's fields in order until every `wanted` one has been seen; `None` when it does not
-/// get there. The first occurrence of a key counts (a row from a table has each key once).
-fn pick_leading_fields<'t>(text: &'t str, wanted: &[&str]) -> Option<Vec<Option<&'t RawValue>>> {
+/// get there. The first occurrence of a key counts (a row from a table has each key once). Plain values
+/// (a number, a literal, a string without escapes: every key column of the bench's rows) are scanned
+/// here; anything else is read by serde_json.
+fn pick_leading_fields<'t>(text: &'t str, wanted: &[&str]) -> Option<Vec<Option<&'t str>>> {
     let bytes = text.as_bytes();
     let skip_ws = |mut at: usize| {
         while bytes
@@ -377,11 +379,20 @@ fn pick_leading_fields<'t>(text: &'t str, wanted: &[&str]) -> Option<Vec<Option<
         if bytes.get(at) != Some(&b':') {
             return None;
         }
-        at += 1;
-        let mut values =
-            serde_json::Deserializer::from_str(text.get(at..)?).into_iter::<&RawValue>();
-        let raw = values.next()?.ok()?;
-        at += values.byte_offset();
+        at = skip_ws(at + 1);
+        let end = match plain_value_end(bytes, at) {
+            // A plain value must be followed by the next field or the object's end, as serde_json checks.
+            Some(end) if matches!(bytes.get(skip_ws(end)), Some(b',' | b'}')) => end,
+            Some(_) => return None,
+            None => {
+                let mut values =
+                    serde_json::Deserializer::from_str(text.get(at..)?).into_iter::<&RawValue>();
+                values.next()?.ok()?;
+                at + values.byte_offset()
+            }
+        };
+        let raw = text.get(at..end)?;
+        at = end;
         for (slot, name) in fields.iter_mut().zip(wanted) {
             if slot.is_none() && *name == key {
                 *slot = Some(raw);
@@ -399,21 +410,83 @@ fn pick_leading_fields<'t>(text: &'t str, wanted: &[&str]) -> Option<Vec<Option<
     }
 }
 
+/// Where the plain JSON value starting at `at` ends: a string without escapes or control characters, a
+/// number as JSON spells it, `true`, `false` or `null`. `None` for anything else (a container, an
+/// escaped string, malformed text), which serde_json then reads.
+fn plain_value_end(bytes: &[u8], at: usize) -> Option<usize> {
+    let literal = |word: &[u8]| {
+        bytes
+            .get(at..)
+            .is_some_and(|rest| rest.starts_with(word))
+            .then_some(at + word.len())
+    };
+    match *bytes.get(at)? {
+        b'"' => {
+            let len = bytes
+                .get(at + 1..)?
+                .iter()
+                .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+            (bytes[at + 1 + len] == b'"').then_some(at + len + 2)
+        }
+        b'-' | b'0'..=b'9' => number_end(bytes, at),
+        b't' => literal(b"true"),
+        b'f' => literal(b"false"),
+        b'n' => literal(b"null"),
+        _ => None,
+    }
+}
+
+/// Where the JSON number starting at `at` ends (`-`, an integer part without leading zeros, an optional
+/// fraction and exponent); `None` when it is not one.
+fn number_end(bytes: &[u8], mut at: usize) -> Option<usize> {
+    let digits = |from: usize| {
+        bytes.get(from..).map_or(0, |rest| {
+            rest.iter().take_while(|b| b.is_ascii_digit()).count()
+        })
+    };
+    if bytes.get(at) == Some(&b'-') {
+        at += 1;
+    }
+    match bytes.get(at)? {
+        b'0' => at += 1,
+        b'1'..=b'9' => at += digits(at),
+        _ => return None,
+    }
+    if bytes.get(at) == Some(&b'.') {
+        let n = digits(at + 1);
+        if n == 0 {
+            return None;
+        }
+        at += 1 + n;
+    }
+    if matches!(bytes.get(at), Some(b'e' | b'E')) {
+        at += 1;
+        if matches!(bytes.get(at), Some(b'+' | b'-')) {
+            at += 1;
+        }
+        let n = digits(at);
+        if n == 0 {
+            return None;
+        }
+        at += n;
+    }
+    Some(at)
+}
+
 /// [`pick_fields`] over the whole row, checking all of it.
 fn pick_all_fields<'t>(
     text: &'t str,
     wanted: &[&str],
-) -> Result<Vec<Option<&'t RawValue>>, serde_json::Error> {
+) -> Result<Vec<Option<&'t str>>, serde_json::Error> {
     let mut de = serde_json::Deserializer::from_str(text);
     let fields = de.deserialize_map(Pick(wanted))?;
     de.end()?;
-    Ok(fields)
+    Ok(fields.into_iter().map(|f| f.map(RawValue::get)).collect())
 }
 
 /// [`key_text`] of a raw JSON value, borrowed when its text already is that (a number, or a string with no
 /// escapes); `None` for null.
-fn raw_key(raw: &RawValue) -> Option<Cow<'_, str>> {
-    let text = raw.get();
+fn raw_key(text: &str) -> Option<Cow<'_, str>> {
     if text == "null" {
         return None;
     }
@@ -501,18 +574,30 @@ mod tests {
     fn picks_only_the_wanted_fields_in_the_asked_order() {
         let text = r#"{"id": 7, "meta": {"id": 1, "x": [1, {"post_id": 2}]}, "p\u006fst_id": "k", "other": null}"#;
         let fields = pick_fields(text, &["post_id", "id", "missing"]).unwrap();
-        let raw: Vec<Option<&str>> = fields.iter().map(|f| f.map(RawValue::get)).collect();
-        assert_eq!(raw, [Some("\"k\""), Some("7"), None]);
+        assert_eq!(fields, [Some("\"k\""), Some("7"), None]);
         // The same field wanted twice (a primary key that is also the parent reference) fills both.
         let twice = pick_fields(r#"{"id": 5}"#, &["id", "id"]).unwrap();
-        let raw: Vec<Option<&str>> = twice.iter().map(|f| f.map(RawValue::get)).collect();
-        assert_eq!(raw, [Some("5"), Some("5")]);
+        assert_eq!(twice, [Some("5"), Some("5")]);
         assert!(pick_fields("[1, 2]", &["id"]).is_err());
         assert!(pick_fields(r#"{"x": 1} trailing"#, &["id"]).is_err());
         assert!(pick_fields(r#"{"x": [1}, "id": 1}"#, &["id"]).is_err());
+        // Malformed plain values are the whole parse's errors, never a key.
+        for bad in [
+            r#"{"id":01}"#,
+            r#"{"id":1.}"#,
+            r#"{"id":-}"#,
+            r#"{"id":1e}"#,
+            r#"{"id":tru}"#,
+            r#"{"id":truex}"#,
+            r#"{"id":nul,"x":1}"#,
+            "{\"id\":\"a\u{1}\"}",
+            r#"{"id":"open"#,
+        ] {
+            assert!(pick_fields(bad, &["id"]).is_err(), "{bad}");
+        }
         // Reading stops at the last wanted field: what follows is copied, not read.
         let fields = pick_fields(r#"{"id": 1, "rest": "#, &["id"]).unwrap();
-        assert_eq!(fields[0].map(RawValue::get), Some("1"));
+        assert_eq!(fields[0], Some("1"));
     }
 
     #[test]
@@ -531,13 +616,13 @@ mod tests {
             (r#"{"id":1}"#, &["id", "absent"]),
             (r#"{}"#, &["id"]),
             (r#"{"id":"a\"b}","x":1}"#, &["x"]),
+            (r#"{"id":"café","x":0}"#, &["x", "id"]),
+            (r#"{"id":1.5E+3,"x":-0.25e-2}"#, &["id", "x"]),
+            (r#"{"id":false , "x" :null,"y":true}"#, &["x", "id", "y"]),
+            (r#"{"a":[],"id":"","x":{}}"#, &["id", "x"]),
         ] {
             let whole = pick_all_fields(text, wanted).unwrap();
-            let picked = pick_fields(text, wanted).unwrap();
-            let raw = |f: &[Option<&RawValue>]| -> Vec<Option<String>> {
-                f.iter().map(|v| v.map(|r| r.get().to_owned())).collect()
-            };
-            assert_eq!(raw(&picked), raw(&whole), "{text}");
+            assert_eq!(pick_fields(text, wanted).unwrap(), whole, "{text}");
         }
     }
 
@@ -557,9 +642,8 @@ mod tests {
         ] {
             let raw: Box<RawValue> = serde_json::from_str(text).unwrap();
             let parsed: Value = serde_json::from_str(text).unwrap();
-            assert_eq!(raw_key(&raw).unwrap(), key_text(&parsed), "{text}");
+            assert_eq!(raw_key(raw.get()).unwrap(), key_text(&parsed), "{text}");
         }
-        let null: Box<RawValue> = serde_json::from_str("null").unwrap();
-        assert_eq!(raw_key(&null), None);
+        assert_eq!(raw_key("null"), None);
     }
 }
