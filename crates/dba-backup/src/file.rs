@@ -38,15 +38,97 @@ pub(crate) fn check_destination(dest: &Path) -> Result<(), BackupError> {
     }
 }
 
+/// How far behind the write position the page cache of an output file is given back: every
+/// `DROP_BEHIND` bytes, the pages before the previous such mark (written back by then, or being written)
+/// are dropped.
+const DROP_BEHIND: u64 = 32 * 1024 * 1024;
+
+/// A file being written, which can give its written pages back to the kernel as it goes (`drop_behind`).
+///
+/// A backup's output is written once and not read again by this process; at 10,000,000 rows it is 2 GB.
+/// Left in the page cache, every page of it is new memory the kernel must find (on a virtual machine,
+/// often memory the host took back: `dd` writing 2,000 MiB spent 6.7 s of system time that way, 0.65 s
+/// into pages just freed). Dropped behind the writer, the same few pages are reused instead, and the
+/// backup does not push the database's own cached pages out. The final fsync has less left to write.
+pub(crate) struct Output {
+    file: File,
+    /// Where the next write lands.
+    position: u64,
+    /// The last multiple of [`DROP_BEHIND`] the writes passed (0 before any).
+    mark: u64,
+    drop_behind: bool,
+}
+
+impl Output {
+    fn new(file: File, drop_behind: bool) -> Output {
+        Output {
+            file,
+            position: 0,
+            mark: 0,
+            drop_behind,
+        }
+    }
+
+    /// The file, to fsync or read.
+    pub(crate) fn file(&self) -> &File {
+        &self.file
+    }
+
+    /// Past a new mark: asks the kernel to write back and drop the pages up to the mark before it, those
+    /// of the window just finished being written back meanwhile. Advice only: its failure changes nothing
+    /// written, so it is ignored.
+    fn passed(&mut self) {
+        let mark = self.position - self.position % DROP_BEHIND;
+        if !self.drop_behind || mark <= self.mark {
+            return;
+        }
+        let from = self.mark.saturating_sub(DROP_BEHIND);
+        #[cfg(target_os = "linux")]
+        {
+            let len = std::num::NonZeroU64::new(mark - from);
+            let _ = rustix::fs::fadvise(&self.file, from, len, rustix::fs::Advice::DontNeed);
+        }
+        #[cfg(not(target_os = "linux"))]
+        let _ = from;
+        self.mark = mark;
+    }
+}
+
+impl Write for Output {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.file.write(buf)?;
+        self.position += n as u64;
+        self.passed();
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
+}
+
+impl Seek for Output {
+    fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
+        self.position = self.file.seek(pos)?;
+        Ok(self.position)
+    }
+}
+
 /// A temporary file beside its final path; removed on drop unless [`AtomicFile::commit`] renamed it.
 pub(crate) struct TempFile {
     path: PathBuf,
-    file: Option<BufWriter<File>>,
+    file: Option<BufWriter<Output>>,
 }
 
 impl TempFile {
-    /// Creates `.{name}.{tag}-{pid}-{nanos}.tmp` in the directory of `beside`.
+    /// Creates `.{name}.{tag}-{pid}-{nanos}.tmp` in the directory of `beside`, to be read back (a spool).
     pub(crate) fn create(beside: &Path, tag: &str) -> Result<TempFile, BackupError> {
+        TempFile::open(beside, tag, false)
+    }
+
+    /// Creates the temporary file, its pages dropped behind the writer when `drop_behind` (see
+    /// [`Output`]).
+    fn open(beside: &Path, tag: &str, drop_behind: bool) -> Result<TempFile, BackupError> {
         let dir = match beside.parent() {
             Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
             _ => PathBuf::from("."),
@@ -66,7 +148,10 @@ impl TempFile {
             .map_err(io_err(&path))?;
         Ok(TempFile {
             path,
-            file: Some(BufWriter::with_capacity(BUFFER, file)),
+            file: Some(BufWriter::with_capacity(
+                BUFFER,
+                Output::new(file, drop_behind),
+            )),
         })
     }
 
@@ -74,7 +159,7 @@ impl TempFile {
         &self.path
     }
 
-    pub(crate) fn writer(&mut self) -> &mut BufWriter<File> {
+    pub(crate) fn writer(&mut self) -> &mut BufWriter<Output> {
         self.file
             .as_mut()
             .expect("the file is only taken by finish or drop")
@@ -85,7 +170,7 @@ impl TempFile {
         let path = self.path.clone();
         let w = self.writer();
         w.flush().map_err(io_err(&path))?;
-        w.get_ref().sync_all().map_err(io_err(&path))?;
+        w.get_ref().file().sync_all().map_err(io_err(&path))?;
         File::open(&path).map_err(io_err(&path))
     }
 
@@ -97,10 +182,13 @@ impl TempFile {
             .take()
             .expect("the file is only taken by persist or drop");
         w.flush().map_err(io_err(&path))?;
-        let file = w.into_inner().map_err(|e| BackupError::Io {
-            path: path.clone(),
-            source: e.into_error(),
-        })?;
+        let file = w
+            .into_inner()
+            .map_err(|e| BackupError::Io {
+                path: path.clone(),
+                source: e.into_error(),
+            })?
+            .file;
         file.sync_all().map_err(io_err(&path))?;
         drop(file);
         fs::rename(&path, dest).map_err(io_err(dest))?;
@@ -133,7 +221,7 @@ impl AtomicFile {
     pub(crate) fn create(dest: &Path, gzip: bool) -> Result<AtomicFile, BackupError> {
         Ok(AtomicFile {
             dest: dest.to_owned(),
-            temp: TempFile::create(dest, "part")?,
+            temp: TempFile::open(dest, "part", true)?,
             gzip: gzip.then(|| GzEncoder::new(Vec::with_capacity(BUFFER), Compression::default())),
         })
     }
@@ -157,7 +245,7 @@ impl AtomicFile {
     }
 
     /// The writer of a plain (not gzip) file.
-    pub(crate) fn plain_writer(&mut self) -> &mut BufWriter<File> {
+    pub(crate) fn plain_writer(&mut self) -> &mut BufWriter<Output> {
         debug_assert!(
             self.gzip.is_none(),
             "a gzip stream is written through write_all"
@@ -211,5 +299,43 @@ pub(crate) fn open_read(path: &Path) -> Result<Box<dyn BufRead + Send>, BackupEr
         )))
     } else {
         Ok(Box::new(reader))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Pages dropped behind the writer are the kernel's business; what is written stays written, the
+    /// marks follow the writes, and rewriting the start (the backup's metadata) works past them.
+    #[test]
+    fn a_file_written_past_several_marks_reads_back_whole() {
+        let dir = std::env::temp_dir().join(format!("dba-drop-behind-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let dest = dir.join("out.json");
+        let mut out = AtomicFile::create(&dest, false).unwrap();
+        let block: Vec<u8> = (0..1024 * 1024).map(|i| (i % 251) as u8).collect();
+        let blocks = 2 * DROP_BEHIND / block.len() as u64 + 3;
+        for _ in 0..blocks {
+            out.plain_writer().write_all(&block).unwrap();
+        }
+        out.overwrite_start(b"HEAD").unwrap();
+        out.plain_writer().write_all(b"TAIL").unwrap();
+        out.plain_writer().flush().unwrap();
+        assert_eq!(out.plain_writer().get_ref().mark, 2 * DROP_BEHIND);
+        out.commit().unwrap();
+
+        let written = fs::read(&dest).unwrap();
+        assert_eq!(written.len() as u64, blocks * block.len() as u64 + 4);
+        assert_eq!(&written[..4], b"HEAD");
+        assert_eq!(&written[4..block.len()], &block[4..]);
+        for (i, chunk) in written[block.len()..written.len() - 4]
+            .chunks(block.len())
+            .enumerate()
+        {
+            assert_eq!(chunk, block.as_slice(), "block {}", i + 1);
+        }
+        assert!(written.ends_with(b"TAIL"));
+        fs::remove_dir_all(&dir).unwrap();
     }
 }
