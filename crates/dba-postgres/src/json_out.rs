@@ -84,8 +84,9 @@ fn decoded_here(oid: u32, session_utc: bool) -> bool {
 pub(crate) struct RowEncoder {
     /// For each column, `"name":` with a leading comma after the first.
     keys: Vec<String>,
-    /// For each column, its name (the key of a row built as a map, see [`RowEncoder::to_row`]).
-    names: Vec<String>,
+    /// A row of every column's name (in order) to null: [`RowEncoder::to_row`] clones it and fills in
+    /// the values, so a map's keys are not hashed and placed again for every row.
+    template: Row,
     /// For each column, whether the server sends it as JSON text already.
     server_json: Vec<bool>,
     /// The session's time zone is UTC (see [`decoded_here`]).
@@ -123,7 +124,7 @@ pub(crate) fn plan(
     let mut projection = Vec::with_capacity(chosen.len());
     let mut encoder = RowEncoder {
         keys: Vec::with_capacity(chosen.len()),
-        names: Vec::with_capacity(chosen.len()),
+        template: Row::with_capacity(chosen.len()),
         server_json: Vec::with_capacity(chosen.len()),
         session_utc: shape.session_utc,
     };
@@ -137,7 +138,7 @@ pub(crate) fn plan(
         push_json_string(&mut key, &column.name);
         key.push(':');
         encoder.keys.push(key);
-        encoder.names.push(column.name.clone());
+        encoder.template.insert(column.name.clone(), Value::Null);
         encoder.server_json.push(server_json);
     }
     Some((projection, encoder))
@@ -188,9 +189,12 @@ impl RowEncoder {
     ///
     /// `scratch` holds a value's text between calls, so that it is allocated once per stream.
     pub(crate) fn to_row(&self, row: &tokio_postgres::Row, scratch: &mut String) -> Result<Row> {
-        let mut map = Row::with_capacity(self.names.len());
-        for (i, name) in self.names.iter().enumerate() {
-            let value = match column_bytes(row, i)? {
+        // The keys cloned with their hashes and places (`plan` refused a column listed twice, so the
+        // template has one key per column, in the select's order): inserting them one by one, hashing
+        // each key again, cost a 200,000-row sync 6% more client instructions (callgrind).
+        let mut map = self.template.clone();
+        for (i, slot) in map.values_mut().enumerate() {
+            *slot = match column_bytes(row, i)? {
                 None => Value::Null,
                 Some(bytes) if self.server_json[i] => parse_value(utf8(bytes)?)?,
                 Some(bytes) => match direct(row.columns()[i].type_().oid(), bytes)? {
@@ -202,7 +206,6 @@ impl RowEncoder {
                     }
                 },
             };
-            map.insert(name.clone(), value);
         }
         Ok(map)
     }
