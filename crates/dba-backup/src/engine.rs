@@ -13,6 +13,7 @@ use tokio::sync::mpsc;
 
 use crate::ahead::Rows;
 use crate::error::{BackupError, Conflict, FailedRow};
+use crate::fields::{field, field_mut};
 use crate::format::key_text;
 use crate::keys::IdMap;
 use crate::progress::{Phase, Progress, ProgressUpdate};
@@ -749,7 +750,7 @@ impl<'a> Engine<'a> {
     fn prepare(&mut self, def: &TableDef, index: u64, mut row: Row) -> Option<Prepared> {
         let old_pk = def.pk_of(&row);
         if let (Some(user), Some(field)) = (&self.config.user_id, &def.user_field) {
-            match row.get_mut(field) {
+            match field_mut(&mut row, field) {
                 Some(v) => v.clone_from(user),
                 None => {
                     row.insert(field.clone(), user.clone());
@@ -759,7 +760,7 @@ impl<'a> Engine<'a> {
         let mut pending = false;
         if self.config.remap {
             for parent in &def.parents {
-                match self.lookup(&parent.table, row.get(&parent.field)) {
+                match self.lookup(&parent.table, field(&row, &parent.field)) {
                     Lookup::PassThrough => {}
                     Lookup::Found(Mapped::Known(id)) => set_field(&mut row, &parent.field, id),
                     Lookup::Found(Mapped::Pending) => pending = true,
@@ -772,7 +773,7 @@ impl<'a> Engine<'a> {
                 }
             }
             for opt in &def.optional_refs {
-                match self.lookup(&opt.table, row.get(&opt.field)) {
+                match self.lookup(&opt.table, field(&row, &opt.field)) {
                     Lookup::PassThrough | Lookup::Found(Mapped::Pending) => {}
                     Lookup::Found(Mapped::Known(id)) => set_field(&mut row, &opt.field, id),
                     Lookup::Missing => set_field(&mut row, &opt.field, Value::Null),
@@ -782,7 +783,7 @@ impl<'a> Engine<'a> {
             // Copied as they are, but still only the rows of this run's parents (see `scope_by_parents`).
             let outside = def.parents.iter().any(|parent| {
                 matches!(
-                    self.lookup(&parent.table, row.get(&parent.field)),
+                    self.lookup(&parent.table, field(&row, &parent.field)),
                     Lookup::Missing
                 )
             });
@@ -1024,7 +1025,7 @@ impl<'a> Engine<'a> {
             // NULLs never violate a unique index: such a row is looked up.
             (Some(_), WrittenHere::Indexed(columns)) => columns
                 .iter()
-                .any(|c| p.row.get(c).is_none_or(Value::is_null)),
+                .any(|c| field(&p.row, c).is_none_or(Value::is_null)),
         }
     }
 
@@ -1407,7 +1408,7 @@ pub(crate) fn group_key(def: &TableDef, row: &Row) -> Option<String> {
     let mut text = Vec::with_capacity(32);
     text.push(b'[');
     for (i, col) in key.iter().enumerate() {
-        match row.get(col) {
+        match field(row, col) {
             None | Some(Value::Null) => return None,
             Some(v) => {
                 if i > 0 {
@@ -1421,7 +1422,7 @@ pub(crate) fn group_key(def: &TableDef, row: &Row) -> Option<String> {
         && !key.contains(u)
     {
         text.push(b',');
-        write_json(&mut text, row.get(u).unwrap_or(&Value::Null));
+        write_json(&mut text, field(row, u).unwrap_or(&Value::Null));
     }
     text.push(b']');
     // serde_json writes UTF-8, from the UTF-8 of the row's strings.
@@ -1468,11 +1469,11 @@ pub(crate) fn matches_through_references(def: &TableDef, remap: bool) -> bool {
 
 /// Sets `field` of `row` to `value`: in place when the row has it (a found reference always is), without
 /// allocating its name again.
-fn set_field(row: &mut Row, field: &str, value: Value) {
-    match row.get_mut(field) {
+fn set_field(row: &mut Row, name: &str, value: Value) {
+    match field_mut(row, name) {
         Some(v) => *v = value,
         None => {
-            row.insert(field.to_owned(), value);
+            row.insert(name.to_owned(), value);
         }
     }
 }

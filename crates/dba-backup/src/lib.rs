@@ -52,6 +52,7 @@ mod catalog;
 mod checker;
 mod engine;
 mod error;
+mod fields;
 mod file;
 mod format;
 mod keys;

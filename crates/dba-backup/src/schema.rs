@@ -225,8 +225,7 @@ impl TableDef {
     /// wording), or for a composite key an object of its columns in key order (`null` for a missing one).
     pub fn pk_of(&self, row: &serde_json::Map<String, Value>) -> Value {
         match self.pk.as_slice() {
-            [one] => row
-                .get(one)
+            [one] => crate::fields::field(row, one)
                 .cloned()
                 .unwrap_or_else(|| Value::String("<unknown>".to_owned())),
             many => Value::Object(
@@ -280,8 +279,7 @@ impl TableDef {
     pub fn natural_key_of(&self, row: &serde_json::Map<String, Value>) -> Value {
         match self.natural_key.as_slice() {
             [] => Value::String("unknown".to_owned()),
-            [one] => row
-                .get(one)
+            [one] => crate::fields::field(row, one)
                 .cloned()
                 .unwrap_or_else(|| Value::String("unknown".to_owned())),
             many => Value::Object(
