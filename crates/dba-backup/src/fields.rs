@@ -1,7 +1,7 @@
 //! A row's fields by name. Rows are `serde_json` maps, whose lookups hash the name with SipHash; a table's
 //! row has a handful of fields, which a scan compares in less time than that hash takes. A sync of
-//! 200,000 rows looked up 1,400,000 fields this way (the match key, the user, the references), 7% of its
-//! client's instructions spent hashing.
+//! 200,000 rows looked up 1,400,000 fields (the match key, the user, the references, the primary key);
+//! scanning them instead cut its client's instructions by 9% (callgrind: 4.50 G to 4.09 G).
 
 use dba_core::Row;
 use serde_json::Value;

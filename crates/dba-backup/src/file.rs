@@ -49,7 +49,7 @@ const DROP_BEHIND: u64 = 32 * 1024 * 1024;
 /// Left in the page cache, every page of it is new memory the kernel must find (on a virtual machine,
 /// often memory the host took back: `dd` writing 2,000 MiB spent 6.7 s of system time that way, 0.65 s
 /// into pages just freed). Dropped behind the writer, the same few pages are reused instead, and the
-/// backup does not push the database's own cached pages out. The final fsync has less left to write.
+/// backup does not push the database's own cached pages out.
 pub(crate) struct Output {
     file: File,
     /// Where the next write lands.
