@@ -14,6 +14,7 @@ use deadpool_postgres::{
 use crate::client_impl::impl_database_client;
 use crate::exec::{Handle, map_pg_error, map_pool_error};
 use crate::health::LossClock;
+use crate::lanes::Lanes;
 use crate::pool::{Object, PgManager, Pool};
 use crate::replica::{self, Standby};
 use crate::settings::{PostgresOptions, StatementMode, Target, redact};
@@ -61,6 +62,8 @@ pub struct PostgresAdapter {
     standby: Option<Arc<Standby>>,
     /// The select statements built so far, by shape; shared by clones and transactions.
     selects: Arc<SelectCache>,
+    /// The connections shared by pipelined calls, when [`PostgresOptions::pipeline_depth`] allows them.
+    lanes: Option<Arc<Lanes>>,
 }
 
 impl fmt::Debug for PostgresAdapter {
@@ -166,6 +169,8 @@ impl PostgresAdapter {
             display: redact(conn),
             standby: None,
             selects: Arc::new(SelectCache::new()),
+            lanes: (options.pipeline_depth > 1 && mode == StatementMode::Cached)
+                .then(|| Lanes::new(options.pipeline_depth, options.max_lifetime)),
         })
     }
 
@@ -246,6 +251,42 @@ impl PostgresAdapter {
         Ok(Handle::Pooled(self.checkout().await?))
     }
 
+    /// Where a call of one statement runs: a seat on a shared connection when pipelining is on (see
+    /// [`PostgresOptions::pipeline_depth`]), else a pooled connection of its own.
+    ///
+    /// It joins the busiest lane with room; failing that it opens a lane on a free connection; failing
+    /// that, when every connection the pool may open is in use, it crowds the least busy lane, or with
+    /// none open waits for a connection as [`checkout`](Self::checkout) does; otherwise it opens a lane
+    /// on a new connection.
+    pub(crate) async fn shared_handle(&self) -> Result<Handle> {
+        let Some(lanes) = self.lanes.as_ref().filter(|_| !self.pool.is_closed()) else {
+            return self.handle().await;
+        };
+        if let Some(seat) = lanes.join(false) {
+            return Ok(Handle::Shared(seat));
+        }
+        if let Some(object) = self.take_checked().await? {
+            return Ok(Handle::Shared(lanes.open(object)));
+        }
+        // None is free. Once every connection the pool may open is in use, the least busy lane is
+        // crowded rather than waited for.
+        let status = self.pool.status();
+        if status.size >= status.max_size {
+            if let Some(seat) = lanes.join(true) {
+                return Ok(Handle::Shared(seat));
+            }
+            // No lane to crowd (every connection is in a transaction or a stream): wait for one.
+            return Ok(Handle::Shared(lanes.open(self.checkout().await?)));
+        }
+        // Otherwise a new connection is opened, one at a time: the calls that arrive while it connects
+        // join it when it opens (when it has room) instead of each opening one.
+        let _opening = lanes.opening.lock().await;
+        if let Some(seat) = lanes.join(false) {
+            return Ok(Handle::Shared(seat));
+        }
+        Ok(Handle::Shared(lanes.open(self.checkout().await?)))
+    }
+
     /// A pooled connection: one free now, taken without waiting or setting a timer, else the first freed
     /// within the wait timeout, in turn with the other waiters. One that sat idle is pinged first, and
     /// given up for another when the ping fails (see [`crate::pool`]).
@@ -257,11 +298,29 @@ impl PostgresAdapter {
                 // future would otherwise carry room for it.
                 None => Box::pin(self.pool.get()).await.map_err(map_pool_error)?,
             };
-            if !object.unchecked || Box::pin(self.pool.manager().check(&mut object)).await {
+            if self.checked(&mut object).await {
                 return Ok(object);
             }
             drop(Object::take(object));
         }
+    }
+
+    /// A connection free now, pinged first when it sat idle (one that fails the ping is given up for the
+    /// next); `None` when none is free now.
+    async fn take_checked(&self) -> Result<Option<Object>> {
+        while let Some(taken) = self.take_free() {
+            let mut object = taken.map_err(map_pool_error)?;
+            if self.checked(&mut object).await {
+                return Ok(Some(object));
+            }
+            drop(Object::take(object));
+        }
+        Ok(None)
+    }
+
+    /// Whether `object` may be used: it needs no health check, or it passed one (see [`crate::pool`]).
+    async fn checked(&self, object: &mut Object) -> bool {
+        !object.unchecked || Box::pin(self.pool.manager().check(object)).await
     }
 
     /// A free connection (or the pool's error), taken without waiting; `None` when none is free now
@@ -301,7 +360,7 @@ impl PostgresAdapter {
         // One statement is atomic on its own; COPY prepares a named statement, which must stay on one
         // server connection even behind a transaction-mode pooler, so it always runs in a transaction.
         if plan.len() <= 1 && !crate::ops::may_copy(plan, returning) {
-            let h = self.handle().await?;
+            let h = self.shared_handle().await?;
             return self
                 .track(crate::ops::run_plan(&h.conn(self.mode), plan, returning, what).await);
         }

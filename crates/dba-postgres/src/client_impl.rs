@@ -1,6 +1,7 @@
 //! One `DatabaseClient` implementation, stamped out for the adapter and for transactions.
 //!
-//! Each type provides `handle()` (where a call runs), `mode()`, `losses()` (where lost connections are
+//! Each type provides `handle()` (where a call runs), `shared_handle()` (where a call of one statement
+//! runs: on the adapter, a connection it may share with other calls, see `crate::lanes`), `mode()`, `losses()` (where lost connections are
 //! noted), `selects()` (the select statements kept by shape), `track()` (notes a lost connection; a transaction also notes a failed statement) and `write()`
 //! (an atomic multi-statement write); everything else is shared in `ops`.
 
@@ -21,7 +22,7 @@ macro_rules! impl_database_client {
                 table: &str,
                 query: &dba_core::Query,
             ) -> dba_core::Result<Vec<dba_core::Row>> {
-                let h = self.handle().await?;
+                let h = self.shared_handle().await?;
                 self.track(
                     crate::ops::select(&h.conn(self.mode()), self.selects(), table, query).await,
                 )
@@ -50,7 +51,7 @@ macro_rules! impl_database_client {
             }
 
             async fn count(&self, table: &str, filter: &dba_core::Filter) -> dba_core::Result<u64> {
-                let h = self.handle().await?;
+                let h = self.shared_handle().await?;
                 self.track(crate::ops::count(&h.conn(self.mode()), table, filter).await)
             }
 
@@ -130,7 +131,7 @@ macro_rules! impl_database_client {
                 data: &dba_core::Row,
                 filter: &dba_core::Filter,
             ) -> dba_core::Result<Vec<dba_core::Row>> {
-                let h = self.handle().await?;
+                let h = self.shared_handle().await?;
                 self.track(crate::ops::update(&h.conn(self.mode()), table, data, filter).await)
             }
 
@@ -179,7 +180,7 @@ macro_rules! impl_database_client {
                 table: &str,
                 filter: &dba_core::Filter,
             ) -> dba_core::Result<u64> {
-                let h = self.handle().await?;
+                let h = self.shared_handle().await?;
                 self.track(crate::ops::delete(&h.conn(self.mode()), table, filter).await)
             }
 

@@ -58,6 +58,8 @@ fn unspecified() -> Type {
 pub(crate) enum Handle {
     Pooled(crate::pool::Object),
     Tx(std::sync::Arc<crate::tx_state::TxShared>),
+    /// A seat on a pooled connection shared with other calls (see [`crate::lanes`]).
+    Shared(crate::lanes::Seat),
 }
 
 impl Handle {
@@ -66,6 +68,12 @@ impl Handle {
             Handle::Pooled(object) => Conn {
                 client: &object.client,
                 pg: object,
+                mode,
+                tx: None,
+            },
+            Handle::Shared(seat) => Conn {
+                client: &seat.conn().client,
+                pg: seat.conn(),
                 mode,
                 tx: None,
             },

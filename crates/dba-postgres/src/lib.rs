@@ -54,6 +54,7 @@ mod escape;
 mod exec;
 mod health;
 mod json_out;
+mod lanes;
 mod ops;
 mod pool;
 mod replica;
@@ -90,8 +91,8 @@ mod layering {
         &["shape"],
         // The statement executor.
         &["exec"],
-        // The connection a transaction shares.
-        &["tx_state"],
+        // The connection a transaction shares, and those shared by pipelined calls.
+        &["tx_state", "lanes"],
         // The pool's connections.
         &["pool"],
         // Leaves.

@@ -65,6 +65,11 @@ impl PgTransaction {
         Ok(Handle::Tx(self.shared.clone()))
     }
 
+    /// A transaction's statements all run on its connection: the same as [`handle`](Self::handle).
+    pub(crate) async fn shared_handle(&self) -> Result<Handle> {
+        self.handle().await
+    }
+
     /// Notes a statement the server rejected: the transaction is aborted until a rollback.
     pub(crate) fn track<T>(&self, result: Result<T>) -> Result<T> {
         if let Err(e) = &result

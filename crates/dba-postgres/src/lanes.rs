@@ -1,0 +1,173 @@
+//! Pipelined calls: pooled connections shared by several single-statement calls at once (see
+//! [`PostgresOptions::pipeline_depth`](crate::settings::PostgresOptions::pipeline_depth)).
+//!
+//! A lane is a connection checked out of the pool and shared: each call sends its statement on it at
+//! once (tokio-postgres pipelines the statements of one connection, each with its own `Sync`, so each
+//! is its own implicit transaction and a failing one leaves the others alone) and the server answers
+//! them in order. A call joins the busiest lane that has room, so the calls of a busy moment share a
+//! few connections (fewer server processes and context switches on the server, several answers read by
+//! one read on the client); the lane goes back to the pool when its last call ends.
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use crate::pool::{Object, PgConn};
+
+/// The lanes open now.
+pub(crate) struct Lanes {
+    /// The most calls one lane carries while another connection can be taken from the pool.
+    depth: usize,
+    /// The pool's maximum connection lifetime: a lane past it takes no new calls, so it drains and
+    /// goes back to the pool, which closes it (a lane always busy would otherwise never be recycled).
+    max_lifetime: Option<Duration>,
+    open: Mutex<Vec<Open>>,
+    /// Held while a lane is opened on a new connection, so that the calls arriving meanwhile wait to
+    /// join it rather than each connecting.
+    pub(crate) opening: tokio::sync::Mutex<()>,
+}
+
+/// An open lane and the calls on it now.
+struct Open {
+    lane: Arc<Object>,
+    calls: usize,
+    /// When the lane stops taking new calls (see [`Lanes::max_lifetime`]).
+    retire_at: Option<Instant>,
+}
+
+/// A call's place on a lane; leaving it (dropping) ends the call, and the lane's last call returns the
+/// connection to the pool.
+pub(crate) struct Seat {
+    lanes: Arc<Lanes>,
+    lane: Arc<Object>,
+}
+
+impl Lanes {
+    /// Lanes carrying up to `depth` calls each (at least 2: one call per connection is no lane), on
+    /// connections that live at most `max_lifetime`.
+    pub(crate) fn new(depth: usize, max_lifetime: Option<Duration>) -> Arc<Lanes> {
+        Arc::new(Lanes {
+            depth: depth.max(2),
+            max_lifetime,
+            open: Mutex::new(Vec::new()),
+            opening: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    /// A seat on the busiest open lane with room (fewer than `depth` calls), or with `crowd` on the
+    /// least busy lane even when every one is full (for when the pool has no connection to open another
+    /// lane with). A lane whose connection closed or reached its lifetime is passed over.
+    pub(crate) fn join(self: &Arc<Lanes>, crowd: bool) -> Option<Seat> {
+        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        if open.is_empty() {
+            return None;
+        }
+        let now = self.max_lifetime.map(|_| Instant::now());
+        let at = pick(
+            open.iter().map(|o| {
+                let retired = matches!((now, o.retire_at), (Some(now), Some(at)) if now >= at);
+                (o.calls, retired || o.lane.client.is_closed())
+            }),
+            self.depth,
+            crowd,
+        )?;
+        let o = &mut open[at];
+        o.calls += 1;
+        Some(Seat {
+            lanes: self.clone(),
+            lane: o.lane.clone(),
+        })
+    }
+
+    /// Opens a lane on `object`, with the caller's seat on it.
+    pub(crate) fn open(self: &Arc<Lanes>, object: Object) -> Seat {
+        let retire_at = self
+            .max_lifetime
+            .and_then(|max| Object::metrics(&object).created.checked_add(max));
+        let lane = Arc::new(object);
+        self.open
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(Open {
+                lane: lane.clone(),
+                calls: 1,
+                retire_at,
+            });
+        Seat {
+            lanes: self.clone(),
+            lane,
+        }
+    }
+
+}
+
+/// Which of the lanes (their calls, and whether they take no more: closed or retired) a call joins: the
+/// busiest with fewer than `depth` calls, or with `crowd` the least busy of all; never one that takes no
+/// more.
+fn pick(lanes: impl Iterator<Item = (usize, bool)>, depth: usize, crowd: bool) -> Option<usize> {
+    let mut best: Option<(usize, usize)> = None;
+    for (i, (calls, done)) in lanes.enumerate() {
+        if done || (!crowd && calls >= depth) {
+            continue;
+        }
+        let better = match best {
+            None => true,
+            Some((_, b)) if crowd => calls < b,
+            Some((_, b)) => calls > b,
+        };
+        if better {
+            best = Some((i, calls));
+        }
+    }
+    best.map(|(i, _)| i)
+}
+
+impl Seat {
+    /// The shared connection.
+    pub(crate) fn conn(&self) -> &PgConn {
+        &self.lane
+    }
+}
+
+impl Drop for Seat {
+    fn drop(&mut self) {
+        let mut open = self.lanes.open.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(i) = open.iter().position(|o| Arc::ptr_eq(&o.lane, &self.lane)) {
+            open[i].calls -= 1;
+            if open[i].calls == 0 {
+                // The connection goes back to the pool when the last `Arc` (this seat's) is dropped,
+                // after the lock is released.
+                drop(open.swap_remove(i));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pick;
+
+    fn open(lanes: &[(usize, bool)], depth: usize, crowd: bool) -> Option<usize> {
+        pick(lanes.iter().copied(), depth, crowd)
+    }
+
+    #[test]
+    fn a_call_joins_the_busiest_lane_with_room() {
+        assert_eq!(open(&[], 8, false), None);
+        assert_eq!(open(&[(3, false), (5, false), (1, false)], 8, false), Some(1));
+        // Full lanes are passed over; with none left, a new lane is to be opened.
+        assert_eq!(open(&[(8, false), (5, false)], 8, false), Some(1));
+        assert_eq!(open(&[(8, false), (9, false)], 8, false), None);
+    }
+
+    #[test]
+    fn a_crowded_call_takes_the_least_busy_lane() {
+        assert_eq!(open(&[(8, false), (9, false), (8, false)], 8, true), Some(0));
+        assert_eq!(open(&[(12, false), (9, false)], 8, true), Some(1));
+    }
+
+    #[test]
+    fn a_closed_or_retired_lane_is_never_joined() {
+        assert_eq!(open(&[(7, true), (2, false)], 8, false), Some(1));
+        assert_eq!(open(&[(1, true)], 8, true), None);
+    }
+}
