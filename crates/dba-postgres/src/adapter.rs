@@ -254,10 +254,9 @@ impl PostgresAdapter {
     /// Where a call of one statement runs: a seat on a shared connection when pipelining is on (see
     /// [`PostgresOptions::pipeline_depth`]), else a pooled connection of its own.
     ///
-    /// It joins the busiest lane with room; failing that it opens a lane on a free connection; failing
-    /// that, when every connection the pool may open is in use, it crowds the least busy lane, or with
-    /// none open waits for a connection as [`checkout`](Self::checkout) does; otherwise it opens a lane
-    /// on a new connection.
+    /// It joins the busiest lane with room; failing that it opens a lane on a free connection, or on a new
+    /// one while the pool may open more; once every connection the pool may open is in use, it crowds the
+    /// least busy lane, or with none open waits for a connection as [`checkout`](Self::checkout) does.
     pub(crate) async fn shared_handle(&self) -> Result<Handle> {
         let Some(lanes) = self.lanes.as_ref().filter(|_| !self.pool.is_closed()) else {
             return self.handle().await;
@@ -265,24 +264,23 @@ impl PostgresAdapter {
         if let Some(seat) = lanes.join(false) {
             return Ok(Handle::Shared(seat));
         }
+        // Lanes are opened one at a time: the calls that arrive while one connects join it when it
+        // opens (when it has room) instead of each opening one.
+        let opening = lanes.opening.lock().await;
+        if let Some(seat) = lanes.join(false) {
+            return Ok(Handle::Shared(seat));
+        }
         if let Some(object) = self.take_checked().await? {
             return Ok(Handle::Shared(lanes.open(object)));
         }
-        // None is free. Once every connection the pool may open is in use, the least busy lane is
-        // crowded rather than waited for.
         let status = self.pool.status();
         if status.size >= status.max_size {
             if let Some(seat) = lanes.join(true) {
                 return Ok(Handle::Shared(seat));
             }
-            // No lane to crowd (every connection is in a transaction or a stream): wait for one.
-            return Ok(Handle::Shared(lanes.open(self.checkout().await?)));
-        }
-        // Otherwise a new connection is opened, one at a time: the calls that arrive while it connects
-        // join it when it opens (when it has room) instead of each opening one.
-        let _opening = lanes.opening.lock().await;
-        if let Some(seat) = lanes.join(false) {
-            return Ok(Handle::Shared(seat));
+            // No lane to crowd (every connection is in a transaction or a stream): this call waits for
+            // a connection as any other checkout does, without keeping the others from opening lanes.
+            drop(opening);
         }
         Ok(Handle::Shared(lanes.open(self.checkout().await?)))
     }

@@ -97,7 +97,6 @@ impl Lanes {
             lane,
         }
     }
-
 }
 
 /// Which of the lanes (their calls, and whether they take no more: closed or retired) a call joins: the
@@ -130,7 +129,11 @@ impl Seat {
 
 impl Drop for Seat {
     fn drop(&mut self) {
-        let mut open = self.lanes.open.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut open = self
+            .lanes
+            .open
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         if let Some(i) = open.iter().position(|o| Arc::ptr_eq(&o.lane, &self.lane)) {
             open[i].calls -= 1;
             if open[i].calls == 0 {
@@ -153,7 +156,10 @@ mod tests {
     #[test]
     fn a_call_joins_the_busiest_lane_with_room() {
         assert_eq!(open(&[], 8, false), None);
-        assert_eq!(open(&[(3, false), (5, false), (1, false)], 8, false), Some(1));
+        assert_eq!(
+            open(&[(3, false), (5, false), (1, false)], 8, false),
+            Some(1)
+        );
         // Full lanes are passed over; with none left, a new lane is to be opened.
         assert_eq!(open(&[(8, false), (5, false)], 8, false), Some(1));
         assert_eq!(open(&[(8, false), (9, false)], 8, false), None);
@@ -161,7 +167,10 @@ mod tests {
 
     #[test]
     fn a_crowded_call_takes_the_least_busy_lane() {
-        assert_eq!(open(&[(8, false), (9, false), (8, false)], 8, true), Some(0));
+        assert_eq!(
+            open(&[(8, false), (9, false), (8, false)], 8, true),
+            Some(0)
+        );
         assert_eq!(open(&[(12, false), (9, false)], 8, true), Some(1));
     }
 

@@ -36,7 +36,19 @@ fn ops_per_task() -> u64 {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn many_tasks_share_a_small_pool_without_errors_leaks_or_growth() {
-    let db = TestDb::create(test_path!("load")).await;
+    load(test_path!("load"), 1, ops_per_task()).await;
+}
+
+/// The same workload with pipelined calls (eight to a connection): the selects, counts, updates,
+/// deletes and single inserts share connections while the transactions and batches take their own,
+/// and the pool runs full, so calls crowd the lanes open.
+#[tokio::test(flavor = "multi_thread")]
+async fn many_tasks_pipelined_on_a_small_pool_without_errors_or_leaks() {
+    load(test_path!("load_pipelined"), 8, ops_per_task() / 5).await;
+}
+
+async fn load(test_path: &str, pipeline_depth: usize, per_task: u64) {
+    let db = TestDb::create(test_path).await;
     // The pool and the client are under test, not the disk: commits need not wait for the WAL flush.
     let setup = format!(
         "ALTER DATABASE {} SET synchronous_commit = off; {}",
@@ -46,6 +58,7 @@ async fn many_tasks_share_a_small_pool_without_errors_leaks_or_growth() {
     db.client().await.batch_execute(&setup).await.unwrap();
     let mut options = PostgresOptions::default();
     options.pool_size = POOL;
+    options.pipeline_depth = pipeline_depth;
     let adapter = PostgresAdapter::new(db.url(), options).unwrap();
     // Watches pg_stat_activity from the admin database, so it is not counted itself.
     let observer = PostgresAdapter::new(&admin_url(), PostgresOptions::default()).unwrap();
@@ -63,7 +76,6 @@ async fn many_tasks_share_a_small_pool_without_errors_leaks_or_growth() {
         })
     };
 
-    let per_task = ops_per_task();
     let stats = Arc::new(Stats::default());
     let started = Instant::now();
     workload::run(&adapter, TASKS, Budget::Ops(per_task), &stats).await;

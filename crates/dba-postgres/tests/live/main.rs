@@ -9,6 +9,7 @@ mod crud;
 mod errors;
 mod injection;
 mod load;
+mod pipeline;
 mod pooler;
 mod replica;
 mod schemas;

@@ -1,0 +1,205 @@
+//! Pipelined calls (`PostgresOptions::pipeline_depth`): calls that share pooled connections each get
+//! their own answer and fail alone, share a few connections rather than waiting for one, never run on a
+//! transaction's connection, give their connections back, and leave a connection past its lifetime.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use dba_core::{DatabaseClient, Filter, Query, json};
+use dba_postgres::{PostgresAdapter, PostgresOptions};
+use dba_testkit::{TestDb, test_path};
+
+use crate::row;
+
+/// 800 items, one per call of the first test (16 tasks × 50), and two views naming the backend a
+/// statement ran on (one of them slow).
+const SETUP: &str = "
+CREATE TABLE items (id bigint PRIMARY KEY, name text NOT NULL,
+                    hits int NOT NULL DEFAULT 0 CHECK (hits >= 0));
+INSERT INTO items (id, name) SELECT g, 'item ' || g FROM generate_series(1, 800) g;
+CREATE VIEW who AS SELECT pg_backend_pid() AS pid;
+CREATE VIEW slow AS SELECT pg_backend_pid() AS pid, pg_sleep(0.3) IS NULL AS slept;";
+
+async fn setup(test_path: &str, pool: usize, depth: usize) -> (TestDb, PostgresAdapter) {
+    let db = TestDb::create(test_path).await;
+    db.client().await.batch_execute(SETUP).await.unwrap();
+    let mut options = PostgresOptions::default();
+    options.pool_size = pool;
+    options.pipeline_depth = depth;
+    let adapter = PostgresAdapter::new(db.url(), options).unwrap();
+    (db, adapter)
+}
+
+/// The backend `db` runs a select on.
+async fn backend(db: &dyn DatabaseClient, view: &str) -> i64 {
+    let rows = db.select(view, &Query::new()).await.unwrap();
+    rows[0]["pid"].as_i64().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pipelined_calls_each_get_their_own_answer_on_a_few_connections() {
+    let (db, pg) = setup(test_path!("pipelined_answers"), 16, 8).await;
+    let mut tasks = Vec::new();
+    for t in 0..16_i64 {
+        let pg = pg.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut pids = HashSet::new();
+            for i in 0..50_i64 {
+                let id = 1 + t * 50 + i;
+                let by_id = Filter::new().eq("id", id);
+                let rows = pg
+                    .select("items", &Query::new().filter(by_id.clone()))
+                    .await
+                    .unwrap();
+                assert_eq!(rows.len(), 1);
+                assert_eq!(rows[0]["name"], format!("item {id}"));
+                let updated = pg
+                    .update("items", &row(json!({"hits": t + 1})), &by_id)
+                    .await
+                    .unwrap();
+                assert_eq!(updated[0]["id"], id);
+                assert_eq!(updated[0]["hits"], t + 1);
+                assert_eq!(pg.count("items", &by_id).await.unwrap(), 1);
+                if i % 5 == 0 {
+                    // A failing statement fails alone: the check refuses it, the next call succeeds.
+                    let refused = pg
+                        .update("items", &row(json!({"hits": -1})), &by_id)
+                        .await
+                        .unwrap_err();
+                    assert_eq!(refused.db().unwrap().code, "23514", "{refused}");
+                    let bad = pg
+                        .select(
+                            "items",
+                            &Query::new().filter(Filter::new().eq("id", "not a number")),
+                        )
+                        .await
+                        .unwrap_err();
+                    assert_eq!(bad.db().unwrap().code, "22P02", "{bad}");
+                }
+                pids.insert(backend(&pg, "who").await);
+            }
+            pids
+        }));
+    }
+    let mut pids = HashSet::new();
+    for task in tasks {
+        pids.extend(task.await.unwrap());
+    }
+    // A lane is opened only when every open one carries 8 calls, so 16 tasks never need more than two.
+    assert!(pids.len() <= 2, "{} backends: {pids:?}", pids.len());
+    let status = pg.pool_status();
+    assert!(status.size <= 2, "{status:?}");
+    assert_eq!(status.available, status.size, "every connection is back");
+    // Every update landed once, on its own row.
+    let sums = pg
+        .query(
+            "SELECT count(*) FILTER (WHERE hits = (id - 1) / 50 + 1) AS right FROM items",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(sums[0]["right"], 800);
+    pg.close().await;
+    db.drop_db().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_full_pool_is_shared_rather_than_waited_for() {
+    let (db, pg) = setup(test_path!("pipelined_full_pool"), 2, 4).await;
+    let mut tasks = Vec::new();
+    for _ in 0..12 {
+        let pg = pg.clone();
+        tasks.push(tokio::spawn(async move { backend(&pg, "slow").await }));
+    }
+    // Twelve calls of 0.3 s on two connections take 1.8 s; well before that each has been sent.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let status = pg.pool_status();
+    assert_eq!(status.waiting, 0, "no call waits for the pool: {status:?}");
+    assert_eq!(status.size, 2, "{status:?}");
+    assert!(tasks.iter().all(|t| !t.is_finished()));
+    let mut pids = HashSet::new();
+    for task in tasks {
+        pids.insert(task.await.unwrap());
+    }
+    assert_eq!(pids.len(), 2, "{pids:?}");
+    pg.close().await;
+    db.drop_db().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_transaction_never_shares_its_connection() {
+    let (db, pg) = setup(test_path!("pipelined_transaction"), 4, 8).await;
+    let tx = pg.begin().await.unwrap();
+    tx.insert("items", &row(json!({"id": 9999, "name": "uncommitted"})))
+        .await
+        .unwrap();
+    let tx_pid = backend(&*tx, "who").await;
+    let mut tasks = Vec::new();
+    for _ in 0..16 {
+        let pg = pg.clone();
+        tasks.push(tokio::spawn(async move {
+            let seen = pg
+                .select("items", &Query::new().filter(Filter::new().eq("id", 9999)))
+                .await
+                .unwrap();
+            (seen.len(), backend(&pg, "who").await)
+        }));
+    }
+    for task in tasks {
+        let (seen, pid) = task.await.unwrap();
+        assert_eq!(seen, 0, "the transaction's row is not visible outside it");
+        assert_ne!(
+            pid, tx_pid,
+            "a pipelined call ran on the transaction's connection"
+        );
+    }
+    assert_eq!(
+        tx.count("items", &Filter::new().eq("id", 9999))
+            .await
+            .unwrap(),
+        1
+    );
+    tx.rollback().await.unwrap();
+    assert_eq!(
+        pg.count("items", &Filter::new().eq("id", 9999))
+            .await
+            .unwrap(),
+        0
+    );
+    pg.close().await;
+    db.drop_db().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lane_past_its_lifetime_takes_no_new_calls() {
+    let db = TestDb::create(test_path!("pipelined_lifetime")).await;
+    db.client().await.batch_execute(SETUP).await.unwrap();
+    let mut options = PostgresOptions::default();
+    options.pool_size = 4;
+    options.pipeline_depth = 8;
+    options.max_lifetime = Some(Duration::from_millis(300));
+    let pg = PostgresAdapter::new(db.url(), options).unwrap();
+    // Eight tasks keep one lane busy without a pause for 1.5 s: only its lifetime can retire it.
+    let until = Instant::now() + Duration::from_millis(1500);
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let pg = pg.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut pids = HashSet::new();
+            while Instant::now() < until {
+                pids.insert(backend(&pg, "who").await);
+            }
+            pids
+        }));
+    }
+    let mut pids = HashSet::new();
+    for task in tasks {
+        pids.extend(task.await.unwrap());
+    }
+    assert!(
+        pids.len() >= 3,
+        "connections of 0.3 s over 1.5 s of calls: {pids:?}"
+    );
+    pg.close().await;
+    db.drop_db().await;
+}
