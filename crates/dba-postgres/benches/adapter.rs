@@ -28,6 +28,9 @@ const INSERT_SQL: &str = "INSERT INTO \"bench\" AS \"_dba_t\" (\"name\", \"price
 const UPDATE_SQL: &str = "UPDATE \"bench\" AS \"_dba_t\" SET (\"price\") = (SELECT \"price\" FROM \
      json_populate_record(NULL::\"bench\", $1::json)) WHERE \"id\" = $2 RETURNING row_to_json(\"_dba_t\")::text";
 
+/// Calls a connection carries at once in the pipelined 16-task case (`PostgresOptions::pipeline_depth`).
+const PIPELINE_DEPTH: usize = 8;
+
 struct Case {
     name: &'static str,
     dba: Duration,
@@ -280,20 +283,27 @@ async fn main() {
         limit: 1.15,
     });
 
-    // Throughput: 16 tasks selecting by key; dba on a 16-connection pool, raw on 16 clients. Both sides
-    // open their connections before the clock starts. Seven rounds each, alternating so drift on a shared
-    // machine hits both; the medians are compared.
+    // Throughput: 16 tasks selecting by key; dba on a 16-connection pool (each call with a connection of
+    // its own, the default, and pipelined eight calls to a connection), raw on 16 clients. Every side opens
+    // its connections before the clock starts. Seven rounds each, the order turned every round so drift
+    // on a shared machine hits every side; the medians are compared.
     let per_task = n / 8;
-    let warm = dba.clone();
-    throughput(16, 20, move |_, id| {
-        let dba = warm.clone();
-        async move {
-            dba.select("bench", &Query::new().filter(Filter::new().eq("id", id)))
-                .await
-                .unwrap();
-        }
-    })
-    .await;
+    let mut piped_options = PostgresOptions::default();
+    piped_options.pool_size = 16;
+    piped_options.pipeline_depth = PIPELINE_DEPTH;
+    let piped = PostgresAdapter::new(&url, piped_options).unwrap();
+    for side in [&dba, &piped] {
+        let warm = side.clone();
+        throughput(16, 20, move |_, id| {
+            let dba = warm.clone();
+            async move {
+                dba.select("bench", &Query::new().filter(Filter::new().eq("id", id)))
+                    .await
+                    .unwrap();
+            }
+        })
+        .await;
+    }
     let mut raws = Vec::new();
     for _ in 0..16 {
         let c = raw_client(&url).await;
@@ -301,46 +311,58 @@ async fn main() {
         raws.push(Arc::new((c, st)));
     }
     let raws = Arc::new(raws);
-    let mut dba_rounds = Vec::new();
-    let mut raw_rounds = Vec::new();
-    for _ in 0..7 {
-        let dba_shared = dba.clone();
-        dba_rounds.push(
-            throughput(16, per_task, move |_, id| {
-                let dba = dba_shared.clone();
-                async move {
-                    dba.select("bench", &Query::new().filter(Filter::new().eq("id", id)))
-                        .await
-                        .unwrap();
-                }
-            })
-            .await,
-        );
-        let raws = raws.clone();
-        raw_rounds.push(
-            throughput(16, per_task, move |t, id| {
-                let pair = raws[t].clone();
-                async move {
-                    let rows = pair.0.query(&pair.1, &[&id]).await.unwrap();
-                    let _: Vec<Row> = rows.iter().map(|r| decode(r.get(0))).collect();
-                }
-            })
-            .await,
-        );
+    let mut rounds: [Vec<Duration>; 3] = Default::default();
+    for round in 0..7 {
+        for turn in 0..3 {
+            let side = (round + turn) % 3;
+            let took = if side == 2 {
+                let raws = raws.clone();
+                throughput(16, per_task, move |t, id| {
+                    let pair = raws[t].clone();
+                    async move {
+                        let rows = pair.0.query(&pair.1, &[&id]).await.unwrap();
+                        let _: Vec<Row> = rows.iter().map(|r| decode(r.get(0))).collect();
+                    }
+                })
+                .await
+            } else {
+                let shared = if side == 0 { dba.clone() } else { piped.clone() };
+                throughput(16, per_task, move |_, id| {
+                    let dba = shared.clone();
+                    async move {
+                        dba.select("bench", &Query::new().filter(Filter::new().eq("id", id)))
+                            .await
+                            .unwrap();
+                    }
+                })
+                .await
+            };
+            rounds[side].push(took);
+        }
     }
-    let d = median(dba_rounds);
+    let [own, pipelined, raw_rounds] = rounds;
     let r = median(raw_rounds);
     // Report throughput as calls per second (higher is better).
     let calls = (16 * per_task) as f64;
-    cases.push(Case {
-        name: "select by key, 16 tasks, calls/s",
-        dba: Duration::from_secs_f64(calls / d.as_secs_f64()),
-        reference: Duration::from_secs_f64(calls / r.as_secs_f64()),
-        reference_name: "16 tokio-postgres clients",
-        unit: "calls/s",
-        higher_is_better: true,
-        limit: 0.95,
-    });
+    for (name, rounds) in [
+        ("select by key, 16 tasks, calls/s", own),
+        (
+            "select by key, 16 tasks pipelined (8 a connection), calls/s",
+            pipelined,
+        ),
+    ] {
+        let d = median(rounds);
+        cases.push(Case {
+            name,
+            dba: Duration::from_secs_f64(calls / d.as_secs_f64()),
+            reference: Duration::from_secs_f64(calls / r.as_secs_f64()),
+            reference_name: "16 tokio-postgres clients",
+            unit: "calls/s",
+            higher_is_better: true,
+            limit: 0.95,
+        });
+    }
+    piped.close().await;
 
     // Insert many vs binary COPY FROM STDIN of the same rows.
     let rows: Vec<Row> = (0..many_rows)
@@ -353,13 +375,15 @@ async fn main() {
         .collect();
     let mut dba_runs = Vec::new();
     let mut copy_runs = Vec::new();
-    for _ in 0..3 {
+    // Five runs a side, the order turned every run.
+    for run in 0..10 {
         raw.batch_execute("TRUNCATE many").await.unwrap();
         let start = Instant::now();
-        dba.insert_many("many", &rows, false).await.unwrap();
-        dba_runs.push(start.elapsed());
-        raw.batch_execute("TRUNCATE many").await.unwrap();
-        let start = Instant::now();
+        if (run % 2 == 0) == (run / 2 % 2 == 0) {
+            dba.insert_many("many", &rows, false).await.unwrap();
+            dba_runs.push(start.elapsed());
+            continue;
+        }
         let sink = raw
             .copy_in("COPY many (name, qty, price) FROM STDIN (FORMAT binary)")
             .await
