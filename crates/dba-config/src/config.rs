@@ -74,6 +74,7 @@ pub const DEFAULT_CONFIG_FILE: &str = "db.toml";
 /// | `sslmode` | libpq mode | URL's, then `PGSSLMODE`, then `prefer` | *new*: `disable`, `allow`, `prefer`, `require`, `verify-ca`, `verify-full` |
 /// | `sslrootcert` | path | URL's, then `PGSSLROOTCERT` | *new*: CA bundle for the verify modes |
 /// | `pool_size` | integer 1–1000 | 5 | *new*: maximum pooled connections |
+/// | `pipeline_depth` | integer 1–64 | 1 | *new*: single-statement calls that may share one pooled connection at once, pipelined (PostgreSQL, direct connections only) |
 /// | `connect_timeout` | duration | URL's, then 10 s | *new* |
 /// | `statement_timeout` | duration | none | *new*: per-statement limit (0 disables) |
 /// | `pooler` | `"auto"` \| `"session"` \| `"transaction"` | `"auto"` | *new*: `auto` means transaction mode on port 6543 (Supabase's transaction pooler), session mode otherwise |

@@ -159,6 +159,7 @@ pub struct Profile {
     pub(crate) sslmode: Option<SslMode>,
     pub(crate) sslrootcert: Option<String>,
     pub(crate) pool_size: Option<u32>,
+    pub(crate) pipeline_depth: Option<u32>,
     pub(crate) connect_timeout: Option<Duration>,
     pub(crate) statement_timeout: Option<Duration>,
     pub(crate) pooler: Option<PoolerMode>,
@@ -233,6 +234,12 @@ impl Profile {
         self.pool_size
     }
 
+    /// `pipeline_depth`, when the profile sets it: how many single-statement calls may share one pooled
+    /// connection at once.
+    pub fn pipeline_depth(&self) -> Option<u32> {
+        self.pipeline_depth
+    }
+
     /// `connect_timeout`, when the profile sets it.
     pub fn connect_timeout(&self) -> Option<Duration> {
         self.connect_timeout
@@ -270,6 +277,7 @@ impl fmt::Debug for Profile {
             .field("sslmode", &self.sslmode)
             .field("sslrootcert", &self.sslrootcert)
             .field("pool_size", &self.pool_size)
+            .field("pipeline_depth", &self.pipeline_depth)
             .field("connect_timeout", &self.connect_timeout)
             .field("statement_timeout", &self.statement_timeout)
             .field("pooler", &self.pooler)

@@ -126,6 +126,9 @@ pub struct PostgresSettings {
     pub ssl_root_cert: Option<PathBuf>,
     /// Maximum pooled connections.
     pub pool_size: u32,
+    /// How many single-statement calls may share one pooled connection at once, their statements
+    /// pipelined (`pipeline_depth`, default 1: a connection per call).
+    pub pipeline_depth: u32,
     /// Connect timeout; zero means none.
     pub connect_timeout: Duration,
     /// Per-statement limit, to be applied with `SET statement_timeout` (not put in the connection string,
@@ -662,6 +665,7 @@ fn postgres_settings(
         pool_size: profile
             .and_then(|p| p.pool_size)
             .unwrap_or(DEFAULT_POOL_SIZE),
+        pipeline_depth: profile.and_then(|p| p.pipeline_depth).unwrap_or(1),
         connect_timeout,
         statement_timeout: profile
             .and_then(|p| p.statement_timeout)

@@ -326,7 +326,11 @@ async fn main() {
                 })
                 .await
             } else {
-                let shared = if side == 0 { dba.clone() } else { piped.clone() };
+                let shared = if side == 0 {
+                    dba.clone()
+                } else {
+                    piped.clone()
+                };
                 throughput(16, per_task, move |_, id| {
                     let dba = shared.clone();
                     async move {

@@ -73,8 +73,8 @@ pub struct PostgresOptions {
     /// join the busiest connection already carrying fewer than this many calls, and take another from
     /// the pool only when every one in use is full (when the pool has none left, the least busy is
     /// shared beyond the depth rather than waited for). On two cores, 16 tasks selecting by key made
-    /// about 1.5 times the calls per second on two connections of eight calls each than on sixteen
-    /// connections of one (see docs/performance.md).
+    /// about 1.4 times the calls per second on two connections of eight calls each as on sixteen
+    /// connections of one (see docs/benchmarks.md).
     ///
     /// The price is head-of-line waiting: a call answers only after the calls sent before it on its
     /// connection, so one slow statement delays the fast ones behind it; keep it at 1 where calls

@@ -159,6 +159,8 @@ fn postgres_options(
 
     let mut options = PostgresOptions::default();
     options.pool_size = usize::try_from(settings.pool_size).unwrap_or(options.pool_size);
+    options.pipeline_depth =
+        usize::try_from(settings.pipeline_depth).unwrap_or(options.pipeline_depth);
     if !settings.connect_timeout.is_zero() {
         options.connect_timeout = settings.connect_timeout;
     }

@@ -272,19 +272,20 @@ impl<'a> Walker<'a> {
         }
     }
 
-    fn pool_size(&self, key: &Key<'_>, value: &Value<'_>, table: &str) -> Result<u32> {
+    /// An integer from 1 to `max` (`pool_size`, `pipeline_depth`).
+    fn count(&self, key: &Key<'_>, value: &Value<'_>, table: &str, max: u32) -> Result<u32> {
         let bad = || {
             self.invalid(
                 value.span(),
                 format!(
-                    "`{}` in {table} must be an integer from 1 to 1000",
+                    "`{}` in {table} must be an integer from 1 to {max}",
                     key.get_ref()
                 ),
             )
         };
         let int = value.get_ref().as_integer().ok_or_else(bad)?;
         let n = u32::from_str_radix(int.as_str(), int.radix()).map_err(|_| bad())?;
-        if (1..=1000).contains(&n) {
+        if (1..=max).contains(&n) {
             Ok(n)
         } else {
             Err(bad())
@@ -309,6 +310,7 @@ impl<'a> Walker<'a> {
             sslmode: None,
             sslrootcert: None,
             pool_size: None,
+            pipeline_depth: None,
             connect_timeout: None,
             statement_timeout: None,
             pooler: None,
@@ -341,7 +343,8 @@ impl<'a> Walker<'a> {
                     )?);
                 }
                 "sslrootcert" => profile.sslrootcert = Some(self.string(k, v, &t)?),
-                "pool_size" => profile.pool_size = Some(self.pool_size(k, v, &t)?),
+                "pool_size" => profile.pool_size = Some(self.count(k, v, &t, 1000)?),
+                "pipeline_depth" => profile.pipeline_depth = Some(self.count(k, v, &t, 64)?),
                 "connect_timeout" => profile.connect_timeout = Some(self.duration(k, v, &t)?),
                 "statement_timeout" => profile.statement_timeout = Some(self.duration(k, v, &t)?),
                 "pooler" => {

@@ -95,6 +95,7 @@ password_env = "PW"
 sslmode = "verify-full"
 sslrootcert = "ca.pem"
 pool_size = 12
+pipeline_depth = 8
 connect_timeout = 3
 statement_timeout = "1500ms"
 pooler = "transaction"
@@ -112,6 +113,7 @@ connect_timeout = "2m"
     assert_eq!(x.password_env(), Some("PW"));
     assert_eq!(x.sslmode(), Some(SslMode::VerifyFull));
     assert_eq!(x.pool_size(), Some(12));
+    assert_eq!(x.pipeline_depth(), Some(8));
     assert_eq!(x.connect_timeout(), Some(Duration::from_secs(3)));
     assert_eq!(x.statement_timeout(), Some(Duration::from_millis(1500)));
     assert_eq!(x.pooler(), Some(PoolerMode::Transaction));
@@ -227,6 +229,10 @@ fn invalid_values_name_key_and_profile() {
     assert_eq!(p("pool_size = 1001"), format!("db.toml:3:13: {pool}"));
     assert_eq!(p("pool_size = -1"), format!("db.toml:3:13: {pool}"));
     assert_eq!(p("pool_size = \"5\""), format!("db.toml:3:13: {pool}"));
+    let depth = "`pipeline_depth` in [profiles.dev] must be an integer from 1 to 64";
+    assert_eq!(p("pipeline_depth = 0"), format!("db.toml:3:18: {depth}"));
+    assert_eq!(p("pipeline_depth = 65"), format!("db.toml:3:18: {depth}"));
+    assert_eq!(p("pipeline_depth = 2.5"), format!("db.toml:3:18: {depth}"));
     let timeout = "`connect_timeout` in [profiles.dev] must be whole seconds or a string like \"500ms\", \"30s\", \"5m\" or \"1h\"";
     assert_eq!(
         p("connect_timeout = -3"),

@@ -23,6 +23,7 @@ password_env = "APP_PW"
 sslmode = "verify-full"
 sslrootcert = "certs/ca.pem"
 pool_size = 20
+pipeline_depth = 4
 connect_timeout = "1500ms"
 statement_timeout = 30
 pooler = "session"
@@ -104,6 +105,7 @@ fn resolves_an_original_profile() {
     );
     assert_eq!(pg.sslmode, SslMode::Prefer);
     assert_eq!(pg.pool_size, 5);
+    assert_eq!(pg.pipeline_depth, 1);
     assert_eq!(pg.connect_timeout, Duration::from_secs(10));
     assert_eq!(pg.statement_timeout, None);
     assert_eq!(pg.pooler, PoolerMode::Session);
@@ -154,6 +156,7 @@ fn new_keys_shape_the_settings() {
         Some(PathBuf::from("/proj/certs/ca.pem"))
     );
     assert_eq!(settings.pool_size, 20);
+    assert_eq!(settings.pipeline_depth, 4);
     assert_eq!(settings.connect_timeout, Duration::from_millis(1500));
     assert_eq!(settings.statement_timeout, Some(Duration::from_secs(30)));
     assert_eq!(settings.pooler, PoolerMode::Session);
@@ -545,6 +548,7 @@ read_url = "postgresql://app:[YOUR-PASSWORD]@${STANDBY_HOST}:5433/app"
 password_env = "APP_PW"
 sslmode = "require"
 pool_size = 7
+pipeline_depth = 3
 max_replica_lag = "5s"
 
 [profiles.plain]
@@ -584,6 +588,7 @@ fn read_url_resolves_like_url_with_the_profiles_password_and_settings() {
     );
     assert_eq!(standby.sslmode, SslMode::Require);
     assert_eq!(standby.pool_size, 7);
+    assert_eq!(standby.pipeline_depth, 3);
     assert!(standby.read_replica.is_none());
     // The password is in neither the Debug form nor the display form of either connection.
     let debug = format!("{r:?}");
