@@ -264,6 +264,12 @@ impl PostgresAdapter {
         if let Some(seat) = lanes.join(false) {
             return Ok(Handle::Shared(seat));
         }
+        // Boxed: seldom needed, and every call's future would otherwise carry room for it.
+        Box::pin(self.open_lane(lanes)).await
+    }
+
+    /// [`shared_handle`](Self::shared_handle) when no lane has room.
+    async fn open_lane(&self, lanes: &Arc<Lanes>) -> Result<Handle> {
         // Lanes are opened one at a time: the calls that arrive while one connects join it when it
         // opens (when it has room) instead of each opening one.
         let opening = lanes.opening.lock().await;
