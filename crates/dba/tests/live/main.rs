@@ -47,6 +47,46 @@ async fn a_profile_becomes_a_working_client() {
     db.drop_db().await;
 }
 
+/// A profile's `pipeline_depth` reaches the adapter: eight slow selects at once share two connections (four
+/// calls each) of a pool of four, where with a connection per call they would use all four.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_profiles_pipeline_depth_lets_calls_share_connections() {
+    let db = TestDb::create(test_path!("a_profiles_pipeline_depth")).await;
+    db.client()
+        .await
+        .batch_execute(
+            "CREATE VIEW slow AS SELECT pg_backend_pid() AS pid, pg_sleep(0.2) IS NULL AS slept",
+        )
+        .await
+        .unwrap();
+    let text = format!(
+        "[profiles.local]\nurl = \"{}\"\nsslmode = \"disable\"\npool_size = 4\npipeline_depth = 4\n",
+        db.url()
+    );
+    let config = Config::from_str_with_env(&text, "db.toml".as_ref(), &MapEnv::new()).unwrap();
+    let resolved = Resolver::new()
+        .with_env(MapEnv::new())
+        .profile(Some("local"))
+        .resolve(Some(&config))
+        .unwrap();
+    let client = dba::connect(&resolved).await.unwrap();
+    let mut calls = Vec::new();
+    for _ in 0..8 {
+        let client = client.clone();
+        calls.push(tokio::spawn(async move {
+            let rows = client.select("slow", &dba::Query::new()).await.unwrap();
+            rows[0]["pid"].as_i64().unwrap()
+        }));
+    }
+    let mut pids = std::collections::HashSet::new();
+    for call in calls {
+        pids.insert(call.await.unwrap());
+    }
+    assert!(pids.len() <= 2, "{} connections: {pids:?}", pids.len());
+    client.close().await;
+    db.drop_db().await;
+}
+
 #[cfg(feature = "schema")]
 #[tokio::test]
 async fn connect_and_validate_writes_the_lock_only_after_a_real_connect() {
