@@ -78,7 +78,10 @@ pub struct PostgresOptions {
     ///
     /// The price is head-of-line waiting: a call answers only after the calls sent before it on its
     /// connection, so one slow statement delays the fast ones behind it; keep it at 1 where calls
-    /// differ widely in length. Transactions, streams, `execute`, `query`, and writes of several
+    /// differ widely in length. A statement waiting for a row lock holds up its connection too: a task
+    /// whose transaction holds that lock and which waits, before committing, for a call queued behind
+    /// the statement is never answered. Where transactions and pipelined calls write the same rows, set
+    /// [`statement_timeout`](Self::statement_timeout). Transactions, streams, `execute`, `query`, and writes of several
     /// statements or by `COPY` always have a connection of their own. Applies only with
     /// [`StatementMode::Cached`] (a direct connection): behind a transaction-mode pooler each call keeps
     /// its own connection.

@@ -203,3 +203,70 @@ async fn a_lane_past_its_lifetime_takes_no_new_calls() {
     pg.close().await;
     db.drop_db().await;
 }
+
+/// The hazard the guide names: a pipelined update waiting for a transaction's row lock holds up the call
+/// queued behind it on its connection, here the transaction's own task's select; `statement_timeout`
+/// ends the wait (the update fails as canceled, the select is answered, the transaction commits).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_statement_timeout_ends_a_lock_wait_that_holds_up_a_lane() {
+    let db = TestDb::create(test_path!("pipelined_lock_wait")).await;
+    db.client().await.batch_execute(SETUP).await.unwrap();
+    let mut options = PostgresOptions::default();
+    options.pool_size = 4;
+    options.pipeline_depth = 8;
+    options.statement_timeout = Some(Duration::from_millis(1500));
+    let pg = PostgresAdapter::new(db.url(), options).unwrap();
+    let tx = pg.begin().await.unwrap();
+    let by_id = Filter::new().eq("id", 1);
+    tx.update("items", &row(json!({"hits": 1})), &by_id)
+        .await
+        .unwrap();
+    let waiting = {
+        let pg = pg.clone();
+        let by_id = by_id.clone();
+        tokio::spawn(async move { pg.update("items", &row(json!({"hits": 2})), &by_id).await })
+    };
+    // The update waits for the lock (seen by the server); the select then joins its lane, the only one
+    // open, behind it.
+    let watcher = db.client().await;
+    let lock_waits = async || -> i64 {
+        watcher
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity \
+                 WHERE datname = current_database() AND wait_event_type = 'Lock'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0)
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while lock_waits().await == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the update never waited for the lock"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let rows = pg
+        .select("items", &Query::new().filter(Filter::new().eq("id", 2)))
+        .await
+        .unwrap();
+    assert_eq!(rows[0]["name"], "item 2");
+    // Answered in order on the connection: by then the update had given up.
+    assert_eq!(
+        lock_waits().await,
+        0,
+        "the select was not queued behind the update"
+    );
+    let canceled = waiting.await.unwrap().unwrap_err();
+    assert_eq!(canceled.db().unwrap().code, "57014", "{canceled}");
+    tx.commit().await.unwrap();
+    let one = pg
+        .select("items", &Query::new().filter(by_id))
+        .await
+        .unwrap();
+    assert_eq!(one[0]["hits"], 1);
+    pg.close().await;
+    db.drop_db().await;
+}
