@@ -38,8 +38,9 @@ pub struct PoolStatus {
 
 /// Async CRUD over JSON rows on PostgreSQL, through a connection pool.
 ///
-/// Cheap to clone (the pool is shared). Concurrent tasks each get their own pooled connection, so they
-/// never share a transaction by accident; a transaction is an explicit value from
+/// Cheap to clone (the pool is shared). Concurrent tasks each get their own pooled connection (unless
+/// [`PostgresOptions::pipeline_depth`] lets calls of one statement outside a transaction share one), so
+/// they never share a transaction by accident; a transaction is an explicit value from
 /// [`begin`](dba_core::DatabaseClient::begin).
 ///
 /// ```no_run
@@ -272,15 +273,19 @@ impl PostgresAdapter {
     async fn open_lane(&self, lanes: &Arc<Lanes>) -> Result<Handle> {
         // Lanes are opened one at a time: the calls that arrive while one connects join it when it
         // opens (when it has room) instead of each opening one.
-        let opening = lanes.opening.lock().await;
+        // The wait for the lock is bounded as a checkout's is: past it (a server slow to accept, each
+        // queued call connecting in turn) the call goes on without it.
+        let opening = match self.pool.timeouts().wait {
+            Some(limit) => tokio::time::timeout(limit, lanes.opening.lock()).await.ok(),
+            None => Some(lanes.opening.lock().await),
+        };
         if let Some(seat) = lanes.join(false) {
             return Ok(Handle::Shared(seat));
         }
         if let Some(object) = self.take_checked().await? {
             return Ok(Handle::Shared(lanes.open(object)));
         }
-        let status = self.pool.status();
-        if status.size >= status.max_size {
+        if self.pool_full() {
             if let Some(seat) = lanes.join(true) {
                 return Ok(Handle::Shared(seat));
             }
@@ -300,13 +305,28 @@ impl PostgresAdapter {
                 Some(taken) => taken.map_err(map_pool_error)?,
                 // Boxed: the waiting checkout's future is large and seldom needed, and every call's
                 // future would otherwise carry room for it.
-                None => Box::pin(self.pool.get()).await.map_err(map_pool_error)?,
+                None => {
+                    // Lanes kept busy would never give a connection back: while this caller waits for
+                    // one of the full pool, new calls go to the busiest lane so the others drain.
+                    let _wanting = self
+                        .lanes
+                        .as_ref()
+                        .filter(|_| self.pool_full())
+                        .map(|l| l.wanting());
+                    Box::pin(self.pool.get()).await.map_err(map_pool_error)?
+                }
             };
             if self.checked(&mut object).await {
                 return Ok(object);
             }
             drop(Object::take(object));
         }
+    }
+
+    /// Whether every connection the pool may open is open.
+    fn pool_full(&self) -> bool {
+        let status = self.pool.status();
+        status.size >= status.max_size
     }
 
     /// A connection free now, pinged first when it sat idle (one that fails the ping is given up for the

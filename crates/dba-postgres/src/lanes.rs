@@ -8,6 +8,7 @@
 //! few connections (fewer server processes and context switches on the server, several answers read by
 //! one read on the client); the lane goes back to the pool when its last call ends.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -24,6 +25,20 @@ pub(crate) struct Lanes {
     /// Held while a lane is opened on a new connection, so that the calls arriving meanwhile wait to
     /// join it rather than each connecting.
     pub(crate) opening: tokio::sync::Mutex<()>,
+    /// Callers waiting for a connection of the full pool (a transaction, a stream, raw SQL, or a lane to
+    /// open when none is): while there are any, every call joins the busiest lane whatever its depth, so
+    /// that the others drain and give their connections back (else lanes kept busy would keep the pool
+    /// for themselves).
+    wanted: AtomicUsize,
+}
+
+/// A caller's wait for a connection of the full pool (see [`Lanes::wanted`]), until dropped.
+pub(crate) struct Wanting(Arc<Lanes>);
+
+impl Drop for Wanting {
+    fn drop(&mut self) {
+        self.0.wanted.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// An open lane and the calls on it now.
@@ -50,25 +65,40 @@ impl Lanes {
             max_lifetime,
             open: Mutex::new(Vec::new()),
             opening: tokio::sync::Mutex::new(()),
+            wanted: AtomicUsize::new(0),
         })
+    }
+
+    /// Notes a caller waiting for a connection of the full pool, until the value is dropped.
+    pub(crate) fn wanting(self: &Arc<Lanes>) -> Wanting {
+        self.wanted.fetch_add(1, Ordering::Relaxed);
+        Wanting(self.clone())
     }
 
     /// A seat on the busiest open lane with room (fewer than `depth` calls), or with `crowd` on the
     /// least busy lane even when every one is full (for when the pool has no connection to open another
-    /// lane with). A lane whose connection closed or reached its lifetime is passed over.
+    /// lane with); while a caller waits for a connection of the full pool, on the busiest lane whatever
+    /// its calls. A lane whose connection closed or reached its lifetime is passed over.
     pub(crate) fn join(self: &Arc<Lanes>, crowd: bool) -> Option<Seat> {
         let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
         if open.is_empty() {
             return None;
         }
         let now = self.max_lifetime.map(|_| Instant::now());
+        let choice = if self.wanted.load(Ordering::Relaxed) > 0 {
+            Choice::Drain
+        } else if crowd {
+            Choice::Crowd
+        } else {
+            Choice::Room
+        };
         let at = pick(
             open.iter().map(|o| {
                 let retired = matches!((now, o.retire_at), (Some(now), Some(at)) if now >= at);
                 (o.calls, retired || o.lane.client.is_closed())
             }),
             self.depth,
-            crowd,
+            choice,
         )?;
         let o = &mut open[at];
         o.calls += 1;
@@ -99,18 +129,28 @@ impl Lanes {
     }
 }
 
-/// Which of the lanes (their calls, and whether they take no more: closed or retired) a call joins: the
-/// busiest with fewer than `depth` calls, or with `crowd` the least busy of all; never one that takes no
-/// more.
-fn pick(lanes: impl Iterator<Item = (usize, bool)>, depth: usize, crowd: bool) -> Option<usize> {
+/// How a call picks its lane (see [`pick`]).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Choice {
+    /// The busiest with fewer than `depth` calls.
+    Room,
+    /// The least busy, full or not (the pool has no connection left for a new lane).
+    Crowd,
+    /// The busiest, full or not (a caller waits for a connection: the others are left to drain).
+    Drain,
+}
+
+/// Which of the lanes (their calls, and whether they take no more: closed or retired) a call joins, as
+/// `choice` says; never one that takes no more.
+fn pick(lanes: impl Iterator<Item = (usize, bool)>, depth: usize, choice: Choice) -> Option<usize> {
     let mut best: Option<(usize, usize)> = None;
     for (i, (calls, done)) in lanes.enumerate() {
-        if done || (!crowd && calls >= depth) {
+        if done || (choice == Choice::Room && calls >= depth) {
             continue;
         }
         let better = match best {
             None => true,
-            Some((_, b)) if crowd => calls < b,
+            Some((_, b)) if choice == Choice::Crowd => calls < b,
             Some((_, b)) => calls > b,
         };
         if better {
@@ -147,10 +187,11 @@ impl Drop for Seat {
 
 #[cfg(test)]
 mod tests {
-    use super::pick;
+    use super::{Choice, pick};
 
     fn open(lanes: &[(usize, bool)], depth: usize, crowd: bool) -> Option<usize> {
-        pick(lanes.iter().copied(), depth, crowd)
+        let choice = if crowd { Choice::Crowd } else { Choice::Room };
+        pick(lanes.iter().copied(), depth, choice)
     }
 
     #[test]
@@ -172,6 +213,12 @@ mod tests {
             Some(0)
         );
         assert_eq!(open(&[(12, false), (9, false)], 8, true), Some(1));
+    }
+
+    #[test]
+    fn while_a_caller_waits_the_busiest_lane_takes_every_call() {
+        let lanes = [(3, false), (9, false), (1, false), (12, true)];
+        assert_eq!(pick(lanes.iter().copied(), 8, Choice::Drain), Some(1));
     }
 
     #[test]

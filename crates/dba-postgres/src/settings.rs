@@ -68,23 +68,25 @@ pub struct PostgresOptions {
     /// Root certificates overriding the connection string's `sslrootcert`.
     pub ssl_root_cert: Option<PathBuf>,
     /// How many single-statement calls may share one pooled connection at once, their statements
-    /// pipelined (default 1: each call has a connection of its own). With 2 or more, the adapter's
-    /// selects, counts, updates, deletes and single-statement inserts and upserts outside a transaction
-    /// join the busiest connection already carrying fewer than this many calls, and take another from
-    /// the pool only when every one in use is full (when the pool has none left, the least busy is
-    /// shared beyond the depth rather than waited for). On two cores, 16 tasks selecting by key made
-    /// about 1.4 times the calls per second on two connections of eight calls each as on sixteen
-    /// connections of one (see docs/benchmarks.md).
+    /// pipelined (default 1: each call has a connection of its own). With 2 or more, the adapter's calls
+    /// that run one statement outside a transaction (selects, counts, updates, deletes, and inserts and
+    /// upserts of one statement, with their `_one`, `_first`, `_many` and `_returning` forms) join the
+    /// busiest connection already carrying fewer than this many calls, and take another from the pool
+    /// only when every one in use is full; once the pool has none left, the least busy is shared beyond
+    /// the depth rather than waited for (when none is open, the call waits as usual), and while another
+    /// caller waits for a connection of the full pool, calls go to the busiest so the others drain. On
+    /// two cores, 16 tasks selecting by key made 1.3 to 1.5 times the calls per second on two connections
+    /// of eight calls each as on sixteen connections of one (see docs/benchmarks.md).
     ///
     /// The price is head-of-line waiting: a call answers only after the calls sent before it on its
     /// connection, so one slow statement delays the fast ones behind it; keep it at 1 where calls
     /// differ widely in length. A statement waiting for a row lock holds up its connection too: a task
     /// whose transaction holds that lock and which waits, before committing, for a call queued behind
     /// the statement is never answered. Where transactions and pipelined calls write the same rows, set
-    /// [`statement_timeout`](Self::statement_timeout). Transactions, streams, `execute`, `query`, and writes of several
-    /// statements or by `COPY` always have a connection of their own. Applies only with
-    /// [`StatementMode::Cached`] (a direct connection): behind a transaction-mode pooler each call keeps
-    /// its own connection.
+    /// [`statement_timeout`](Self::statement_timeout). Transactions, streams, `execute`, `query`, and
+    /// writes of several statements or by `COPY` always have a connection of their own. Applies only
+    /// with [`StatementMode::Cached`] (a direct connection): behind a transaction-mode pooler each call
+    /// keeps its own connection.
     pub pipeline_depth: usize,
 }
 

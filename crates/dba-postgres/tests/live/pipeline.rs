@@ -111,8 +111,25 @@ async fn a_full_pool_is_shared_rather_than_waited_for() {
         let pg = pg.clone();
         tasks.push(tokio::spawn(async move { backend(&pg, "slow").await }));
     }
-    // Twelve calls of 0.3 s on two connections take 1.8 s; well before that each has been sent.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Twelve calls of 0.3 s on two connections take 1.8 s: wait until both connections run one.
+    let watcher = db.client().await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let active: i64 = watcher
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity \
+                 WHERE datname = current_database() AND wait_event = 'PgSleep'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if active == 2 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{active} connections sleeping");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let status = pg.pool_status();
     assert_eq!(status.waiting, 0, "no call waits for the pool: {status:?}");
     assert_eq!(status.size, 2, "{status:?}");
@@ -176,13 +193,14 @@ async fn a_lane_past_its_lifetime_takes_no_new_calls() {
     db.client().await.batch_execute(SETUP).await.unwrap();
     let mut options = PostgresOptions::default();
     options.pool_size = 4;
-    options.pipeline_depth = 8;
+    options.pipeline_depth = 16;
     options.max_lifetime = Some(Duration::from_millis(300));
     let pg = PostgresAdapter::new(db.url(), options).unwrap();
-    // Eight tasks keep one lane busy without a pause for 1.5 s: only its lifetime can retire it.
+    // Sixteen tasks keep one lane busy without a pause for 1.5 s (it never drains, so the pool never
+    // sees it back): only its lifetime can retire it.
     let until = Instant::now() + Duration::from_millis(1500);
     let mut tasks = Vec::new();
-    for _ in 0..8 {
+    for _ in 0..16 {
         let pg = pg.clone();
         tasks.push(tokio::spawn(async move {
             let mut pids = HashSet::new();
@@ -248,12 +266,17 @@ async fn a_statement_timeout_ends_a_lock_wait_that_holds_up_a_lane() {
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let rows = pg
-        .select("items", &Query::new().filter(Filter::new().eq("id", 2)))
+    let waiter: i32 = watcher
+        .query_one(
+            "SELECT pid FROM pg_stat_activity \
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+            &[],
+        )
         .await
-        .unwrap();
-    assert_eq!(rows[0]["name"], "item 2");
-    // Answered in order on the connection: by then the update had given up.
+        .unwrap()
+        .get(0);
+    // The select runs on the update's connection, so it is answered only once the update gave up.
+    assert_eq!(backend(&pg, "who").await, i64::from(waiter));
     assert_eq!(
         lock_waits().await,
         0,
@@ -267,6 +290,43 @@ async fn a_statement_timeout_ends_a_lock_wait_that_holds_up_a_lane() {
         .await
         .unwrap();
     assert_eq!(one[0]["hits"], 1);
+    pg.close().await;
+    db.drop_db().await;
+}
+
+/// Lanes kept busy do not keep the pool: a transaction asked for while every connection of the pool is a
+/// busy lane gets one (new calls go to the busiest lane while it waits, so another drains).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_transaction_gets_a_connection_from_a_pool_full_of_busy_lanes() {
+    let db = TestDb::create(test_path!("pipelined_drain")).await;
+    db.client().await.batch_execute(SETUP).await.unwrap();
+    let mut options = PostgresOptions::default();
+    options.pool_size = 2;
+    options.pipeline_depth = 4;
+    options.wait_timeout = Some(Duration::from_secs(3));
+    let pg = PostgresAdapter::new(db.url(), options).unwrap();
+    let until = Instant::now() + Duration::from_secs(5);
+    let mut tasks = Vec::new();
+    for _ in 0..12 {
+        let pg = pg.clone();
+        tasks.push(tokio::spawn(async move {
+            while Instant::now() < until {
+                backend(&pg, "who").await;
+            }
+        }));
+    }
+    // Both connections are lanes (crowded beyond their depth by twelve tasks).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while pg.pool_status().size < 2 || pg.pool_status().available > 0 {
+        assert!(Instant::now() < deadline, "{:?}", pg.pool_status());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let tx = pg.begin().await.unwrap();
+    assert!(backend(&*tx, "who").await > 0);
+    tx.commit().await.unwrap();
+    for task in tasks {
+        task.await.unwrap();
+    }
     pg.close().await;
     db.drop_db().await;
 }
