@@ -20,14 +20,68 @@ INSERT INTO items (id, name) SELECT g, 'item ' || g FROM generate_series(1, 800)
 CREATE VIEW who AS SELECT pg_backend_pid() AS pid;
 CREATE VIEW slow AS SELECT pg_backend_pid() AS pid, pg_sleep(0.3) IS NULL AS slept;";
 
-async fn setup(test_path: &str, pool: usize, depth: usize) -> (TestDb, PostgresAdapter) {
-    let db = TestDb::create(test_path).await;
-    db.client().await.batch_execute(SETUP).await.unwrap();
+fn options(pool: usize, depth: usize) -> PostgresOptions {
     let mut options = PostgresOptions::default();
     options.pool_size = pool;
     options.pipeline_depth = depth;
+    options
+}
+
+/// A fresh database with [`SETUP`] applied, and an adapter on it with `options`.
+async fn setup_with(test_path: &str, options: PostgresOptions) -> (TestDb, PostgresAdapter) {
+    let db = TestDb::create(test_path).await;
+    db.client().await.batch_execute(SETUP).await.unwrap();
     let adapter = PostgresAdapter::new(db.url(), options).unwrap();
     (db, adapter)
+}
+
+async fn setup(test_path: &str, pool: usize, depth: usize) -> (TestDb, PostgresAdapter) {
+    setup_with(test_path, options(pool, depth)).await
+}
+
+/// How many sessions of the test's database `condition` (on `pg_stat_activity`) holds for.
+async fn sessions(watcher: &tokio_postgres::Client, condition: &str) -> i64 {
+    let sql = format!(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND {condition}"
+    );
+    watcher.query_one(&sql, &[]).await.unwrap().get(0)
+}
+
+/// Waits (at most 10 s) until `condition` holds for `n` sessions.
+async fn until_sessions(watcher: &tokio_postgres::Client, condition: &str, n: i64) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let found = sessions(watcher, condition).await;
+        if found == n {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{found} sessions where {condition}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// `tasks` tasks each selecting the backend it runs on, without a pause, until `until`; each gives the
+/// backends it saw.
+fn keep_busy(
+    pg: &PostgresAdapter,
+    tasks: usize,
+    until: Instant,
+) -> Vec<tokio::task::JoinHandle<HashSet<i64>>> {
+    (0..tasks)
+        .map(|_| {
+            let pg = pg.clone();
+            tokio::spawn(async move {
+                let mut pids = HashSet::new();
+                while Instant::now() < until {
+                    pids.insert(backend(&pg, "who").await);
+                }
+                pids
+            })
+        })
+        .collect()
 }
 
 /// The backend `db` runs a select on.
@@ -112,24 +166,7 @@ async fn a_full_pool_is_shared_rather_than_waited_for() {
         tasks.push(tokio::spawn(async move { backend(&pg, "slow").await }));
     }
     // Twelve calls of 0.3 s on two connections take 1.8 s: wait until both connections run one.
-    let watcher = db.client().await;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let active: i64 = watcher
-            .query_one(
-                "SELECT count(*) FROM pg_stat_activity \
-                 WHERE datname = current_database() AND wait_event = 'PgSleep'",
-                &[],
-            )
-            .await
-            .unwrap()
-            .get(0);
-        if active == 2 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "{active} connections sleeping");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    until_sessions(&db.client().await, "wait_event = 'PgSleep'", 2).await;
     let status = pg.pool_status();
     assert_eq!(status.waiting, 0, "no call waits for the pool: {status:?}");
     assert_eq!(status.size, 2, "{status:?}");
@@ -189,27 +226,12 @@ async fn a_transaction_never_shares_its_connection() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_lane_past_its_lifetime_takes_no_new_calls() {
-    let db = TestDb::create(test_path!("pipelined_lifetime")).await;
-    db.client().await.batch_execute(SETUP).await.unwrap();
-    let mut options = PostgresOptions::default();
-    options.pool_size = 4;
-    options.pipeline_depth = 16;
+    let mut options = options(4, 16);
     options.max_lifetime = Some(Duration::from_millis(300));
-    let pg = PostgresAdapter::new(db.url(), options).unwrap();
+    let (db, pg) = setup_with(test_path!("pipelined_lifetime"), options).await;
     // Sixteen tasks keep one lane busy without a pause for 1.5 s (it never drains, so the pool never
     // sees it back): only its lifetime can retire it.
-    let until = Instant::now() + Duration::from_millis(1500);
-    let mut tasks = Vec::new();
-    for _ in 0..16 {
-        let pg = pg.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut pids = HashSet::new();
-            while Instant::now() < until {
-                pids.insert(backend(&pg, "who").await);
-            }
-            pids
-        }));
-    }
+    let tasks = keep_busy(&pg, 16, Instant::now() + Duration::from_millis(1500));
     let mut pids = HashSet::new();
     for task in tasks {
         pids.extend(task.await.unwrap());
@@ -227,13 +249,9 @@ async fn a_lane_past_its_lifetime_takes_no_new_calls() {
 /// ends the wait (the update fails as canceled, the select is answered, the transaction commits).
 #[tokio::test(flavor = "multi_thread")]
 async fn a_statement_timeout_ends_a_lock_wait_that_holds_up_a_lane() {
-    let db = TestDb::create(test_path!("pipelined_lock_wait")).await;
-    db.client().await.batch_execute(SETUP).await.unwrap();
-    let mut options = PostgresOptions::default();
-    options.pool_size = 4;
-    options.pipeline_depth = 8;
+    let mut options = options(4, 8);
     options.statement_timeout = Some(Duration::from_millis(1500));
-    let pg = PostgresAdapter::new(db.url(), options).unwrap();
+    let (db, pg) = setup_with(test_path!("pipelined_lock_wait"), options).await;
     let tx = pg.begin().await.unwrap();
     let by_id = Filter::new().eq("id", 1);
     tx.update("items", &row(json!({"hits": 1})), &by_id)
@@ -247,25 +265,7 @@ async fn a_statement_timeout_ends_a_lock_wait_that_holds_up_a_lane() {
     // The update waits for the lock (seen by the server); the select then joins its lane, the only one
     // open, behind it.
     let watcher = db.client().await;
-    let lock_waits = async || -> i64 {
-        watcher
-            .query_one(
-                "SELECT count(*) FROM pg_stat_activity \
-                 WHERE datname = current_database() AND wait_event_type = 'Lock'",
-                &[],
-            )
-            .await
-            .unwrap()
-            .get(0)
-    };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while lock_waits().await == 0 {
-        assert!(
-            Instant::now() < deadline,
-            "the update never waited for the lock"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    until_sessions(&watcher, "wait_event_type = 'Lock'", 1).await;
     let waiter: i32 = watcher
         .query_one(
             "SELECT pid FROM pg_stat_activity \
@@ -278,7 +278,7 @@ async fn a_statement_timeout_ends_a_lock_wait_that_holds_up_a_lane() {
     // The select runs on the update's connection, so it is answered only once the update gave up.
     assert_eq!(backend(&pg, "who").await, i64::from(waiter));
     assert_eq!(
-        lock_waits().await,
+        sessions(&watcher, "wait_event_type = 'Lock'").await,
         0,
         "the select was not queued behind the update"
     );
@@ -298,23 +298,10 @@ async fn a_statement_timeout_ends_a_lock_wait_that_holds_up_a_lane() {
 /// busy lane gets one (new calls go to the busiest lane while it waits, so another drains).
 #[tokio::test(flavor = "multi_thread")]
 async fn a_transaction_gets_a_connection_from_a_pool_full_of_busy_lanes() {
-    let db = TestDb::create(test_path!("pipelined_drain")).await;
-    db.client().await.batch_execute(SETUP).await.unwrap();
-    let mut options = PostgresOptions::default();
-    options.pool_size = 2;
-    options.pipeline_depth = 4;
+    let mut options = options(2, 4);
     options.wait_timeout = Some(Duration::from_secs(3));
-    let pg = PostgresAdapter::new(db.url(), options).unwrap();
-    let until = Instant::now() + Duration::from_secs(5);
-    let mut tasks = Vec::new();
-    for _ in 0..12 {
-        let pg = pg.clone();
-        tasks.push(tokio::spawn(async move {
-            while Instant::now() < until {
-                backend(&pg, "who").await;
-            }
-        }));
-    }
+    let (db, pg) = setup_with(test_path!("pipelined_drain"), options).await;
+    let tasks = keep_busy(&pg, 12, Instant::now() + Duration::from_secs(5));
     // Both connections are lanes (crowded beyond their depth by twelve tasks).
     let deadline = Instant::now() + Duration::from_secs(10);
     while pg.pool_status().size < 2 || pg.pool_status().available > 0 {
