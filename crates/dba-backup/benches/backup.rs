@@ -46,6 +46,18 @@ ALTER TABLE posts ADD PRIMARY KEY (id), ADD UNIQUE (user_id, slug),
 ALTER TABLE comments ADD PRIMARY KEY (id), ADD UNIQUE (user_id, slug),
                      ADD FOREIGN KEY (post_id) REFERENCES posts (id);";
 
+/// Each table's columns but its key: the pipe that measures the server's share of a remapping sync
+/// (see [`sync_case`]) copies these, so the destination draws every key from its sequence, as it must
+/// when dba remaps references to the keys the destination assigns.
+const DRAWN_KEY_COLUMNS: [(&str, &str); 3] = [
+    ("authors", "user_id, slug, name, joined"),
+    (
+        "posts",
+        "user_id, slug, author_id, title, score, tags, published",
+    ),
+    ("comments", "user_id, slug, post_id, body, meta, created_at"),
+];
+
 const BACKUP_SCHEMA: &str = r#"{"tables": [
   {"name": "authors", "pk": "id", "slug_field": "slug", "user_field": "user_id"},
   {"name": "posts", "pk": "id", "slug_field": "slug", "user_field": "user_id", "parent": {"table": "authors", "field": "author_id"}},
@@ -303,6 +315,8 @@ struct Case {
     dba: f64,
     dba_cpu: f64,
     reference: f64,
+    /// The reference doing the server's share of dba's work, where measured (see [`sync_case`]).
+    floor: Option<f64>,
     peak_mib: f64,
     runs: usize,
 }
@@ -447,28 +461,28 @@ async fn restore_case(bench: &mut Bench, src: &TestDb, rows: u64, runs: usize) -
     samples.case()
 }
 
-/// Sync into an empty database beside a `COPY TO | COPY FROM` pipe per table, `runs` times each,
-/// alternating which goes first; medians compared, the highest peak memory kept.
+/// Sync into an empty database beside a `COPY TO | COPY FROM` pipe per table, and beside the same pipe
+/// with every table's columns but its key (the destination draws each row's key from its sequence, as
+/// the remapping sync has it do: the server-side share of the work measured with psql), `runs` times
+/// each, the order turned each run; medians compared, the highest peak memory kept.
 async fn sync_case(bench: &mut Bench, src: &TestDb, src_url: &str, rows: u64, runs: usize) -> Case {
     let mut samples = Samples::default();
     for run in 0..runs {
-        for dba_side in sides(run) {
-            if dba_side {
-                let (dst, dst_url) = bench.create("dba_backup::benches::sync").await;
-                samples.dba(child("sync", src_url, &dst_url));
-                assert_eq!(count_comments(&dst).await, split(rows).2);
-                bench.sample_disk(src).await;
-                dst.drop_db().await;
-            } else {
-                let (pipe, pipe_url) = bench.create("dba_backup::benches::pipe").await;
-                let psql = &bench.psql;
-                samples.reference(timed_shell(&["authors", "posts", "comments"].map(|t| {
-                    format!("{psql} -X -q -d '{src_url}' -c 'COPY {t} TO STDOUT' | {psql} -X -q -d '{pipe_url}' -c 'COPY {t} FROM STDIN'")
-                }).join(" && ")));
-                assert_eq!(count_comments(&pipe).await, split(rows).2);
-                bench.sample_disk(src).await;
-                pipe.drop_db().await;
+        for side in (0..3).map(|i| (i + run) % 3) {
+            let (dst, dst_url) = bench.create("dba_backup::benches::sync").await;
+            let psql = &bench.psql;
+            match side {
+                0 => samples.dba(child("sync", src_url, &dst_url)),
+                1 => samples.reference(timed_shell(&["authors", "posts", "comments"].map(|t| {
+                    format!("{psql} -X -q -d '{src_url}' -c 'COPY {t} TO STDOUT' | {psql} -X -q -d '{dst_url}' -c 'COPY {t} FROM STDIN'")
+                }).join(" && "))),
+                _ => samples.floor(timed_shell(&DRAWN_KEY_COLUMNS.map(|(t, columns)| {
+                    format!("{psql} -X -q -d '{src_url}' -c 'COPY {t} ({columns}) TO STDOUT' | {psql} -X -q -d '{dst_url}' -c 'COPY {t} ({columns}) FROM STDIN'")
+                }).join(" && "))),
             }
+            assert_eq!(count_comments(&dst).await, split(rows).2);
+            bench.sample_disk(src).await;
+            dst.drop_db().await;
         }
     }
     samples.case()
@@ -490,6 +504,7 @@ struct Samples {
     dba: Vec<f64>,
     cpu: Vec<f64>,
     reference: Vec<f64>,
+    floor: Vec<f64>,
     peak: f64,
 }
 
@@ -504,12 +519,18 @@ impl Samples {
         self.reference.push(elapsed.as_secs_f64());
     }
 
+    /// A run of the reference doing only the server's share of dba's work (see [`sync_case`]).
+    fn floor(&mut self, elapsed: Duration) {
+        self.floor.push(elapsed.as_secs_f64());
+    }
+
     fn case(self) -> Case {
         Case {
             runs: self.dba.len(),
             dba: median(self.dba),
             dba_cpu: median(self.cpu),
             reference: median(self.reference),
+            floor: (!self.floor.is_empty()).then(|| median(self.floor)),
             peak_mib: self.peak,
         }
     }
@@ -540,12 +561,15 @@ async fn one_size(bench: &mut Bench, rows: u64) -> SizeResult {
     for (name, c) in result.cases() {
         println!(
             "backup bench: {rows} rows, {name}: dba {:.2} s (client CPU {:.2} s), reference {:.2} s, {:.2}×, \
-             peak {:.0} MiB",
+             peak {:.0} MiB{}",
             c.dba,
             c.dba_cpu,
             c.reference,
             c.dba / c.reference,
-            c.peak_mib
+            c.peak_mib,
+            c.floor
+                .map(|f| format!(", server's share {f:.2} s"))
+                .unwrap_or_default()
         );
     }
     result
@@ -618,11 +642,12 @@ async fn run(args: Vec<String>) {
         "wall_seconds": seconds,
         "peak_disk_bytes": peak_disk,
         "references": {"backup": "pg_dump --data-only", "restore": "psql -f of the dump", "sync": "COPY TO | COPY FROM"},
+        "server_share": {"sync": "COPY TO | COPY FROM of every column but the key, the destination drawing each key"},
         "sizes": results.iter().map(|r| {
             let mut cases = serde_json::Map::new();
             for (name, c) in r.cases() {
                 cases.insert(name.to_owned(), json!({
-                    "dba_seconds": c.dba, "dba_cpu_seconds": c.dba_cpu, "reference_seconds": c.reference, "dba_peak_mib": c.peak_mib, "runs": c.runs,
+                    "dba_seconds": c.dba, "dba_cpu_seconds": c.dba_cpu, "reference_seconds": c.reference, "server_share_seconds": c.floor, "dba_peak_mib": c.peak_mib, "runs": c.runs,
                 }));
             }
             json!({"rows": r.rows, "fill_seconds": r.fill_seconds, "cases": cases})
@@ -719,6 +744,17 @@ fn headline_table(results: &[SizeResult], headline: u64) -> String {
             ms(c.dba),
             ms(c.reference),
             verdict(at_most(ratio, limit, 2))
+        );
+    }
+    if let Some(floor) = r.sync.floor {
+        let _ = writeln!(
+            out,
+            "| sync's server-side share: the pipe of every column but the key, each key drawn by the destination \
+             (as remapping has it do) ({}) | | {:.0} ms | {:.2}× the pipe; dba {:.2}× this | | limit |",
+            runs_label(r.sync.runs),
+            ms(floor),
+            floor / r.sync.reference,
+            r.sync.dba / floor
         );
     }
     let (text, met) = peaks(results, |r| &r.backup, BACKUP_PEAK_MIB);
