@@ -34,6 +34,13 @@ pub struct PoolStatus {
     pub available: usize,
     /// Callers waiting for a connection.
     pub waiting: usize,
+    /// Pooled connections shared by pipelined calls now (lanes; see
+    /// [`PostgresOptions::pipeline_depth`]): each is also counted in `size` and not in `available`.
+    /// Always 0 with pipelining off.
+    pub lanes: usize,
+    /// Calls since the adapter was made that shared a connection: each took a seat on a lane already
+    /// carrying another call instead of a connection of its own. Always 0 with pipelining off.
+    pub shared_calls: u64,
 }
 
 /// Async CRUD over JSON rows on PostgreSQL, through a connection pool.
@@ -228,6 +235,8 @@ impl PostgresAdapter {
             size: s.size,
             available: s.available,
             waiting: s.waiting,
+            lanes: self.lanes.as_ref().map_or(0, |l| l.open_lanes()),
+            shared_calls: self.lanes.as_ref().map_or(0, |l| l.shared_calls()),
         }
     }
 

@@ -8,7 +8,7 @@
 //! few connections (fewer server processes and context switches on the server, several answers read by
 //! one read on the client); the lane goes back to the pool when its last call ends.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -30,6 +30,8 @@ pub(crate) struct Lanes {
     /// that the others drain and give their connections back (else lanes kept busy would keep the pool
     /// for themselves).
     wanted: AtomicUsize,
+    /// Calls so far that joined a lane already carrying another (see [`Lanes::shared_calls`]).
+    joined: AtomicU64,
 }
 
 /// A caller's wait for a connection of the full pool (see [`Lanes::wanted`]), until dropped.
@@ -66,7 +68,22 @@ impl Lanes {
             open: Mutex::new(Vec::new()),
             opening: tokio::sync::Mutex::new(()),
             wanted: AtomicUsize::new(0),
+            joined: AtomicU64::new(0),
         })
+    }
+
+    /// Lanes open now.
+    pub(crate) fn open_lanes(&self) -> usize {
+        self.open
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+
+    /// Calls so far that took a seat on a lane already carrying another call: the calls that shared a
+    /// connection instead of taking one of their own.
+    pub(crate) fn shared_calls(&self) -> u64 {
+        self.joined.load(Ordering::Relaxed)
     }
 
     /// Notes a caller waiting for a connection of the full pool, until the value is dropped.
@@ -102,6 +119,7 @@ impl Lanes {
         )?;
         let o = &mut open[at];
         o.calls += 1;
+        self.joined.fetch_add(1, Ordering::Relaxed);
         Some(Seat {
             lanes: self.clone(),
             lane: o.lane.clone(),

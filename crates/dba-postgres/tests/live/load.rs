@@ -99,6 +99,16 @@ async fn load(test_path: &str, pipeline_depth: usize, per_task: u64) {
     let status = adapter.pool_status();
     assert!(status.size <= POOL, "{status:?}");
     assert_eq!(status.available, status.size, "{status:?}");
+    assert_eq!(status.lanes, 0, "every lane drained: {status:?}");
+    // Pipelined, the calls of one statement shared connections; without, none did.
+    if pipeline_depth > 1 {
+        assert!(
+            status.shared_calls > 0,
+            "no call shared a connection: {status:?}"
+        );
+    } else {
+        assert_eq!(status.shared_calls, 0, "{status:?}");
+    }
     let (open, idle) = workload::sessions(&observer, db.name()).await.unwrap();
     assert!(
         open <= POOL as u64,

@@ -144,6 +144,9 @@ async fn pipelined_calls_each_get_their_own_answer_on_a_few_connections() {
     let status = pg.pool_status();
     assert!(status.size <= 2, "{status:?}");
     assert_eq!(status.available, status.size, "every connection is back");
+    assert_eq!(status.lanes, 0, "every lane drained: {status:?}");
+    // 16 tasks on at most two connections: nearly every call sat beside another.
+    assert!(status.shared_calls > 1_000, "{status:?}");
     // Every update landed once, on its own row.
     let sums = pg
         .query(
@@ -170,6 +173,7 @@ async fn a_full_pool_is_shared_rather_than_waited_for() {
     let status = pg.pool_status();
     assert_eq!(status.waiting, 0, "no call waits for the pool: {status:?}");
     assert_eq!(status.size, 2, "{status:?}");
+    assert_eq!(status.lanes, 2, "both connections carry calls: {status:?}");
     assert!(tasks.iter().all(|t| !t.is_finished()));
     let mut pids = HashSet::new();
     for task in tasks {
