@@ -46,9 +46,9 @@ ALTER TABLE posts ADD PRIMARY KEY (id), ADD UNIQUE (user_id, slug),
 ALTER TABLE comments ADD PRIMARY KEY (id), ADD UNIQUE (user_id, slug),
                      ADD FOREIGN KEY (post_id) REFERENCES posts (id);";
 
-/// Each table's columns but its key: the pipe that measures the server's share of a remapping sync
-/// (see [`sync_case`]) copies these, so the destination draws every key from its sequence, as it must
-/// when dba remaps references to the keys the destination assigns.
+/// Each table's columns of [`TABLES`] but its key, to be kept in step with it: the pipe that measures the
+/// server's share of a remapping sync (see [`sync_case`]) copies these, so the destination draws every key
+/// from its sequence, as it must when dba remaps references to the keys the destination assigns.
 const DRAWN_KEY_COLUMNS: [(&str, &str); 3] = [
     ("authors", "user_id, slug, name, joined"),
     (
@@ -749,8 +749,8 @@ fn headline_table(results: &[SizeResult], headline: u64) -> String {
     if let Some(floor) = r.sync.floor {
         let _ = writeln!(
             out,
-            "| sync's server-side share: the pipe of every column but the key, each key drawn by the destination \
-             (as remapping has it do) ({}) | | {:.0} ms | {:.2}× the pipe; dba {:.2}× this | | limit |",
+            "| sync's server-side share: the pipe without the keys, each drawn by the destination ({}) | | \
+             {:.0} ms (the pipe of every column but the key) | {:.2}× the pipe; dba {:.2}× this | | |",
             runs_label(r.sync.runs),
             ms(floor),
             floor / r.sync.reference,

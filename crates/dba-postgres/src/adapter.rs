@@ -36,7 +36,7 @@ pub struct PoolStatus {
     pub waiting: usize,
     /// Pooled connections shared by pipelined calls now (lanes; see
     /// [`PostgresOptions::pipeline_depth`]): each is also counted in `size` and not in `available`.
-    /// Always 0 with pipelining off.
+    /// Always 0 with pipelining off (a depth of 1, or behind a transaction-mode pooler).
     pub lanes: usize,
     /// Calls since the adapter was made that shared a connection: each took a seat on a lane already
     /// carrying another call instead of a connection of its own. Always 0 with pipelining off.

@@ -145,8 +145,9 @@ async fn pipelined_calls_each_get_their_own_answer_on_a_few_connections() {
     assert!(status.size <= 2, "{status:?}");
     assert_eq!(status.available, status.size, "every connection is back");
     assert_eq!(status.lanes, 0, "every lane drained: {status:?}");
-    // 16 tasks on at most two connections: nearly every call sat beside another.
-    assert!(status.shared_calls > 1_000, "{status:?}");
+    // 16 tasks on at most two connections: nearly every one of the 3,520 calls sat beside another (only
+    // a call opening a lane did not).
+    assert!(status.shared_calls > 3_520 / 2, "{status:?}");
     // Every update landed once, on its own row.
     let sums = pg
         .query(
