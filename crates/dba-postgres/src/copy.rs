@@ -27,13 +27,15 @@
 //! connection; in cached mode the connection keeps it.
 //!
 //! Rows go in binary format when every column is text, varchar, json, jsonb, boolean, smallint, integer,
-//! bigint, double precision or uuid and the row's values have a binary form that stores exactly what the
-//! type's input function stores from the value's text ([`encode_binary_field`]): a JSON boolean for a
-//! boolean; a number written as an integer in range for an integer column (not `1.0`, `1e3` or a string,
-//! which the server parses or refuses itself); a finite number for double precision that does not round
-//! to zero from a nonzero value (both sides round decimal text correctly; float8in refuses overflow and
-//! underflow to zero); a canonical 8-4-4-4-12 string for a uuid; any scalar for text (its own text) and
-//! any value for json (its JSON text). At the first row with any other value the binary `COPY` is finished
+//! bigint, double precision, uuid, date, timestamp or timestamptz and the row's values have a binary form
+//! that stores exactly what the type's input function stores from the value's text
+//! ([`encode_binary_field`]): a JSON boolean for a boolean; a number written as an integer in range for an
+//! integer column (not `1.0`, `1e3` or a string, which the server parses or refuses itself); a finite
+//! number for double precision that does not round to zero from a nonzero value (both sides round decimal
+//! text correctly; float8in refuses overflow and underflow to zero); a canonical 8-4-4-4-12 string for a
+//! uuid; an ISO 8601 date or timestamp whose meaning does not depend on the session (a year from 1 to
+//! 9999, seconds written, at most six digits of fraction, and for timestamptz a numeric offset: see
+//! [`crate::dates`]); any scalar for text (its own text) and any value for json (its JSON text). At the first row with any other value the binary `COPY` is finished
 //! and that row and the rest go in text format, in a second `COPY`, so the server parses them as before.
 //! Binary spares the server the parsing.
 
@@ -47,6 +49,7 @@ use futures_util::{SinkExt, StreamExt, TryStreamExt};
 use tokio_postgres::CopyInSink;
 use tokio_postgres::types::Type;
 
+use crate::dates;
 use crate::exec::{Conn, map_pg_error};
 use crate::settings::StatementMode;
 use crate::shape::{self, ColumnShape, TableShape};
@@ -79,6 +82,12 @@ pub(crate) enum Kind {
     Float8,
     /// uuid, from a string in the canonical 8-4-4-4-12 hexadecimal form.
     Uuid,
+    /// date, from a string `YYYY-MM-DD` (see [`crate::dates`]).
+    Date,
+    /// timestamp, from a string `YYYY-MM-DDTHH:MM:SS[.ffffff]` without an offset.
+    Timestamp,
+    /// timestamptz, from the same string with a numeric offset (`+00:00`, as dba writes them).
+    Timestamptz,
     /// An array of a built-in scalar type (see [`Kind::of`]): a JSON array of scalars is written as the
     /// array literal of its elements' texts ([`array_literal`]); text format only.
     ScalarArray,
@@ -98,6 +107,9 @@ impl Kind {
             Some(Type::INT8) => Kind::Int8,
             Some(Type::FLOAT8) => Kind::Float8,
             Some(Type::UUID) => Kind::Uuid,
+            Some(Type::DATE) => Kind::Date,
+            Some(Type::TIMESTAMP) => Kind::Timestamp,
+            Some(Type::TIMESTAMPTZ) => Kind::Timestamptz,
             // Arrays whose element input reads an element's text as json_populate_recordset hands it
             // over (its unquoted string, its number's digits, `true`/`false`); not json or jsonb elements
             // (which get their JSON text), composites or domains.
@@ -575,11 +587,12 @@ async fn finish(
     Ok(())
 }
 
-/// Sends the rows of `first` and of every part `parts` yields after it with one `COPY` in text format into
-/// `table` (see `DatabaseClient::insert_parts`), encoding each message while the server stores the one
-/// before, and returns how many rows were stored. A row `COPY` would store otherwise than the `INSERT`
-/// ([`Fit::NotCopy`]) fails the whole `COPY`: the caller, which rolls back, writes the parts another way.
-/// Text format throughout, as a later part may hold a value without an exact binary form.
+/// Sends the rows of `first` and of every part `parts` yields after it with `COPY` into `table` (see
+/// `DatabaseClient::insert_parts`), encoding each message while the server stores the one before, and
+/// returns how many rows were stored. Rows go in binary format while every value has an exact binary form
+/// (as in [`run`]); at the first that does not, that `COPY` is finished and the rest go in text format in
+/// a second one, in the same transaction. A row `COPY` would store otherwise than the `INSERT`
+/// ([`Fit::NotCopy`]) fails the whole insert: the caller, which rolls back, writes the parts another way.
 pub(crate) async fn run_parts(
     conn: &Conn<'_>,
     table: &TableName,
@@ -588,50 +601,87 @@ pub(crate) async fn run_parts(
     first: Arc<Vec<Row>>,
     parts: &mut PartStream,
 ) -> Result<u64> {
-    let sql = sql::copy_from_stdin(table, columns);
-    // As in `copy_one`: a COPY dropped half done leaves the transaction aborted.
-    let in_flight = conn.tx.map(crate::tx_state::TxShared::in_flight);
-    let sink = open(conn, &sql).await.map_err(map_pg_error)?;
-    let mut sink = pin!(sink);
-    let mut buf = BytesMut::with_capacity(CHUNK + CHUNK / 4);
+    let mut format = if plan.binary {
+        Format::Binary
+    } else {
+        Format::Text
+    };
     let mut scratch = Vec::new();
     let mut stored = 0_usize;
     let mut part = Some(first);
-    while let Some(rows) = part {
-        let mut values = Vec::with_capacity(columns.len());
-        for row in rows.iter() {
-            if encode(
-                &mut buf,
-                &mut scratch,
-                &mut values,
-                row,
-                columns,
-                &plan.kinds,
-                Format::Text,
-            )? != Fit::Written
-            {
-                return Err(Error::invalid_input(format!(
-                    "row {} cannot be copied as an insert would store it",
-                    stored + 1
-                )));
-            }
-            stored += 1;
-            if buf.len() >= CHUNK {
-                sink.send(buf.split().freeze())
-                    .await
-                    .map_err(|e| with_row(e, 0))?;
-            }
+    // Where the current part resumes after a switch to text format.
+    let mut from = 0;
+    loop {
+        let mut sql = sql::copy_from_stdin(table, columns);
+        let mut buf = BytesMut::with_capacity(CHUNK + CHUNK / 4);
+        if format == Format::Binary {
+            sql.push_str(" (FORMAT binary)");
+            buf.put_slice(BINARY_HEADER);
         }
-        drop(values);
-        drop(rows);
-        part = parts.next().await;
+        // As in `copy_one`: a COPY dropped half done leaves the transaction aborted.
+        let in_flight = conn.tx.map(crate::tx_state::TxShared::in_flight);
+        let sink = open(conn, &sql).await.map_err(map_pg_error)?;
+        let mut sink = pin!(sink);
+        // The server counts lines from this COPY's first row.
+        let copy_start = stored;
+        let mut switched = false;
+        while let Some(rows) = part.take() {
+            let mut values = Vec::with_capacity(columns.len());
+            let mut at = from;
+            while let Some(row) = rows.get(at) {
+                match encode(
+                    &mut buf,
+                    &mut scratch,
+                    &mut values,
+                    row,
+                    columns,
+                    &plan.kinds,
+                    format,
+                )? {
+                    Fit::Written => {}
+                    Fit::NotBinary => break,
+                    Fit::NotCopy => {
+                        return Err(Error::invalid_input(format!(
+                            "row {} cannot be copied as an insert would store it",
+                            stored + 1
+                        )));
+                    }
+                }
+                at += 1;
+                stored += 1;
+                if buf.len() >= CHUNK {
+                    sink.send(buf.split().freeze())
+                        .await
+                        .map_err(|e| with_row(e, copy_start))?;
+                }
+            }
+            drop(values);
+            if at < rows.len() {
+                // A value without an exact binary form: this row and the rest go in text format.
+                (from, part, switched) = (at, Some(rows), true);
+                break;
+            }
+            drop(rows);
+            from = 0;
+            part = parts.next().await;
+        }
+        if format == Format::Binary {
+            buf.put_i16(-1);
+        }
+        send_rest(conn, table, columns, plan, sink, buf, in_flight, copy_start).await?;
+        if !switched {
+            return Ok(stored as u64);
+        }
+        format = Format::Text;
     }
-    send_rest(conn, table, columns, plan, sink, buf, in_flight).await?;
-    Ok(stored as u64)
 }
 
 /// Sends what `buf` still holds, ends the `COPY` ([`finish`]) and lifts the transaction's in-flight mark
-/// (see [`copy_one`]).
+/// (see [`copy_one`]); an error names the row the server failed on, counted from `rows[start]`.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the COPY's state, passed by its two callers"
+)]
 async fn send_rest(
     conn: &Conn<'_>,
     table: &TableName,
@@ -640,11 +690,12 @@ async fn send_rest(
     mut sink: Pin<&mut CopyInSink<bytes::Bytes>>,
     mut buf: BytesMut,
     in_flight: Option<crate::tx_state::InFlight<'_>>,
+    start: usize,
 ) -> Result<()> {
     sink.send(buf.split().freeze())
         .await
-        .map_err(|e| with_row(e, 0))?;
-    finish(conn, table, columns, plan, sink, 0).await?;
+        .map_err(|e| with_row(e, start))?;
+    finish(conn, table, columns, plan, sink, start).await?;
     if let Some(in_flight) = in_flight {
         in_flight.finished();
     }
@@ -735,7 +786,7 @@ pub(crate) async fn run_keyed(
                 .map_err(|e| with_row(e, 0))?;
         }
     }
-    send_rest(conn, table, columns, plan, sink, buf, in_flight).await?;
+    send_rest(conn, table, columns, plan, sink, buf, in_flight, 0).await?;
     Ok(Some(keys))
 }
 
@@ -933,6 +984,22 @@ fn encode_binary_field(
             }
             None => return Ok(Fit::NotBinary),
         },
+        (Kind::Date, Value::String(s)) => match dates::date(s) {
+            Some(days) => {
+                buf.put_i32(4);
+                buf.put_i32(days);
+            }
+            None => return Ok(Fit::NotBinary),
+        },
+        (Kind::Timestamp | Kind::Timestamptz, Value::String(s)) => {
+            match dates::timestamp(s, kind == Kind::Timestamptz) {
+                Some(micros) => {
+                    buf.put_i32(8);
+                    buf.put_i64(micros);
+                }
+                None => return Ok(Fit::NotBinary),
+            }
+        }
         _ => return Ok(Fit::NotBinary),
     }
     Ok(Fit::Written)

@@ -13,6 +13,7 @@
 use dba_core::{Columns, Error, ErrorKind, Ident, Result, Row, Value};
 use tokio_postgres::types::{FromSql, Type};
 
+use crate::dates::{POSTGRES_EPOCH_JDATE, USECS_PER_DAY};
 use crate::escape::any_needs_escape;
 use crate::shape::TableShape;
 
@@ -370,10 +371,6 @@ fn j2date(jd: u32) -> (i64, u32, u32) {
     let month = (quad + 10) % 12 + 1;
     (i64::from(y) - 4800, month, day)
 }
-
-/// The Julian day number of 2000-01-01, day 0 of `date` and `timestamp` values.
-const POSTGRES_EPOCH_JDATE: i64 = 2_451_545;
-const USECS_PER_DAY: i64 = 86_400_000_000;
 
 /// Appends `value` in decimal, zero-padded to `width` digits (never cut), as `pg_ultostr_zeropad` does.
 fn push_padded(out: &mut String, value: u64, width: usize) {

@@ -50,6 +50,7 @@
 mod adapter;
 mod client_impl;
 mod copy;
+mod dates;
 mod escape;
 mod exec;
 mod health;
@@ -96,7 +97,14 @@ mod layering {
         // The pool's connections.
         &["pool"],
         // Leaves.
-        &["sql", "settings", "health", "table_shape", "escape"],
+        &[
+            "sql",
+            "settings",
+            "health",
+            "table_shape",
+            "escape",
+            "dates",
+        ],
         &["tls"],
     ];
 

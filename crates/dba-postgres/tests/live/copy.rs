@@ -368,7 +368,7 @@ async fn copy_formats(pg: &PostgresAdapter, table: &str) -> Vec<String> {
 
 const EDGE_TABLE: &str =
     "(id bigserial PRIMARY KEY, i2 int2, i4 int4, i8 int8, f8 float8, b boolean,
-    t text, v varchar(12), j json, jb jsonb, u uuid)";
+    t text, v varchar(12), j json, jb jsonb, u uuid, d date, ts timestamp, tz timestamptz)";
 
 /// Edge values of every type COPY sends in binary, as JSON text (numbers keep their digits).
 fn edge_rows(n: usize) -> Vec<Row> {
@@ -422,6 +422,35 @@ fn edge_rows(n: usize) -> Vec<Row> {
         json!("00000000-0000-0000-0000-000000000000"),
         json!("ffffffff-ffff-ffff-ffff-ffffffffffff"),
     ];
+    let dates = [
+        "2000-01-01",
+        "1999-12-31",
+        "2024-02-29",
+        "0001-01-01",
+        "9999-12-31",
+        "1900-03-01",
+        "0099-06-15",
+    ];
+    let timestamps = [
+        "2000-01-01T00:00:00",
+        "1999-12-31 23:59:59.999999",
+        "0001-01-01T00:00:00",
+        "9999-12-31T23:59:59.999999",
+        "2024-02-29T12:34:56.5",
+        "1970-01-01T00:00:00.000001",
+        "0099-06-15T01:02:03.04",
+    ];
+    // Offsets east and west, with minutes and seconds, to the server's limit of 15:59:59.
+    let zoned = [
+        "2000-01-01T00:00:00+00:00",
+        "2000-01-01T05:30:00+05:30",
+        "1999-12-31T21:00:00-03",
+        "1900-01-01T00:00:00+00:53:28",
+        "0001-01-01T00:00:00+15:59:59",
+        "9999-12-31T23:59:59.999999-15:59:59",
+        "2024-02-29T12:00:00.123-08:00",
+        "2026-12-04 13:46:12.654321+01:00",
+    ];
     let num = |s: &str| -> Value { serde_json::from_str(s).unwrap() };
     (0..n)
         .map(|k| {
@@ -436,9 +465,14 @@ fn edge_rows(n: usize) -> Vec<Row> {
                 "j": jsons[k % jsons.len()].clone(),
                 "jb": jsons[(k + 1) % jsons.len()].clone(),
                 "u": uuids[k % uuids.len()].clone(),
+                "d": dates[k % dates.len()],
+                "ts": timestamps[k % timestamps.len()],
+                "tz": zoned[k % zoned.len()],
             }));
             if k % 11 == 0 {
-                let column = ["i2", "i4", "i8", "f8", "b", "t", "v", "j", "jb", "u"][k % 10];
+                let column = [
+                    "i2", "i4", "i8", "f8", "b", "t", "v", "j", "jb", "u", "d", "ts", "tz",
+                ][k % 13];
                 r.insert(column.into(), Value::Null);
             }
             r
@@ -503,6 +537,13 @@ async fn values_without_an_exact_binary_form_keep_the_text_format() {
         ("b", json!("yes")),
         ("u", json!("{a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11}")),
         ("f8", json!("1.5")),
+        // No offset: the server reads it in the session's time zone.
+        ("tz", json!("2024-01-01T00:00:00")),
+        // An offset into a timestamp: the server ignores it.
+        ("ts", json!("2024-01-01T00:00:00+05:00")),
+        ("tz", json!("infinity")),
+        ("d", json!("2024-01-01 BC")),
+        ("ts", json!("2024-01-01T24:00:00")),
     ] {
         let mut rows = base.clone();
         rows[500].insert(column.into(), value.clone());
@@ -523,7 +564,7 @@ async fn values_without_an_exact_binary_form_keep_the_text_format() {
             .unwrap();
         assert_eq!(stored, expected, "{column} = {value}");
     }
-    assert_eq!(copy_formats(&pg, "t").await, ["binary", "text"].repeat(5));
+    assert_eq!(copy_formats(&pg, "t").await, ["binary", "text"].repeat(10));
 
     // Values the server refuses: the error names the row and the reason, as before, and nothing is kept.
     for (column, value, reason) in [
@@ -551,7 +592,7 @@ async fn values_without_an_exact_binary_form_keep_the_text_format() {
         assert!(text.contains("row 701"), "{column} = {value}: {text}");
         assert!(text.contains(reason), "{column} = {value}: {text}");
     }
-    assert_eq!(pg.count("t", &Filter::new()).await.unwrap(), 5_000);
+    assert_eq!(pg.count("t", &Filter::new()).await.unwrap(), 10_000);
     db.drop_db().await;
 }
 
@@ -822,6 +863,55 @@ async fn parts_go_through_one_copy() {
         None
     );
     assert_eq!(pg.count("ruled", &Filter::new()).await.unwrap(), 0);
+    db.drop_db().await;
+}
+
+/// Parts go in binary format while every value has an exact binary form (stored as the `INSERT` stores
+/// them); at the first value without one, in a later part, that `COPY` is finished and the rest go in
+/// text format, and a value the server refuses after the switch is named by its row in all the parts.
+#[tokio::test]
+async fn parts_switch_from_binary_to_text_at_the_first_value_without_a_binary_form() {
+    let (db, pg) = setup(
+        test_path!("parts_switch_from_binary_to_text_at_the_first_value_without_a_binary_form"),
+        &[],
+    )
+    .await;
+    pg.execute(
+        &format!("CREATE TABLE t {EDGE_TABLE}; CREATE TABLE by_insert {EDGE_TABLE};"),
+        &[],
+    )
+    .await
+    .unwrap();
+    log_copy_formats(&pg, "t").await;
+    let mut rows = edge_rows(2_000);
+    // No offset: only the server can read it, in the session's time zone.
+    rows[1_100].insert("tz".into(), json!("2024-01-01T00:00:00"));
+    let tx = pg.begin().await.unwrap();
+    let stored = tx.insert_parts("t", &mut parts(&rows, 300)).await.unwrap();
+    assert_eq!(stored, Some(2_000));
+    tx.commit().await.unwrap();
+    assert_eq!(copy_formats(&pg, "t").await, ["binary", "text"]);
+    pg.insert_many("by_insert", &rows, true).await.unwrap();
+    let by_id = Query::new().order_by("id");
+    let copied = pg.select("t", &by_id).await.unwrap();
+    let inserted = pg.select("by_insert", &by_id).await.unwrap();
+    assert_eq!(copied.len(), 2_000);
+    for (i, (c, e)) in copied.into_iter().zip(inserted).enumerate() {
+        assert_eq!(without_id(c), without_id(e), "row {i}");
+    }
+
+    // Refused by the server in the text COPY, which starts at row 1,101: named by its place in all parts.
+    rows[1_500].insert("i2".into(), json!(32768));
+    let tx = pg.begin().await.unwrap();
+    let err = tx
+        .insert_parts("t", &mut parts(&rows, 300))
+        .await
+        .expect_err("the server refuses the value");
+    let text = err.to_string();
+    assert!(text.contains("row 1501"), "{text}");
+    assert!(text.contains("out of range"), "{text}");
+    tx.rollback().await.unwrap();
+    assert_eq!(pg.count("t", &Filter::new()).await.unwrap(), 2_000);
     db.drop_db().await;
 }
 
