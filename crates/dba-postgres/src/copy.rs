@@ -35,9 +35,9 @@
 //! text correctly; float8in refuses overflow and underflow to zero); a canonical 8-4-4-4-12 string for a
 //! uuid; an ISO 8601 date or timestamp whose meaning does not depend on the session (a year from 1 to
 //! 9999, seconds written, at most six digits of fraction, and for timestamptz a numeric offset: see
-//! [`crate::dates`]); any scalar for text (its own text) and any value for json (its JSON text). At the first row with any other value the binary `COPY` is finished
-//! and that row and the rest go in text format, in a second `COPY`, so the server parses them as before.
-//! Binary spares the server the parsing.
+//! [`crate::dates`]); any scalar for text (its own text) and any value for json (its JSON text). At the
+//! first row with any other value the binary `COPY` is finished and that row and the rest go in text
+//! format, in a second `COPY`, so the server parses them as before. Binary spares the server the parsing.
 
 use std::pin::{Pin, pin};
 use std::sync::Arc;
