@@ -453,7 +453,8 @@ impl<'a> Engine<'a> {
     }
 
     /// Writes `def`'s rows as they are read, in segments of [`SEGMENT_CHUNKS`] chunks, each one bulk
-    /// insert ([`DatabaseClient::insert_parts`]: one `COPY` on PostgreSQL) inside a savepoint: the server
+    /// insert ([`DatabaseClient::insert_parts`]: one `COPY` on PostgreSQL, two where a value without an
+    /// exact binary form switches it to text format) inside a savepoint: the server
     /// stores a chunk while the next is read and prepared, with no round trip between chunks. A segment
     /// the destination refuses (a repeated match key, a value `COPY` cannot take, anything) is rolled back
     /// and its chunks written the usual way, one by one, looked up as a refused chunk is

@@ -170,8 +170,9 @@ pub trait DatabaseClient: Send + Sync {
 
     /// Inserts the rows of every part `parts` yields as one bulk write that stays open between the parts,
     /// returning how many were stored: on PostgreSQL one `COPY`, so the server stores rows while the caller
-    /// is still producing the next part, with no round trip between parts. Every row of every part has
-    /// the columns of the first row.
+    /// is still producing the next part, with no round trip between parts (binary format while every
+    /// value has an exact binary form; at the first that does not, that `COPY` is finished and the rest
+    /// go by a second one in text format). Every row of every part has the columns of the first row.
     ///
     /// `Ok(None)` when this client cannot take the rows that way (the default, and a table `COPY` would
     /// not write as `INSERT` does): nothing was stored, though parts may have been taken from `parts`. An

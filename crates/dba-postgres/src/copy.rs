@@ -606,6 +606,11 @@ pub(crate) async fn run_parts(
     } else {
         Format::Text
     };
+    let cannot_copy = |row: usize| {
+        Error::invalid_input(format!(
+            "row {row} cannot be copied as an insert would store it"
+        ))
+    };
     let mut scratch = Vec::new();
     let mut stored = 0_usize;
     let mut part = Some(first);
@@ -617,6 +622,26 @@ pub(crate) async fn run_parts(
         if format == Format::Binary {
             sql.push_str(" (FORMAT binary)");
             buf.put_slice(BINARY_HEADER);
+            // As in `run`, the first row decides whether the binary COPY starts at all.
+            if let Some(row) = part.as_ref().and_then(|rows| rows.get(from)) {
+                let start = buf.len();
+                match encode(
+                    &mut buf,
+                    &mut scratch,
+                    &mut Vec::with_capacity(columns.len()),
+                    row,
+                    columns,
+                    &plan.kinds,
+                    format,
+                )? {
+                    Fit::Written => buf.truncate(start),
+                    Fit::NotBinary => {
+                        format = Format::Text;
+                        continue;
+                    }
+                    Fit::NotCopy => return Err(cannot_copy(stored + 1)),
+                }
+            }
         }
         // As in `copy_one`: a COPY dropped half done leaves the transaction aborted.
         let in_flight = conn.tx.map(crate::tx_state::TxShared::in_flight);
@@ -639,13 +664,9 @@ pub(crate) async fn run_parts(
                     format,
                 )? {
                     Fit::Written => {}
-                    Fit::NotBinary => break,
-                    Fit::NotCopy => {
-                        return Err(Error::invalid_input(format!(
-                            "row {} cannot be copied as an insert would store it",
-                            stored + 1
-                        )));
-                    }
+                    // Only binary format refuses a value that text format takes.
+                    Fit::NotBinary if format == Format::Binary => break,
+                    Fit::NotBinary | Fit::NotCopy => return Err(cannot_copy(stored + 1)),
                 }
                 at += 1;
                 stored += 1;

@@ -370,7 +370,8 @@ pub(crate) fn may_copy(plan: &[Batch<'_>], returning: bool) -> bool {
         && only.rows.len() >= copy::MIN_ROWS
 }
 
-/// Inserts rows arriving in parts with one `COPY` (see `DatabaseClient::insert_parts`): `None`, before
+/// Inserts rows arriving in parts with one `COPY`, or two where a value without an exact binary form
+/// switches it to text format (see `DatabaseClient::insert_parts`): `None`, before
 /// anything is sent, when the table or the first row's columns rule `COPY` out.
 pub(crate) async fn insert_parts(
     conn: &Conn<'_>,

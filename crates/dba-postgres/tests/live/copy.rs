@@ -335,20 +335,43 @@ async fn a_nul_character_keeps_the_insert_and_its_error() {
     db.drop_db().await;
 }
 
-/// Records whether each COPY into `table` ran in binary format ("binary") or text format ("text").
+/// Records whether each COPY into `table` ran in binary format ("binary") or text format ("text"), and
+/// how many rows it stored.
 async fn log_copy_formats(pg: &PostgresAdapter, table: &str) {
     pg.execute(
         &format!(
-            "CREATE TABLE IF NOT EXISTS fmt_log (n serial, tbl text, fmt text);
+            "CREATE TABLE IF NOT EXISTS fmt_log (n serial, tbl text, fmt text, rows int8);
              CREATE OR REPLACE FUNCTION log_fmt() RETURNS trigger LANGUAGE plpgsql AS $$
-             BEGIN INSERT INTO fmt_log (tbl, fmt) VALUES (TG_TABLE_NAME,
-               CASE WHEN current_query() LIKE '%FORMAT binary%' THEN 'binary' ELSE 'text' END); RETURN NULL; END $$;
-             CREATE TRIGGER log_fmt AFTER INSERT ON \"{table}\" FOR EACH STATEMENT EXECUTE FUNCTION log_fmt();"
+             BEGIN INSERT INTO fmt_log (tbl, fmt, rows) VALUES (TG_TABLE_NAME,
+               CASE WHEN current_query() LIKE '%FORMAT binary%' THEN 'binary' ELSE 'text' END,
+               (SELECT count(*) FROM stored)); RETURN NULL; END $$;
+             CREATE TRIGGER log_fmt AFTER INSERT ON \"{table}\" REFERENCING NEW TABLE AS stored
+               FOR EACH STATEMENT EXECUTE FUNCTION log_fmt();"
         ),
         &[],
     )
     .await
     .unwrap();
+}
+
+/// The format and the rows stored of each COPY into `table` so far.
+async fn copies(pg: &PostgresAdapter, table: &str) -> Vec<(String, i64)> {
+    pg.select(
+        "fmt_log",
+        &Query::new()
+            .filter(Filter::new().eq("tbl", json!(table)))
+            .order_by("n"),
+    )
+    .await
+    .unwrap()
+    .into_iter()
+    .map(|r| {
+        (
+            r["fmt"].as_str().unwrap().to_owned(),
+            r["rows"].as_i64().unwrap(),
+        )
+    })
+    .collect()
 }
 
 /// The format of each COPY into `table` so far.
@@ -890,7 +913,8 @@ async fn parts_switch_from_binary_to_text_at_the_first_value_without_a_binary_fo
     let stored = tx.insert_parts("t", &mut parts(&rows, 300)).await.unwrap();
     assert_eq!(stored, Some(2_000));
     tx.commit().await.unwrap();
-    assert_eq!(copy_formats(&pg, "t").await, ["binary", "text"]);
+    let switched = [("binary".to_owned(), 1_100), ("text".to_owned(), 900)];
+    assert_eq!(copies(&pg, "t").await, switched);
     pg.insert_many("by_insert", &rows, true).await.unwrap();
     let by_id = Query::new().order_by("id");
     let copied = pg.select("t", &by_id).await.unwrap();
@@ -912,6 +936,17 @@ async fn parts_switch_from_binary_to_text_at_the_first_value_without_a_binary_fo
     assert!(text.contains("out of range"), "{text}");
     tx.rollback().await.unwrap();
     assert_eq!(pg.count("t", &Filter::new()).await.unwrap(), 2_000);
+
+    // The first row without a binary form: no binary COPY is started at all.
+    let mut rows = edge_rows(1_000);
+    rows[0].insert("d".into(), json!("2024-01-01 BC"));
+    let tx = pg.begin().await.unwrap();
+    let stored = tx.insert_parts("t", &mut parts(&rows, 300)).await.unwrap();
+    assert_eq!(stored, Some(1_000));
+    tx.commit().await.unwrap();
+    let mut expected = switched.to_vec();
+    expected.push(("text".to_owned(), 1_000));
+    assert_eq!(copies(&pg, "t").await, expected);
     db.drop_db().await;
 }
 
