@@ -24,19 +24,25 @@ async fn log_statements(pg: &PostgresAdapter, table: &str) {
     .unwrap();
 }
 
-/// How each insert into `table` so far was sent: "COPY" or "INSE".
-async fn statements(pg: &PostgresAdapter, table: &str) -> Vec<String> {
+/// The rows `log` holds for `table`, in the order they were logged.
+async fn logged(pg: &PostgresAdapter, log: &str, table: &str) -> Vec<Row> {
     pg.select(
-        "stmt_log",
+        log,
         &Query::new()
             .filter(Filter::new().eq("tbl", json!(table)))
             .order_by("n"),
     )
     .await
     .unwrap()
-    .into_iter()
-    .map(|r| r["stmt"].as_str().unwrap().to_owned())
-    .collect()
+}
+
+/// How each insert into `table` so far was sent: "COPY" or "INSE".
+async fn statements(pg: &PostgresAdapter, table: &str) -> Vec<String> {
+    logged(pg, "stmt_log", table)
+        .await
+        .into_iter()
+        .map(|r| r["stmt"].as_str().unwrap().to_owned())
+        .collect()
 }
 
 /// Rows with every scalar type, text that COPY must escape, and json values of every JSON kind.
@@ -356,42 +362,52 @@ async fn log_copy_formats(pg: &PostgresAdapter, table: &str) {
 
 /// The format and the rows stored of each COPY into `table` so far.
 async fn copies(pg: &PostgresAdapter, table: &str) -> Vec<(String, i64)> {
-    pg.select(
-        "fmt_log",
-        &Query::new()
-            .filter(Filter::new().eq("tbl", json!(table)))
-            .order_by("n"),
-    )
-    .await
-    .unwrap()
-    .into_iter()
-    .map(|r| {
-        (
-            r["fmt"].as_str().unwrap().to_owned(),
-            r["rows"].as_i64().unwrap(),
-        )
-    })
-    .collect()
+    logged(pg, "fmt_log", table)
+        .await
+        .into_iter()
+        .map(|r| {
+            (
+                r["fmt"].as_str().unwrap().to_owned(),
+                r["rows"].as_i64().unwrap(),
+            )
+        })
+        .collect()
 }
 
 /// The format of each COPY into `table` so far.
 async fn copy_formats(pg: &PostgresAdapter, table: &str) -> Vec<String> {
-    pg.select(
-        "fmt_log",
-        &Query::new()
-            .filter(Filter::new().eq("tbl", json!(table)))
-            .order_by("n"),
-    )
-    .await
-    .unwrap()
-    .into_iter()
-    .map(|r| r["fmt"].as_str().unwrap().to_owned())
-    .collect()
+    copies(pg, table)
+        .await
+        .into_iter()
+        .map(|(f, _)| f)
+        .collect()
 }
 
 const EDGE_TABLE: &str =
     "(id bigserial PRIMARY KEY, i2 int2, i4 int4, i8 int8, f8 float8, b boolean,
     t text, v varchar(12), j json, jb jsonb, u uuid, d date, ts timestamp, tz timestamptz)";
+
+/// Creates `table` and its twin `by_insert` with [`EDGE_TABLE`]'s columns.
+async fn edge_tables(pg: &PostgresAdapter, table: &str) {
+    pg.execute(
+        &format!("CREATE TABLE {table} {EDGE_TABLE}; CREATE TABLE by_insert {EDGE_TABLE};"),
+        &[],
+    )
+    .await
+    .unwrap();
+}
+
+/// Asserts that `copied` holds `n` rows and, in key order, the same values as `inserted`, as the server
+/// renders them (`row_to_json`).
+async fn assert_same_rows(pg: &PostgresAdapter, copied: &str, inserted: &str, n: usize) {
+    let by_id = Query::new().order_by("id");
+    let copied = pg.select(copied, &by_id).await.unwrap();
+    let inserted = pg.select(inserted, &by_id).await.unwrap();
+    assert_eq!(copied.len(), n);
+    for (i, (c, e)) in copied.into_iter().zip(inserted).enumerate() {
+        assert_eq!(without_id(c), without_id(e), "row {i}");
+    }
+}
 
 /// Edge values of every type COPY sends in binary, as JSON text (numbers keep their digits).
 fn edge_rows(n: usize) -> Vec<Row> {
@@ -512,12 +528,7 @@ async fn binary_copy_stores_what_insert_stores_on_edge_values() {
         &[],
     )
     .await;
-    pg.execute(
-        &format!("CREATE TABLE by_copy {EDGE_TABLE}; CREATE TABLE by_insert {EDGE_TABLE};"),
-        &[],
-    )
-    .await
-    .unwrap();
+    edge_tables(&pg, "by_copy").await;
     log_copy_formats(&pg, "by_copy").await;
     let rows = edge_rows(2_000);
     pg.insert_many("by_copy", &rows, false).await.unwrap();
@@ -529,13 +540,7 @@ async fn binary_copy_stores_what_insert_stores_on_edge_values() {
         2_000
     );
     assert_eq!(copy_formats(&pg, "by_copy").await, ["binary"]);
-    let by_id = Query::new().order_by("id");
-    let copied = pg.select("by_copy", &by_id).await.unwrap();
-    let inserted = pg.select("by_insert", &by_id).await.unwrap();
-    assert_eq!(copied.len(), 2_000);
-    for (i, (c, e)) in copied.into_iter().zip(inserted).enumerate() {
-        assert_eq!(without_id(c), without_id(e), "row {i}");
-    }
+    assert_same_rows(&pg, "by_copy", "by_insert", 2_000).await;
     db.drop_db().await;
 }
 
@@ -899,12 +904,7 @@ async fn parts_switch_from_binary_to_text_at_the_first_value_without_a_binary_fo
         &[],
     )
     .await;
-    pg.execute(
-        &format!("CREATE TABLE t {EDGE_TABLE}; CREATE TABLE by_insert {EDGE_TABLE};"),
-        &[],
-    )
-    .await
-    .unwrap();
+    edge_tables(&pg, "t").await;
     log_copy_formats(&pg, "t").await;
     let mut rows = edge_rows(2_000);
     // No offset: only the server can read it, in the session's time zone.
@@ -916,13 +916,7 @@ async fn parts_switch_from_binary_to_text_at_the_first_value_without_a_binary_fo
     let switched = [("binary".to_owned(), 1_100), ("text".to_owned(), 900)];
     assert_eq!(copies(&pg, "t").await, switched);
     pg.insert_many("by_insert", &rows, true).await.unwrap();
-    let by_id = Query::new().order_by("id");
-    let copied = pg.select("t", &by_id).await.unwrap();
-    let inserted = pg.select("by_insert", &by_id).await.unwrap();
-    assert_eq!(copied.len(), 2_000);
-    for (i, (c, e)) in copied.into_iter().zip(inserted).enumerate() {
-        assert_eq!(without_id(c), without_id(e), "row {i}");
-    }
+    assert_same_rows(&pg, "t", "by_insert", 2_000).await;
 
     // Refused by the server in the text COPY, which starts at row 1,101: named by its place in all parts.
     rows[1_500].insert("i2".into(), json!(32768));
